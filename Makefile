@@ -1,0 +1,29 @@
+# 两条命令 / two commands: `make demo` and `make test`. Each builds .venv itself.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint docs clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/fpschema demo
+
+test: $(STAMP)
+	$(BIN)/ruff check fpschema tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check fpschema tests benchmarks
+
+docs: $(STAMP)
+	$(BIN)/python -m fpschema.docgen
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache
