@@ -1,0 +1,17 @@
+"""fpschema: 计划生育技术服务统计报表的数据契约与校验 / the data contract and validators for Chinese
+family-planning service statistics.
+
+>>> import fpschema
+>>> fpschema.validate_record({"station_code": "1"}, "service_record")[0].rule
+'field.required'
+"""
+
+from __future__ import annotations
+
+from .contract import kinds, schema
+from .findings import Finding
+from .record import is_valid_record, validate_record
+
+__version__ = "0.1.0"
+
+__all__ = ["Finding", "__version__", "is_valid_record", "kinds", "schema", "validate_record"]

@@ -1,0 +1,139 @@
+"""The rule catalogue: every rule once, as data (code, severity, scope, messages, source).
+
+Rules that JSON Schema can say are stated in ``schemas/`` and name their code there (``x-rule`` and
+``x-rules``); the rest are built as column expressions in :mod:`fpschema.checks`. Either way the
+code, severity and messages live only here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ERROR = "error"
+WARNING = "warning"
+
+REG = "《计划生育技术服务管理条例》（2004年修订）"
+GB11643 = "GB 11643-1999 公民身份号码"
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    severity: str
+    scope: str  # file, field, record, dataset, report
+    zh: str
+    en: str
+    source: str
+    supersedes: tuple[str, ...] = ()  # codes this rule replaces on the same cell (more specific)
+
+    def message(self, lang: str = "zh") -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+_RULES = [
+    # --- records and files -----------------------------------------------------------------------
+    Rule("record.not_object", ERROR, "record", "记录不是一个对象（键值对）", "The record is not an object",
+         "JSON Schema 2020-12"),
+    Rule("record.unknown_kind", ERROR, "record", "未知的记录类型", "Unknown record kind", "fpschema"),
+    # --- generic field rules, compiled from the schema keywords ------------------------------------
+    Rule("field.required", ERROR, "field", "缺少必填字段", "A required field is missing", "JSON Schema: required"),
+    Rule("field.type", ERROR, "field", "数据类型错误", "The value has the wrong type", "JSON Schema: type"),
+    Rule("field.code", ERROR, "field", "取值不在代码表中", "The value is not in the code table",
+         "JSON Schema: enum (code tables of schemas/defs.json)"),
+    Rule("field.pattern", ERROR, "field", "格式不符合要求", "The value does not have the required format",
+         "JSON Schema: pattern"),
+    Rule("field.date", ERROR, "field", "不是有效日期（应为 YYYY-MM-DD）", "Not a valid date (YYYY-MM-DD)",
+         "JSON Schema: format date (RFC 3339 full-date)"),
+    Rule("field.range", ERROR, "field", "数值超出允许范围", "The number is out of the allowed range",
+         "JSON Schema: minimum / maximum"),
+    Rule("field.length", ERROR, "field", "长度不符合要求", "The text is too short or too long",
+         "JSON Schema: minLength / maxLength"),
+    Rule("field.duplicate_item", ERROR, "field", "列表中有重复项", "The list repeats an item",
+         "JSON Schema: uniqueItems"),
+    Rule("field.invalid", ERROR, "field", "不符合数据契约", "The value does not satisfy the contract",
+         "JSON Schema"),
+    Rule("field.unknown", WARNING, "field", "数据契约中没有此字段", "The field is not in the contract",
+         "fpschema"),
+    # --- GB 11643 citizen ID numbers -------------------------------------------------------------------
+    Rule("id.normalized", WARNING, "field", "身份证号含全角字符、小写 x 或多余空格，已规范化",
+         "The ID number had full-width characters, a lower-case x or stray spaces; normalised",
+         "GB 11643-1999 §4 (字符集)"),
+    Rule("id.excel_scientific", ERROR, "field",
+         "身份证号被表格软件转成了科学计数法，后几位已丢失，请在源头以文本格式重新导出",
+         "The ID number was turned into scientific notation by a spreadsheet; digits are lost, "
+         "re-export it as text at the source", "GB 11643-1999; Excel 15-digit precision",
+         supersedes=("id.format",)),
+    Rule("id.excel_truncated", ERROR, "field",
+         "身份证号末三位为 000 且校验码错误，疑似经表格软件按数字处理后丢失末位，请在源头以文本格式重新导出",
+         "The ID number ends in 000 and fails its check digit: likely lost digits through a spreadsheet "
+         "number; re-export it as text at the source", "GB 11643-1999; Excel 15-digit precision",
+         supersedes=("id.checksum",)),
+    Rule("id.format", ERROR, "field", "身份证号应为 18 位（17 位数字加 0-9 或 X）或 15 位数字",
+         "The ID number must be 18 characters (17 digits and 0-9 or X) or 15 digits", GB11643),
+    Rule("id.legacy_15", WARNING, "field", "15 位旧身份证号（一代证），已升级为 18 位，请核实更新",
+         "A 15-digit legacy ID number (first-generation card); upgraded to 18 digits, please update it",
+         "GB 11643-1999 附录; 国发〔1999〕15号"),
+    Rule("id.checksum", ERROR, "field", "身份证号校验码错误", "The ID number's check digit is wrong",
+         "GB 11643-1999 §5.4 (ISO 7064 MOD 11-2)"),
+    Rule("id.birth_date", ERROR, "field", "身份证号中的出生日期不是有效日期",
+         "The birth date in the ID number is not a real date", "GB 11643-1999 §5.2 (GB/T 7408)"),
+    Rule("id.birth_future", ERROR, "field", "身份证号中的出生日期晚于校验参考日",
+         "The birth date in the ID number is after the reference date", "GB 11643-1999 §5.2"),
+    Rule("id.age_range", ERROR, "field", "身份证号对应年龄不在 0-120 岁之间",
+         "The age from the ID number is not between 0 and 120", "GB 11643-1999 §5.2; fpschema"),
+    Rule("id.region", ERROR, "field", "身份证号前六位不是任何时期有效的 GB/T 2260 行政区划代码",
+         "The first six digits of the ID number were never a GB/T 2260 division code",
+         "GB 11643-1999 §5.1; GB/T 2260 (python-stdnum cn/loc.dat)"),
+    # --- other identifiers -----------------------------------------------------------------------------
+    Rule("uscc.format", ERROR, "field", "统一社会信用代码应为 18 位，且只含规定字符",
+         "The unified social credit code must be 18 characters of the allowed alphabet", "GB 32100-2015 §4"),
+    Rule("uscc.checksum", ERROR, "field", "统一社会信用代码校验码错误",
+         "The unified social credit code's check character is wrong", "GB 32100-2015 §5 (python-stdnum)"),
+    Rule("division.unknown", ERROR, "field", "行政区划代码前六位不是任何时期有效的 GB/T 2260 代码",
+         "The first six digits are not a GB/T 2260 division code of any year",
+         "GB/T 2260 (python-stdnum cn/loc.dat)"),
+    Rule("division.hierarchy", ERROR, "record", "下级区划代码与上级区划代码不一致（乡级前六位应等于市(区)代码，村级前九位应等于乡级代码）",
+         "A lower division code does not start with its parent's code", "统计用区划代码编制规则; GB/T 10114-2003"),
+    Rule("date.future", ERROR, "field", "日期晚于校验参考日", "The date is after the reference date", "fpschema"),
+    # --- service records -------------------------------------------------------------------------------
+    Rule("service.sex_mismatch", ERROR, "record", "性别与身份证号第 17 位（奇数为男、偶数为女）不一致",
+         "Sex does not match the 17th digit of the ID number (odd male, even female)", "GB 11643-1999 §5.3"),
+    Rule("service.birth_date_mismatch", ERROR, "record", "出生日期与身份证号中的出生日期不一致",
+         "The birth date does not match the one in the ID number", "GB 11643-1999 §5.2"),
+    Rule("service.before_birth", ERROR, "record", "服务日期早于出生日期", "The service date is before the birth date",
+         "fpschema"),
+    Rule("service.age_unusual", WARNING, "record", "服务时年龄不在常见范围（女性 15-49 岁，男性 18-60 岁），请核实",
+         "Age at service is unusual (women 15-49, men 18-60); please verify",
+         "育龄妇女定义 15-49 岁（国人口统1表）"),
+    Rule("service.reason_needs_iud", ERROR, "record", "“分娩后脱环”“带环怀孕”须有宫内节育器史",
+         "分娩后脱环 and 带环怀孕 require an IUD history", "计划生育服务单"),
+    Rule("service.reason_needs_sterilisation", ERROR, "record", "“结扎失败”须有绝育手术史",
+         "结扎失败 requires a sterilisation history", "计划生育服务单"),
+    Rule("service.child_count_status", ERROR, "record", "现有子女数与生育状况不一致",
+         "The number of children does not agree with the birth status", "国人口统1表 孩次"),
+    Rule("service.rural_fee", ERROR, "record", "农村实行计划生育的育龄夫妻应免费，却记录了收费",
+         "A rural couple was charged, but rural couples are served free of charge", f"{REG}第三条、第三十五条"),
+    Rule("service.procedure_sex", ERROR, "record", "服务项目与性别不符（如女性做输精管绝育）",
+         "The procedure does not fit the client's sex", "卫统45表"),
+    # --- institutions and staff ------------------------------------------------------------------------
+    Rule("institution.individual_surgery", ERROR, "record", "个体医疗机构不得从事计划生育手术",
+         "Individual clinics may not perform family-planning surgery", f"{REG}第二十六条"),
+    Rule("institution.licence_overdue", ERROR, "record", "执业许可证超过三年未校验",
+         "The practice licence was not verified within three years", f"{REG}第二十二条"),
+    # --- adverse events --------------------------------------------------------------------------------
+    Rule("event.escalation", ERROR, "record", "严重的或新出现的事件须逐级上报",
+         "Serious or new events must be escalated", f"{REG}第二十九条、第三十条"),
+    Rule("event.report_before_occur", ERROR, "record", "报告日期早于发生日期",
+         "The report date is before the event date", f"{REG}第二十九条"),
+    # --- aggregate reports -----------------------------------------------------------------------------
+    Rule("indicator.numerator_exceeds", ERROR, "record", "分子大于分母", "The numerator exceeds the denominator",
+         "WS/T 598.5-2018"),
+]
+
+RULES: dict[str, Rule] = {r.code: r for r in _RULES}
+if len(RULES) != len(_RULES):  # pragma: no cover - guarded by a test too
+    raise RuntimeError("duplicate rule code in the catalogue")
+
+
+def rule(code: str) -> Rule:
+    return RULES[code]

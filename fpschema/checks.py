@@ -1,0 +1,128 @@
+"""Column-expression checks for the catalogue rules that JSON Schema cannot say.
+
+A check is a rule code, the column its finding is reported on, and a boolean polars expression that
+is true where the rule fails. The expressions read a *typed* frame with one column per contract
+field (strings, Int64, Float64, Boolean, Date, List[str]); they use no row order, so the same
+definitions serve one record (:mod:`fpschema.record`) and whole files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from . import contract, divisions, gb11643, uscc
+
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "string": pl.Utf8(),
+    "integer": pl.Int64(),
+    "number": pl.Float64(),
+    "boolean": pl.Boolean(),
+    "array": pl.List(pl.Utf8()),
+}
+
+# Plausible age at service, by sex code (warning service.age_unusual).
+AGE_RANGE = {"2": (15, 49), "1": (18, 60)}
+
+
+def polars_type(f: contract.Field) -> pl.DataType:
+    return pl.Date() if f.fmt == "date" else POLARS_TYPES[f.json_type]
+
+
+@dataclass(frozen=True)
+class Check:
+    rule: str
+    column: str
+    failed: pl.Expr
+
+
+def _id_applies(kind: str) -> pl.Expr:
+    """GB 11643 checks apply when the document type is absent or 01 (居民身份证)."""
+    if "id_doc_type" in contract.field_map(kind):
+        doc = pl.col("id_doc_type")
+        return doc.is_null() | (doc == "01")
+    return pl.lit(True)
+
+
+def _id_ok(column: str, reference_date: date) -> pl.Expr:
+    status = gb11643.status_expr(pl.col(column), reference_date)
+    return pl.col(column).is_not_null() & (status.is_null() | (status == "id.legacy_15"))
+
+
+def field_checks(kind: str, reference_date: date) -> list[Check]:
+    """Checks derived from each field's ``x-check`` and ``format`` in the contract."""
+    out: list[Check] = []
+    ref = pl.lit(reference_date, dtype=pl.Date)
+    for f in contract.fields(kind):
+        col = pl.col(f.name)
+        if f.check == "gb11643":
+            applies = _id_applies(kind)
+            status = gb11643.status_expr(col, reference_date)
+            out.append(Check("id.normalized", f.name, applies & gb11643.normalized_expr(col)))
+            for code in (
+                "id.excel_scientific", "id.format", "id.excel_truncated", "id.checksum", "id.birth_date",
+                "id.birth_future", "id.age_range", "id.region", "id.legacy_15",
+            ):
+                out.append(Check(code, f.name, applies & (status == code)))
+        elif f.check == "uscc":
+            status = uscc.status_expr(col)
+            out.append(Check("uscc.checksum", f.name, status == "uscc.checksum"))
+        elif f.check == "division":
+            known = pl.Series(sorted(divisions.valid_codes()), dtype=pl.Utf8)
+            digits = col.str.contains(r"^[0-9]{6}")
+            out.append(Check("division.unknown", f.name, digits & ~col.str.slice(0, 6).is_in(known)))
+        if f.fmt == "date":
+            out.append(Check("date.future", f.name, col > ref))
+    return out
+
+
+def _service_record(reference_date: date) -> list[Check]:
+    id_ok = _id_applies("service_record") & _id_ok("client_id", reference_date)
+    id_sex = gb11643.sex_expr(pl.col("client_id"))
+    id_birth = gb11643.birth_date_expr(pl.col("client_id"))
+    birth = pl.coalesce(pl.col("birth_date"), pl.when(id_ok).then(id_birth))
+    sex, service = pl.col("sex"), pl.col("service_date")
+    age = gb11643.age_expr(birth, service)
+    unusual = pl.lit(False)
+    for code, (low, high) in AGE_RANGE.items():
+        unusual = unusual | ((sex == code) & ((age < low) | (age > high)))
+    return [
+        Check("service.sex_mismatch", "sex", id_ok & sex.is_in(["1", "2"]) & (sex != id_sex)),
+        Check("service.birth_date_mismatch", "birth_date", id_ok & (pl.col("birth_date") != id_birth)),
+        Check("service.before_birth", "service_date", service < birth),
+        Check("service.age_unusual", "service_date", (service >= birth) & unusual),
+        Check("division.hierarchy", "township_code",
+              pl.col("township_code").str.slice(0, 6) != pl.col("city_code")),
+        Check("division.hierarchy", "village_code",
+              pl.col("village_code").str.slice(0, 9) != pl.col("township_code")),
+    ]
+
+
+def _institution(reference_date: date) -> list[Check]:
+    due = pl.col("last_verified_date").dt.offset_by("3y")
+    return [Check("institution.licence_overdue", "last_verified_date", due < pl.lit(reference_date))]
+
+
+def _adverse_event(reference_date: date) -> list[Check]:
+    return [Check("event.report_before_occur", "reported_date", pl.col("reported_date") < pl.col("occurred_date"))]
+
+
+def _indicator_report(reference_date: date) -> list[Check]:
+    num, den = pl.col("numerator"), pl.col("denominator")
+    return [Check("indicator.numerator_exceeds", "numerator", (num >= 0) & (den >= 0) & (num > den))]
+
+
+_RECORD_CHECKS = {
+    "service_record": _service_record,
+    "institution": _institution,
+    "adverse_event": _adverse_event,
+    "indicator_report": _indicator_report,
+}
+
+
+def checks(kind: str, reference_date: date) -> list[Check]:
+    """Every expression check of a kind: field checks, then record checks."""
+    record = _RECORD_CHECKS.get(kind)
+    return field_checks(kind, reference_date) + (record(reference_date) if record else [])

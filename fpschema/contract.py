@@ -1,0 +1,182 @@
+"""The contract: the JSON Schemas in ``schemas/`` and what is derived from them.
+
+Everything about a field (type, code table, header aliases, which identifier check applies) is read
+from the schema files here; no other module keeps its own copy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+BASE_URI = "https://fpschema.org/schemas/1.0/"
+DEFS_FILE = "defs.json"
+
+
+def schema_dir() -> Path:
+    """Folder holding the contract: inside the installed wheel, or ``schemas/`` of a source checkout."""
+    packaged = Path(str(resources.files("fpschema"))) / "schemas"
+    if (packaged / DEFS_FILE).is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+@cache
+def _raw(filename: str) -> dict[str, Any]:
+    return json.loads((schema_dir() / filename).read_text(encoding="utf-8"))
+
+
+@cache
+def kinds() -> tuple[str, ...]:
+    """The record kinds, one per schema file (all but the shared ``defs.json``)."""
+    return tuple(
+        sorted(p.stem for p in schema_dir().glob("*.json") if p.name != DEFS_FILE)
+    )
+
+
+def schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema of one record kind, as published."""
+    if kind not in kinds():
+        raise KeyError(kind)
+    return _raw(f"{kind}.json")
+
+
+def defs() -> dict[str, Any]:
+    return _raw(DEFS_FILE)["$defs"]
+
+
+@cache
+def registry() -> Registry:
+    """A ``referencing`` registry holding every contract file under its ``$id``."""
+    resources_ = []
+    for name in (DEFS_FILE, *(f"{k}.json" for k in kinds())):
+        doc = _raw(name)
+        resources_.append((doc["$id"], Resource.from_contents(doc, default_specification=DRAFT202012)))
+    return Registry().with_resources(resources_)
+
+
+def resolve_local(node: dict[str, Any]) -> dict[str, Any]:
+    """Merge a property's ``$ref`` into it (the property's own keywords win)."""
+    ref = node.get("$ref")
+    if not ref:
+        return dict(node)
+    target_file, _, pointer = ref.partition("#")
+    target: Any = _raw(target_file or DEFS_FILE)
+    for part in pointer.strip("/").split("/"):
+        if part:
+            target = target[part]
+    merged = resolve_local(target)
+    merged.update({k: v for k, v in node.items() if k != "$ref"})
+    return merged
+
+
+@dataclass(frozen=True)
+class CodeTable:
+    """A code table: codes with labels, plus the spellings people write that mean those codes."""
+
+    name: str
+    standard: str
+    project_defined: bool
+    labels: dict[str, str]
+    aliases: dict[str, str]
+
+    def lookup(self) -> dict[str, str]:
+        """Every accepted spelling (code, label, alias) mapped to its code."""
+        table = {label: code for code, label in self.labels.items()}
+        table.update(self.aliases)
+        table.update({code: code for code in self.labels})
+        return table
+
+
+@dataclass(frozen=True)
+class Field:
+    """One property of a record kind, with its ``$ref`` resolved."""
+
+    name: str
+    title: str
+    description: str
+    json_type: str  # string, integer, number, boolean, array
+    fmt: str | None
+    required: bool
+    aliases: tuple[str, ...]
+    check: str | None  # gb11643, uscc, division
+    sensitive: bool
+    codetable: CodeTable | None
+    item_codetable: CodeTable | None  # for arrays of codes
+    true_labels: tuple[str, ...] = field(default=())
+    false_labels: tuple[str, ...] = field(default=())
+    spec: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def _codetable(node: dict[str, Any]) -> CodeTable | None:
+    ct = node.get("x-codetable")
+    if not ct:
+        return None
+    return CodeTable(ct["name"], ct["standard"], ct["project_defined"], ct["labels"], ct["aliases"])
+
+
+@cache
+def fields(kind: str) -> tuple[Field, ...]:
+    """The fields of a kind, in schema order."""
+    doc = schema(kind)
+    required = set(doc.get("required", ()))
+    out = []
+    for name, prop in doc["properties"].items():
+        node = resolve_local(prop)
+        items = resolve_local(node["items"]) if "items" in node else {}
+        out.append(
+            Field(
+                name=name,
+                title=node.get("title", name),
+                description=node.get("description", ""),
+                json_type=node.get("type", "string"),
+                fmt=node.get("format"),
+                required=name in required,
+                aliases=tuple(node.get("x-aliases", ())),
+                check=node.get("x-check"),
+                sensitive=bool(node.get("x-sensitive")),
+                codetable=_codetable(node),
+                item_codetable=_codetable(items),
+                true_labels=tuple(node.get("x-true-labels", ())),
+                false_labels=tuple(node.get("x-false-labels", ())),
+                spec=node,
+            )
+        )
+    return tuple(out)
+
+
+def field_map(kind: str) -> dict[str, Field]:
+    return {f.name: f for f in fields(kind)}
+
+
+@cache
+def codetables() -> dict[str, CodeTable]:
+    """Every code table of the contract, by name."""
+    out = {}
+    for node in defs().values():
+        ct = _codetable(node)
+        if ct:
+            out[ct.name] = ct
+    return out
+
+
+@cache
+def header_aliases(kind: str) -> dict[str, str]:
+    """Column header (field name, Chinese title or alias) → field name."""
+    table: dict[str, str] = {}
+    for f in fields(kind):
+        for spelling in (f.name, f.title, *f.aliases):
+            table.setdefault(spelling, f.name)
+    return table
+
+
+def code_group(name: str) -> tuple[str, ...]:
+    """A named group of codes in ``defs.json`` (e.g. ``procedure_surgical``)."""
+    return tuple(defs()[name]["enum"])

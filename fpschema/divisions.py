@@ -1,0 +1,77 @@
+"""GB/T 2260 county-level division codes, with the years each was in use.
+
+The history comes from python-stdnum's bundled ``cn/loc.dat`` (reached through ``stdnum.numdb``).
+A code counts as valid when it was in use at any time: people keep the region code of the place
+where they were first registered, so a code created after someone's birth year is still real.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from stdnum import numdb
+
+# Residence-permit prefixes for residents of Hong Kong, Macao and Taiwan (2018 rules); 830000 is not
+# in loc.dat, the other two are.
+PERMIT_PREFIXES = ("810000", "820000", "830000")
+
+_SPAN = re.compile(r"^\[(\d{4})?-(\d{4})?\](.*)$")
+
+
+@dataclass(frozen=True)
+class Period:
+    name: str
+    start: int | None  # first year in use, None when in use since before the record begins
+    end: int | None  # last year in use, None when still in use
+
+
+def _periods(text: str) -> tuple[Period, ...]:
+    out = []
+    for part in text.split(","):
+        m = _SPAN.match(part.strip())
+        if m:
+            start, end, name = m.groups()
+            out.append(Period(name, int(start) if start else None, int(end) if end else None))
+        else:
+            out.append(Period(part.strip(), None, None))
+    return tuple(out)
+
+
+@cache
+def history() -> dict[str, tuple[Period, ...]]:
+    """Six-digit code → the names it had and their years."""
+    table: dict[str, tuple[Period, ...]] = {}
+    for _, province, _, pprops, children in numdb.get("cn/loc").prefixes:
+        table[province + "0000"] = _periods(pprops.get("province", ""))
+        for _, rest, _, props, _ in children:
+            if "county" in props:
+                table[province + rest] = _periods(props["county"])
+    for code in PERMIT_PREFIXES:
+        table.setdefault(code, (Period("台湾居民居住证", 2018, None),))
+    return table
+
+
+@cache
+def valid_codes() -> frozenset[str]:
+    """Every six-digit code valid at some time."""
+    return frozenset(history())
+
+
+def is_valid(code: str) -> bool:
+    """True when ``code`` (the first six digits of any division or ID number) was ever a GB/T 2260 code."""
+    return code[:6] in valid_codes()
+
+
+def name(code: str, year: int | None = None) -> str | None:
+    """The name of a code, in ``year`` when given, else its latest name."""
+    periods = history().get(code[:6])
+    if not periods:
+        return None
+    if year is not None:
+        for p in periods:
+            if (p.start is None or p.start <= year) and (p.end is None or year <= p.end):
+                return p.name
+        return None
+    return periods[-1].name
