@@ -1,7 +1,8 @@
 """Column-expression checks for the catalogue rules that JSON Schema cannot say.
 
 A check is a rule code, the column its finding is reported on, and a boolean polars expression that
-is true where the rule fails. The expressions read a *typed* frame with one column per contract
+is true where the rule fails. Shared intermediate values (an ID number's status, sex, birth date) are
+computed once as derived columns by :func:`stages`, then read by the checks. The expressions read a *typed* frame with one column per contract
 field (strings, Int64, Float64, Boolean, Date, List[str]); they use no row order, so the same
 definitions serve one record (:mod:`fpschema.record`) and whole files.
 """
@@ -46,31 +47,37 @@ def _id_applies(kind: str) -> pl.Expr:
     return pl.lit(True)
 
 
-def _id_ok(column: str, reference_date: date) -> pl.Expr:
-    status = gb11643.status_expr(pl.col(column), reference_date)
-    return pl.col(column).is_not_null() & (status.is_null() | (status == "id.legacy_15"))
+ID_CODES = ("id.excel_scientific", "id.format", "id.excel_truncated", "id.checksum", "id.birth_date",
+            "id.birth_future", "id.age_range", "id.region", "id.legacy_15")
+
+
+def stages(kind: str, reference_date: date) -> list[dict[str, pl.Expr]]:
+    """Derived columns the checks read (``{field}#status`` and friends), in dependency order."""
+    out: list[dict[str, pl.Expr]] = [{}, {}, {}]
+    for f in contract.fields(kind):
+        if f.check == "gb11643":
+            for i, stage in enumerate(gb11643.stages(f.name, reference_date)):
+                out[i].update(stage)
+        elif f.check == "uscc":
+            out[0][f"{f.name}#status"] = uscc.status_expr(pl.col(f.name))
+    return [s for s in out if s]
 
 
 def field_checks(kind: str, reference_date: date) -> list[Check]:
     """Checks derived from each field's ``x-check`` and ``format`` in the contract."""
     out: list[Check] = []
     ref = pl.lit(reference_date, dtype=pl.Date)
+    known = pl.Series(sorted(divisions.valid_codes()), dtype=pl.Utf8).implode()
     for f in contract.fields(kind):
         col = pl.col(f.name)
         if f.check == "gb11643":
             applies = _id_applies(kind)
-            status = gb11643.status_expr(col, reference_date)
-            out.append(Check("id.normalized", f.name, applies & gb11643.normalized_expr(col)))
-            for code in (
-                "id.excel_scientific", "id.format", "id.excel_truncated", "id.checksum", "id.birth_date",
-                "id.birth_future", "id.age_range", "id.region", "id.legacy_15",
-            ):
-                out.append(Check(code, f.name, applies & (status == code)))
+            status = pl.col(f"{f.name}#status")
+            out.append(Check("id.normalized", f.name, applies & pl.col(f"{f.name}#normalized")))
+            out.extend(Check(code, f.name, applies & (status == code)) for code in ID_CODES)
         elif f.check == "uscc":
-            status = uscc.status_expr(col)
-            out.append(Check("uscc.checksum", f.name, status == "uscc.checksum"))
+            out.append(Check("uscc.checksum", f.name, pl.col(f"{f.name}#status") == "uscc.checksum"))
         elif f.check == "division":
-            known = pl.Series(sorted(divisions.valid_codes()), dtype=pl.Utf8)
             digits = col.str.contains(r"^[0-9]{6}")
             out.append(Check("division.unknown", f.name, digits & ~col.str.slice(0, 6).is_in(known)))
         if f.fmt == "date":
@@ -79,9 +86,9 @@ def field_checks(kind: str, reference_date: date) -> list[Check]:
 
 
 def _service_record(reference_date: date) -> list[Check]:
-    id_ok = _id_applies("service_record") & _id_ok("client_id", reference_date)
-    id_sex = gb11643.sex_expr(pl.col("client_id"))
-    id_birth = gb11643.birth_date_expr(pl.col("client_id"))
+    status = pl.col("client_id#status")
+    id_ok = _id_applies("service_record") & (status.is_null() | (status == "id.legacy_15"))
+    id_sex, id_birth = pl.col("client_id#sex"), pl.col("client_id#birth")
     birth = pl.coalesce(pl.col("birth_date"), pl.when(id_ok).then(id_birth))
     sex, service = pl.col("sex"), pl.col("service_date")
     age = gb11643.age_expr(birth, service)
@@ -123,6 +130,7 @@ _RECORD_CHECKS = {
 
 
 def checks(kind: str, reference_date: date) -> list[Check]:
-    """Every expression check of a kind: field checks, then record checks."""
+    """Every expression check of a kind: field checks, then record checks. They read the columns
+    that :func:`stages` adds."""
     record = _RECORD_CHECKS.get(kind)
     return field_checks(kind, reference_date) + (record(reference_date) if record else [])

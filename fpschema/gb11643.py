@@ -59,46 +59,26 @@ def check_char_expr(body: pl.Expr) -> pl.Expr:
     return pl.when(v == 10).then(pl.lit("X")).otherwise(v.cast(pl.Utf8))
 
 
-def canonical_expr(col: pl.Expr) -> pl.Expr:
-    """The normalised number, with a 15-digit legacy number upgraded to 18 characters."""
-    n = normalize_expr(col)
+def _upgrade(n: pl.Expr) -> pl.Expr:
     body = n.str.slice(0, 6) + pl.lit("19") + n.str.slice(6, 9)
     return pl.when(n.str.contains(LEGACY_15)).then(body + check_char_expr(body)).otherwise(n)
 
 
-def birth_date_expr(col: pl.Expr) -> pl.Expr:
-    """Birth date carried by the number (null when it is not a real date)."""
-    c = canonical_expr(col)
+def _birth(c: pl.Expr) -> pl.Expr:
     return pl.when(c.str.contains(r"^[0-9]{14}")).then(c.str.slice(6, 8).str.to_date("%Y%m%d", strict=False))
 
 
-def sex_expr(col: pl.Expr) -> pl.Expr:
-    """Sex code (GB/T 2261.1) from the 17th digit: odd ``1`` (male), even ``2`` (female)."""
-    d = canonical_expr(col).str.slice(16, 1).cast(pl.Int8, strict=False)
+def _sex(c: pl.Expr) -> pl.Expr:
+    d = c.str.slice(16, 1).cast(pl.Int8, strict=False)
     return pl.when(d % 2 == 1).then(pl.lit("1")).when(d % 2 == 0).then(pl.lit("2"))
 
 
-def age_expr(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
-    """Whole years between two date expressions."""
-    before_birthday = (birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day()) > (
-        on.dt.month().cast(pl.Int32) * 100 + on.dt.day()
-    )
-    return on.dt.year() - birth.dt.year() - before_birthday.cast(pl.Int32)
-
-
-def status_expr(col: pl.Expr, reference_date: date) -> pl.Expr:
-    """The first rule an ID number breaks, as a rule code (null when it is good).
-
-    Order: spreadsheet damage, layout, check digit, birth date, age, region; a good 15-digit number
-    gives the warning ``id.legacy_15``.
-    """
-    n = normalize_expr(col)
-    c = canonical_expr(col)
+def _status(raw: pl.Expr, n: pl.Expr, c: pl.Expr, reference_date: date) -> pl.Expr:
     ref = pl.lit(reference_date, dtype=pl.Date)
     birth = c.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
     checksum_ok = check_char_expr(c.str.slice(0, 17)) == c.str.slice(17, 1)
     return (
-        pl.when(col.is_null())
+        pl.when(raw.is_null())
         .then(pl.lit(None, dtype=pl.Utf8))
         .when(n.str.contains(SCIENTIFIC))
         .then(pl.lit("id.excel_scientific"))
@@ -114,11 +94,45 @@ def status_expr(col: pl.Expr, reference_date: date) -> pl.Expr:
         .then(pl.lit("id.birth_future"))
         .when(age_expr(birth, ref) > 120)
         .then(pl.lit("id.age_range"))
-        .when(~c.str.slice(0, 6).is_in(_regions()))
+        .when(~c.str.slice(0, 6).is_in(_regions().implode()))
         .then(pl.lit("id.region"))
         .when(n.str.contains(LEGACY_15))
         .then(pl.lit("id.legacy_15"))
     )
+
+
+def age_expr(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
+    """Whole years between two date expressions."""
+    before_birthday = (birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day()) > (
+        on.dt.month().cast(pl.Int32) * 100 + on.dt.day()
+    )
+    return on.dt.year() - birth.dt.year() - before_birthday.cast(pl.Int32)
+
+
+def canonical_expr(col: pl.Expr) -> pl.Expr:
+    """The normalised number, with a 15-digit legacy number upgraded to 18 characters."""
+    return _upgrade(normalize_expr(col))
+
+
+def birth_date_expr(col: pl.Expr) -> pl.Expr:
+    """Birth date carried by the number (null when it is not a real date)."""
+    return _birth(canonical_expr(col))
+
+
+def sex_expr(col: pl.Expr) -> pl.Expr:
+    """Sex code (GB/T 2261.1) from the 17th digit: odd ``1`` (male), even ``2`` (female)."""
+    return _sex(canonical_expr(col))
+
+
+def status_expr(col: pl.Expr, reference_date: date) -> pl.Expr:
+    """The first rule an ID number breaks, as a rule code (null when it is good).
+
+    Order: spreadsheet damage, layout, check digit, birth date, age, region; a good 15-digit number
+    gives the warning ``id.legacy_15``. One self-contained expression; :func:`stages` computes the
+    same with shared intermediate columns, which plans much faster.
+    """
+    n = normalize_expr(col)
+    return _status(col, n, _upgrade(n), reference_date)
 
 
 def normalized_expr(col: pl.Expr) -> pl.Expr:
@@ -126,31 +140,50 @@ def normalized_expr(col: pl.Expr) -> pl.Expr:
     return col.is_not_null() & (normalize_expr(col) != col.cast(pl.Utf8))
 
 
+def stages(name: str, reference_date: date) -> list[dict[str, pl.Expr]]:
+    """Derived columns for ID column ``name``, in dependency order (apply with ``with_columns``).
+
+    Adds ``{name}#status`` (rule code), ``{name}#sex``, ``{name}#birth`` and ``{name}#normalized``.
+    """
+    raw, n, c = pl.col(name), pl.col(f"{name}#n"), pl.col(f"{name}#c")
+    return [
+        {f"{name}#n": normalize_expr(raw)},
+        {f"{name}#c": _upgrade(n)},
+        {
+            f"{name}#status": _status(raw, n, c, reference_date),
+            f"{name}#sex": _sex(c),
+            f"{name}#birth": _birth(c),
+            f"{name}#normalized": raw.is_not_null() & (n != raw.cast(pl.Utf8)),
+        },
+    ]
+
+
 # --- the same rules for one value ---------------------------------------------------------------------
 
 
-def _one(expr_of, value: object):
-    if not isinstance(value, str):
-        return None
-    return pl.select(expr_of(pl.lit(value, dtype=pl.Utf8))).item()
+def _one(column: str, value: object, reference_date: date | None = None):
+    """Evaluate the staged columns on one value and return the derived column ``column``."""
+    frame = pl.DataFrame({"v": [value]}, schema={"v": pl.Utf8})
+    for stage in stages("v", reference_date or date.today()):
+        frame = frame.with_columns(**stage)
+    return frame[f"v#{column}"].item()
 
 
 def normalize(value: str) -> str:
     """The value as the rules see it (full-width to ASCII, spaces dropped, upper case)."""
-    return _one(normalize_expr, value)
+    return _one("n", value)
 
 
 def calc_check_digit(number: str) -> str:
     """Check character for the first 17 digits of ``number``."""
-    return _one(lambda c: check_char_expr(c.str.slice(0, 17)), number)
+    return pl.select(check_char_expr(pl.lit(number[:17], dtype=pl.Utf8))).item()
 
 
 def check(value: str, reference_date: date | None = None) -> str | None:
     """Rule code of the first problem with ``value`` (``id.legacy_15`` for a good legacy number), or None."""
-    ref = reference_date or date.today()
     if not isinstance(value, str):
         return "id.format"
-    return _one(lambda c: status_expr(c, ref), value)
+    return _one("status", value, reference_date)
 
 
 def is_valid(value: str, reference_date: date | None = None) -> bool:
@@ -160,12 +193,12 @@ def is_valid(value: str, reference_date: date | None = None) -> bool:
 
 def upgrade(value: str) -> str:
     """The 18-character form of a number (15-digit numbers upgraded, others normalised)."""
-    return _one(canonical_expr, value)
+    return _one("c", value)
 
 
 def birth_date(value: str) -> date | None:
-    return _one(birth_date_expr, value)
+    return _one("birth", value)
 
 
 def sex(value: str) -> str | None:
-    return _one(sex_expr, value)
+    return _one("sex", value)

@@ -124,6 +124,8 @@ def _check_findings(kind: str, raw: Mapping[str, Any], record: dict[str, Any], r
     for f in fields:
         if f.check == "gb11643":
             frame = frame.with_columns(pl.Series(f.name, [_typed(raw.get(f.name), f)], dtype=pl.Utf8))
+    for stage in checks.stages(kind, ref):
+        frame = frame.with_columns(**stage)
     todo = checks.checks(kind, ref)
     row = frame.select(c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo)).row(0)
     return [Finding.of(c.rule, "/" + c.column, raw.get(c.column)) for c, failed in zip(todo, row, strict=True)

@@ -1,0 +1,165 @@
+"""GB 11643 ID numbers, USCC and division codes: differential tests against python-stdnum and
+reference data, and one test per rule code."""
+
+from __future__ import annotations
+
+import csv
+import random
+from datetime import date
+
+import polars as pl
+import pytest
+from stdnum.cn import ric
+from stdnum.cn import uscc as stdnum_uscc
+
+from fpschema import divisions, gb11643, uscc
+
+from .conftest import REF
+
+N = 100_000
+
+
+def _with_check(body17: str) -> str:
+    return body17 + gb11643.calc_check_digit(body17)
+
+
+def test_standard_example_is_valid():
+    assert gb11643.check("11010519491231002X", REF) is None
+    assert gb11643.sex("11010519491231002X") == "2"
+    assert gb11643.birth_date("11010519491231002X") == date(1949, 12, 31)
+
+
+def test_check_digit_agrees_with_stdnum_on_100k_random_inputs():
+    rng = random.Random(20261122)
+    bodies = ["".join(rng.choice("0123456789") for _ in range(17)) for _ in range(N)]
+    ours = pl.DataFrame({"b": bodies}).select(gb11643.check_char_expr(pl.col("b"))).to_series().to_list()
+    theirs = [ric.calc_check_digit(b + "0") for b in bodies]
+    assert ours == theirs
+
+
+def test_whole_column_status_agrees_with_stdnum_validity_on_random_numbers():
+    """For numbers whose region stdnum accepts for that birth year, both agree on validity."""
+    rng = random.Random(7)
+    regions = sorted(divisions.valid_codes())
+    values = []
+    for _ in range(20_000):
+        body = rng.choice(regions) + f"{rng.randint(1930, 2020)}{rng.randint(1, 12):02d}{rng.randint(1, 31):02d}"
+        body += f"{rng.randint(0, 999):03d}"
+        number = _with_check(body)
+        values.append(number if rng.random() < 0.7 else number[:-1] + rng.choice("0123456789X"))
+    status = pl.DataFrame({"id": values}).select(gb11643.status_expr(pl.col("id"), REF)).to_series().to_list()
+    compared = 0
+    for value, code in zip(values, status, strict=True):
+        try:
+            ric.get_birth_place(value)
+        except Exception:  # stdnum rejects codes outside their year window; we accept those on purpose
+            continue
+        compared += 1
+        assert (code is None) == ric.is_valid(value), (value, code)
+    assert compared > 1000
+
+
+def test_scalar_function_and_column_expression_agree():
+    rng = random.Random(3)
+    values = [_with_check(f"110105{rng.randint(1950, 2010)}0101{rng.randint(0, 999):03d}") for _ in range(300)]
+    values += ["1.10105E+17", "11010519491231002x", "110105491231002", "", "abc", "110105194902300021"]
+    column = pl.DataFrame({"id": values}).select(gb11643.status_expr(pl.col("id"), REF)).to_series().to_list()
+    assert column == [gb11643.check(v, REF) for v in values]
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("11010519491231002X", None),
+        ("110105194912310021", "id.checksum"),
+        ("1.10105E+17", "id.excel_scientific"),
+        ("1.10105199003E+17", "id.excel_scientific"),
+        ("110105199003070000", "id.excel_truncated"),
+        ("11010519491231002", "id.format"),
+        ("11010519491231002Y", "id.format"),
+        ("110105491231002", "id.legacy_15"),
+    ],
+)
+def test_rule_codes(value, code):
+    assert gb11643.check(value, REF) == code
+
+
+def test_birth_date_rules():
+    assert gb11643.check(_with_check("11010519900230002"), REF) == "id.birth_date"
+    assert gb11643.check(_with_check("11010520300101002"), REF) == "id.birth_future"
+    assert gb11643.check(_with_check("11010518800101002"), REF) == "id.age_range"
+    # a birth later in the same year as the reference date is in the future
+    assert gb11643.check(_with_check("11010520240701002"), date(2024, 6, 30)) == "id.birth_future"
+
+
+def test_region_valid_at_any_time_is_accepted():
+    assert gb11643.check(_with_check("00000019900101002"), REF) == "id.region"
+    # 110112 通州区 exists since 1997: a person born in 1990 and registered there later is real
+    assert gb11643.check(_with_check("11011219900101002"), REF) is None
+    # 440305 南山区 (1990-) with a 1980 birth year; 110103 崇文区 abolished in 2010
+    assert gb11643.check(_with_check("44030519800101002"), REF) is None
+    assert gb11643.check(_with_check("11010319800101002"), REF) is None
+    # residence permits of Hong Kong, Macao and Taiwan residents
+    for prefix in divisions.PERMIT_PREFIXES:
+        assert gb11643.check(_with_check(prefix + "19900101002"), REF) is None
+
+
+def test_normalisation_of_office_damage():
+    good = "11010519491231002X"
+    for damaged in ("１１０１０５１９４９１２３１００２Ｘ", "11010519491231002x", " 110105 19491231 002X ",
+                    "'11010519491231002X", "110105-19491231-002X\t", "11010519491231002X\u00a0"):
+        assert gb11643.normalize(damaged) == good
+        assert gb11643.check(damaged, REF) is None
+    flagged = pl.DataFrame({"id": ["11010519491231002x", good, None]}).select(
+        gb11643.normalized_expr(pl.col("id"))).to_series().to_list()
+    assert flagged == [True, False, False]
+
+
+def test_legacy_15_digit_upgrade_agrees_with_the_standard():
+    assert gb11643.upgrade("110105491231002") == "11010519491231002X"
+    assert ric.is_valid(gb11643.upgrade("110105491231002"))
+    assert gb11643.sex("110105491231002") == "2"
+
+
+def test_sex_from_17th_digit():
+    assert gb11643.sex(_with_check("11010519900101001")) == "1"
+    assert gb11643.sex(_with_check("11010519900101002")) == "2"
+
+
+def test_uscc_agrees_with_stdnum():
+    rng = random.Random(11)
+    alphabet = uscc.ALPHABET
+    values = []
+    for _ in range(20_000):
+        # stdnum wants digits in positions 1-8; GB 32100 also allows the authority code Y (compared below)
+        body = rng.choice("159") + rng.choice("123") + "".join(rng.choice("0123456789") for _ in range(6))
+        body += "".join(rng.choice(alphabet) for _ in range(9))
+        code = body + stdnum_uscc.calc_check_digit(body)
+        values.append(code if rng.random() < 0.6 else code[:-1] + rng.choice(alphabet))
+    status = pl.DataFrame({"c": values}).select(uscc.status_expr(pl.col("c"))).to_series().to_list()
+    assert [s is None for s in status] == [stdnum_uscc.is_valid(v) for v in values]
+    assert uscc.check("91110000600037341L") is None
+    assert uscc.check("91110000600037341M") == "uscc.checksum"
+    assert uscc.check("9111000060003734IL") == "uscc.format"
+    y_body = "Y1110105MJ0000001"  # authority Y (其他) is in GB 32100's table, stdnum rejects it
+    assert uscc.check(y_body + stdnum_uscc.calc_check_digit(y_body)) is None
+
+
+def test_division_history(shared_data):
+    """Every 2024 code of the reference list is known, except codes python-stdnum lacks (listed)."""
+    codes_2024 = {line.split()[0] for line in (shared_data / "gb2260" / "gb2260_2024.txt").read_text(
+        encoding="utf-8").splitlines() if line.strip() and line[0].isdigit()}
+    missing_2024 = sorted(codes_2024 - divisions.valid_codes())
+    assert len(codes_2024) > 3000
+    assert missing_2024 == ["330113", "330114"], missing_2024
+    with open(shared_data / "gb2260" / "areacodes.csv", encoding="utf-8") as fh:
+        ever = {row[0] for row in csv.reader(fh) if row and row[0].isdigit()}
+    missing_ever = ever - divisions.valid_codes()
+    assert len(missing_ever) / len(ever) < 0.05, f"{len(missing_ever)} of {len(ever)} historic codes unknown"
+
+
+def test_division_names_by_year():
+    assert divisions.name("440305", 1985) == "南头区办事处"
+    assert divisions.name("440305", 2000) == "南山区"
+    assert divisions.name("110103") == "崇文区"
+    assert divisions.is_valid("110105001001") and not divisions.is_valid("999999")
