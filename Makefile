@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The demo validates a sample with known defects: findings are expected (exit 1), only 2 is a failure.
 demo: $(STAMP)
-	$(BIN)/fpschema demo
+	$(BIN)/fpschema check-records service_record fixtures/service_records_sample.jsonl --reference-date 2024-06-30; \
+	  status=$$?; [ $$status -le 1 ]
 
 test: $(STAMP)
 	$(BIN)/ruff check fpschema tests benchmarks

@@ -2,8 +2,8 @@
 column expressions (on a one-row frame) for the rest. Every finding is returned, never an exception.
 
 >>> from fpschema import validate_record
->>> [f.rule for f in validate_record({"client_id": "110105199003070026"}, "staff")][:2]
-['field.required', 'field.required']
+>>> [(f.pointer, f.rule) for f in validate_record({"staff_name": "李春梅", "id_number": "110105199003070026"}, "staff")][:2]
+[('/id_number', 'id.checksum'), ('/qualification', 'field.required')]
 """
 
 from __future__ import annotations
@@ -147,7 +147,10 @@ def _finalise(kind: str, found: list[Finding], unmask: bool) -> list[Finding]:
         if not unmask and f.pointer in sensitive:
             f = Finding(f.rule, f.severity, f.pointer, mask_id(f.value), f.message_zh, f.message_en)
         out.append(f)
-    return sorted(out, key=lambda f: (order.get(f.pointer.split("/")[1] if f.pointer else "", -1), f.rule))
+    def position(f: Finding) -> int:
+        return order.get(f.pointer.split("/")[1], len(order)) if f.pointer else -1
+
+    return sorted(out, key=lambda f: (position(f), f.rule))
 
 
 def validate_record(
