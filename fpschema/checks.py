@@ -67,7 +67,6 @@ def field_checks(kind: str, reference_date: date) -> list[Check]:
     """Checks derived from each field's ``x-check`` and ``format`` in the contract."""
     out: list[Check] = []
     ref = pl.lit(reference_date, dtype=pl.Date)
-    known = pl.Series(sorted(divisions.valid_codes()), dtype=pl.Utf8).implode()
     for f in contract.fields(kind):
         col = pl.col(f.name)
         if f.check == "gb11643":
@@ -78,8 +77,7 @@ def field_checks(kind: str, reference_date: date) -> list[Check]:
         elif f.check == "uscc":
             out.append(Check("uscc.checksum", f.name, pl.col(f"{f.name}#status") == "uscc.checksum"))
         elif f.check == "division":
-            digits = col.str.contains(r"^[0-9]{6}")
-            out.append(Check("division.unknown", f.name, digits & ~col.str.slice(0, 6).is_in(known)))
+            out.append(Check("division.unknown", f.name, divisions.status_expr(col) == "division.unknown"))
         if f.fmt == "date":
             out.append(Check("date.future", f.name, col > ref))
     return out

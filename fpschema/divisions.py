@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+import polars as pl
 from stdnum import numdb
 
 # Residence-permit prefixes for residents of Hong Kong, Macao and Taiwan (2018 rules); 830000 is not
@@ -62,6 +63,22 @@ def valid_codes() -> frozenset[str]:
 def is_valid(code: str) -> bool:
     """True when ``code`` (the first six digits of any division or ID number) was ever a GB/T 2260 code."""
     return code[:6] in valid_codes()
+
+
+def status_expr(col: pl.Expr) -> pl.Expr:
+    """``division.unknown`` where a code's first six digits were never a GB/T 2260 code, else null."""
+    known = pl.Series(sorted(valid_codes()), dtype=pl.Utf8).implode()
+    digits = col.str.contains(r"^[0-9]{6}")
+    return pl.when(digits & ~col.str.slice(0, 6).is_in(known)).then(pl.lit("division.unknown"))
+
+
+def check(code: str) -> str | None:
+    """Rule code for one division code (``division.unknown``) or None.
+
+    >>> check("110105001001"), check("999999")
+    (None, 'division.unknown')
+    """
+    return pl.select(status_expr(pl.lit(code, dtype=pl.Utf8))).item()
 
 
 def name(code: str, year: int | None = None) -> str | None:

@@ -53,7 +53,7 @@ def test_shell_examples_give_their_exit_codes():
     assert ran >= 5
 
 
-@pytest.mark.parametrize("module", ["fpschema", "fpschema.gb11643", "fpschema.uscc", "fpschema.mask",
+@pytest.mark.parametrize("module", ["fpschema", "fpschema.gb11643", "fpschema.uscc", "fpschema.mask", "fpschema.divisions",
                                     "fpschema.record"])
 def test_module_doctests(module):
     result = doctest.testmod(importlib.import_module(module))
