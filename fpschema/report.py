@@ -1,0 +1,133 @@
+"""The validation report: one structure for every entry point (library, CLI, service, Spark).
+
+``{"fpschema_version", "kind", "source": {"name", "format", "encoding", "sha256", ...}, "ok",
+"rows_total", "rows_valid", "rows_invalid", "counts": {"by_rule", "by_column", "by_severity"},
+"findings": [{"row", "column", "rule", "severity", "value", "message"}], "truncated"}``
+
+``rows_total == rows_valid + rows_invalid`` always; a row is invalid when it has at least one finding
+of severity error. Findings are kept in a polars DataFrame; renderers live in :mod:`fpschema.render`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .catalogue import RULES
+
+FINDING_SCHEMA = {
+    "row": pl.Int64,
+    "column": pl.Utf8,
+    "rule": pl.Utf8,
+    "severity": pl.Utf8,
+    "value": pl.Utf8,
+}
+
+
+def empty_findings() -> pl.DataFrame:
+    return pl.DataFrame(schema=FINDING_SCHEMA)
+
+
+def _messages(lang: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"rule": list(RULES), "message": [r.message(lang) for r in RULES.values()]},
+        schema={"rule": pl.Utf8, "message": pl.Utf8},
+    )
+
+
+@dataclass
+class Report:
+    """Result of validating one source. ``findings_all`` holds every finding (values already masked
+    unless the caller asked otherwise); ``findings`` is the reported part, with messages."""
+
+    kind: str
+    source: dict[str, Any]
+    rows_total: int
+    findings_all: pl.DataFrame
+    rows_invalid: int
+    lang: str = "zh"
+    max_findings: int | None = None
+    sample_rows: list[dict[str, Any]] = field(default_factory=list)  # first failing rows, for the HTML page
+    columns: list[str] = field(default_factory=list)  # field names in the file, in order
+    fpschema_version: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.fpschema_version:
+            from . import __version__
+
+            self.fpschema_version = __version__
+
+    # --- the documented structure ----------------------------------------------------------------------
+    @property
+    def rows_valid(self) -> int:
+        return self.rows_total - self.rows_invalid
+
+    @property
+    def ok(self) -> bool:
+        return not (self.findings_all["severity"] == "error").any()
+
+    @property
+    def truncated(self) -> bool:
+        return self.max_findings is not None and self.findings_all.height > self.max_findings
+
+    @property
+    def findings(self) -> pl.DataFrame:
+        """The reported findings (first ``max_findings``) with their message in the report's language."""
+        shown = self.findings_all if self.max_findings is None else self.findings_all.head(self.max_findings)
+        return shown.join(_messages(self.lang), on="rule", how="left", maintain_order="left")
+
+    @property
+    def counts(self) -> dict[str, dict[str, int]]:
+        f = self.findings_all
+
+        def tally(col: str) -> dict[str, int]:
+            grouped = f.filter(pl.col(col).is_not_null()).group_by(col).len().sort(["len", col],
+                                                                                   descending=[True, False])
+            return dict(zip(grouped[col].to_list(), grouped["len"].to_list(), strict=True))
+
+        return {"by_rule": tally("rule"), "by_column": tally("column"), "by_severity": tally("severity")}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fpschema_version": self.fpschema_version,
+            "kind": self.kind,
+            "source": self.source,
+            "ok": self.ok,
+            "rows_total": self.rows_total,
+            "rows_valid": self.rows_valid,
+            "rows_invalid": self.rows_invalid,
+            "counts": self.counts,
+            "findings": self.findings.to_dicts(),
+            "truncated": self.truncated,
+        }
+
+    # --- renderers ---------------------------------------------------------------------------------------
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, default=str)
+
+    def to_csv(self) -> str:
+        from .render import to_csv
+
+        return to_csv(self)
+
+    def to_html(self) -> str:
+        from .render import to_html
+
+        return to_html(self)
+
+    def to_junit(self) -> str:
+        from .render import to_junit
+
+        return to_junit(self)
+
+    def write(self, path: str | Path, fmt: str = "json") -> Path:
+        """Write the report as json, csv, html or junit."""
+        text = {"json": self.to_json, "csv": self.to_csv, "html": self.to_html, "junit": self.to_junit}[fmt]()
+        path = Path(path)
+        # CSV gets a BOM so that Excel opens the Chinese text as UTF-8
+        path.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
+        return path
