@@ -6,6 +6,7 @@ command is wrong.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from datetime import date
@@ -16,35 +17,36 @@ import click
 
 from . import __version__, contract
 from .catalogue import RULES
+from .errors import InputError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
                     help="输出语言 / output language")
 
 
-class InputError(Exception):
-    """A file that cannot be read as records; carries a code and bilingual text."""
-
-    def __init__(self, code: str, zh: str, en: str):
-        super().__init__(code)
-        self.code, self.zh, self.en = code, zh, en
-
-
-def _fail(err: InputError, lang: str) -> None:
-    click.echo(f"错误 [{err.code}]: {err.zh}" if lang == "zh" else f"error [{err.code}]: {err.en}", err=True)
+def _fail(err: InputError, lang: str, path: object = None) -> None:
+    where = f"{path}: " if path else ""
+    label = "错误" if lang == "zh" else "error"
+    click.echo(f"{where}{label} [{err.code}]: {err.message(lang)}", err=True)
     sys.exit(EXIT_USAGE)
+
+
+def text_row(path: Path, offset: int) -> int:
+    """Line number of a byte offset."""
+    with open(path, "rb") as fh:
+        return fh.read(offset).count(b"\n") + 1
 
 
 def _read_records(path: Path) -> list[tuple[int, Any]]:
     """(line number or index, record) from a JSON array/object or a JSONL file."""
     if not path.is_file():
-        raise InputError("input.not_found", f"找不到文件：{path}", f"no such file: {path}")
+        raise InputError("input.not_found", path=path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
-        raise InputError("input.encoding", f"文件不是 UTF-8 编码：{path}", f"not UTF-8: {path}") from e
+        raise InputError("input.encoding", encoding="utf-8", row=text_row(path, e.start), detected="?") from e
     if not text.strip():
-        raise InputError("input.empty", f"文件为空：{path}", f"empty file: {path}")
+        raise InputError("input.empty", path=path)
     if path.suffix.lower() == ".jsonl":
         out = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -52,14 +54,12 @@ def _read_records(path: Path) -> list[tuple[int, Any]]:
                 try:
                     out.append((number, json.loads(line)))
                 except json.JSONDecodeError as e:
-                    raise InputError("input.json", f"第 {number} 行不是合法 JSON：{e.msg}",
-                                     f"line {number} is not valid JSON: {e.msg}") from e
+                    raise InputError("input.json", row=number, detail=e.msg) from e
         return out
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
-        raise InputError("input.json", f"不是合法 JSON（第 {e.lineno} 行）：{e.msg}",
-                         f"not valid JSON (line {e.lineno}): {e.msg}") from e
+        raise InputError("input.json", row=e.lineno, detail=e.msg) from e
     items = doc if isinstance(doc, list) else [doc]
     return list(enumerate(items, start=1))
 
@@ -125,6 +125,147 @@ def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, 
                    f"{len(records)} records, {bad} with errors, {errors} errors, {len(rows) - errors} warnings")
         click.echo(summary)
     sys.exit(EXIT_FINDINGS if errors else EXIT_OK)
+
+
+FORMATS = ("text", "json", "csv", "html", "junit")
+SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "text": ".txt"}
+
+
+@main.command("validate", help="校验数据文件（CSV、XLSX、XLS、JSON、JSONL、Parquet）。\n\n"
+                               "Validate data files (CSV, XLSX, XLS, JSON, JSONL, Parquet).\n\n"
+                               "退出码 / exit codes: 0 通过 valid, 1 有错误 findings of severity error, "
+                               "2 无法读取或命令有误 unreadable input or wrong command.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--kind", type=click.Choice(contract.kinds()), default=None,
+              help="记录类型，缺省时由表头判断 / record kind, inferred from the header when omitted")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="报告格式 / report format")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="报告写入的文件（多个输入时为目录）/ report file (a folder for several inputs)")
+@LANG
+@click.option("--max-findings", type=click.IntRange(min=0), default=None,
+              help="报告中最多列出的问题数 / most findings listed in the report")
+@click.option("--unmask", is_flag=True, help="显示完整身份证号（默认脱敏）/ show full ID numbers (masked by default)")
+@click.option("--valid-out", type=click.Path(path_type=Path), default=None,
+              help="合格行写入此文件（CSV/Parquet/JSONL）/ write the valid rows here")
+@click.option("--invalid-out", type=click.Path(path_type=Path), default=None,
+              help="不合格行写入此文件 / write the invalid rows here")
+@click.option("--encoding", default=None, help="文本文件编码，缺省自动识别 / text encoding, detected when omitted")
+@click.option("--reference-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="判断“未来日期”的参考日，默认今天 / reference date for future dates, default today")
+def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Path | None, lang: str,
+                 max_findings: int | None, unmask: bool, valid_out: Path | None, invalid_out: Path | None,
+                 encoding: str | None, reference_date) -> None:
+    from .engine import validate
+
+    several = len(files) > 1
+    worst = EXIT_OK
+    for path in files:
+        target = _target(output, path, SUFFIX[fmt], several)
+        quarantine = (_target(valid_out, path, ".valid.csv", several), _target(invalid_out, path, ".invalid.csv",
+                                                                               several))
+        try:
+            with _progress(path, lang):
+                report = validate(path, kind, encoding=encoding, lang=lang, max_findings=max_findings,
+                                  unmask=unmask, reference_date=reference_date.date() if reference_date else None,
+                                  valid_out=quarantine[0], invalid_out=quarantine[1])
+        except InputError as err:
+            label = "错误" if lang == "zh" else "error"
+            click.echo(f"{path}: {label} [{err.code}]: {err.message(lang)}", err=True)
+            worst = EXIT_USAGE
+            continue
+        except OSError as err:
+            click.echo(f"{path}: [output.unwritable] {err}", err=True)
+            worst = EXIT_USAGE
+            continue
+        if fmt == "text":
+            _print_summary(report, lang)
+        elif target is None:
+            click.echo({"json": report.to_json, "csv": report.to_csv, "html": report.to_html,
+                        "junit": report.to_junit}[fmt]())
+        if target is not None:
+            if fmt == "text":
+                target.write_text(_summary_text(report, lang), encoding="utf-8")
+            else:
+                report.write(target, fmt)
+            click.echo(("报告已写入：" if lang == "zh" else "report written: ") + str(target), err=True)
+        if not report.ok:
+            worst = max(worst, EXIT_FINDINGS)
+    sys.exit(worst)
+
+
+def _target(option: Path | None, source: Path, suffix: str, several: bool) -> Path | None:
+    if option is None:
+        return None
+    if several:
+        option.mkdir(parents=True, exist_ok=True)
+        return option / (source.stem + suffix)
+    return option
+
+
+class _progress:
+    """A spinner on the terminal while a file is read and validated (silent when not a terminal)."""
+
+    def __init__(self, path: Path, lang: str):
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.text = ("正在校验 " if lang == "zh" else "validating ") + str(path)
+
+    def __enter__(self):
+        self.status = self.console.status(self.text) if self.console.is_terminal else None
+        if self.status:
+            self.status.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.status:
+            self.status.stop()
+        return False
+
+
+def _summary_text(report, lang: str) -> str:
+    from rich.console import Console
+
+    console = Console(record=True, width=140, file=io.StringIO())
+    _render_summary(console, report, lang)
+    return console.export_text()
+
+
+def _print_summary(report, lang: str) -> None:
+    from rich.console import Console
+
+    _render_summary(Console(width=160), report, lang)
+
+
+def _render_summary(console, report, lang: str) -> None:
+    from rich.table import Table
+
+    zh = lang == "zh"
+    src = report.source
+    verdict = ("[green]通过[/green]" if zh else "[green]passed[/green]") if report.ok else (
+        "[red]未通过[/red]" if zh else "[red]failed[/red]")
+    console.print(f"[bold]{src['name']}[/bold]  {report.kind}  {verdict}")
+    line = (f"共 {report.rows_total} 行：合格 {report.rows_valid} 行，不合格 {report.rows_invalid} 行"
+            if zh else f"{report.rows_total} rows: {report.rows_valid} valid, {report.rows_invalid} invalid")
+    console.print(line)
+    counts = report.counts
+    if counts["by_rule"]:
+        table = Table(*(("规则", "级别", "数量", "说明") if zh else ("rule", "severity", "count", "message")),
+                      title="问题汇总" if zh else "findings by rule")
+        for code, n in counts["by_rule"].items():
+            r = RULES[code]
+            table.add_row(code, r.severity, str(n), r.message(lang))
+        console.print(table)
+        shown = report.findings.head(30)
+        heads = ("行号", "列", "规则", "级别", "值", "说明") if zh else ("row", "column", "rule", "severity", "value",
+                                                                     "message")
+        detail = Table(*heads[:-1], title=("前 30 个问题" if zh else "first 30 findings"))
+        detail.add_column(heads[-1], overflow="fold")
+        for r in shown.iter_rows(named=True):
+            detail.add_row(*("" if r[k] is None else str(r[k]) for k in ("row", "column", "rule", "severity", "value",
+                                                                         "message")))
+        console.print(detail)
 
 
 def _print_table(rows: list[dict[str, Any]], lang: str) -> None:

@@ -9,6 +9,7 @@ column expressions (on a one-row frame) for the rest. Every finding is returned,
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import date
 from functools import cache
@@ -58,10 +59,12 @@ def normalize_record(record: Mapping[str, Any], kind: str) -> dict[str, Any]:
     for f in contract.fields(kind):
         value = out.get(f.name)
         if f.codetable and isinstance(value, str):
-            out[f.name] = f.codetable.lookup().get(value.strip(), value)
+            code = unicodedata.normalize("NFKC", value.strip())
+            out[f.name] = f.codetable.lookup().get(code, code)
         elif f.item_codetable and isinstance(value, list):
             table = f.item_codetable.lookup()
-            out[f.name] = [table.get(v.strip(), v) if isinstance(v, str) else v for v in value]
+            out[f.name] = [table.get(unicodedata.normalize("NFKC", v.strip()), v) if isinstance(v, str) else v
+                           for v in value]
         elif f.check == "gb11643" and isinstance(value, str):
             out[f.name] = gb11643.normalize(value)
     return out

@@ -1,0 +1,272 @@
+"""The frame engine: a whole file or DataFrame in, a :class:`~fpschema.report.Report` out.
+
+read (all text, real row numbers) → map headers through the contract's aliases (file findings) →
+convert cell by cell → derived columns → every rule as a column expression in one pass → findings
+(row, column, rule, severity, value) → report. No Python loop per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from . import checks, contract, convert, dataset_checks, schema_checks
+from .catalogue import RULES
+from .checks import Check
+from .errors import InputError
+from .mask import mask_id
+from .reader import Limits, Table, normalize_header, read
+from .report import FINDING_SCHEMA, Report, empty_findings
+
+SAMPLE_ROWS = 20
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How a file's headers map to a kind's fields."""
+
+    columns: dict[str, str]  # field → header in the file
+    findings: pl.DataFrame  # file-level findings (row null)
+    missing_required: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Options:
+    reference_date: date
+    unmask: bool = False
+
+
+def _aliases(kind: str) -> dict[str, str]:
+    return {normalize_header(k): v for k, v in contract.header_aliases(kind).items()}
+
+
+def known_headers(kind: str | None = None) -> set[str]:
+    kinds = [kind] if kind else list(contract.kinds())
+    return {h for k in kinds for h in _aliases(k)}
+
+
+def infer_kind(headers: Collection[str]) -> str:
+    """The kind whose fields the headers name most (at least two), else ``input.kind_not_inferred``."""
+    names = {normalize_header(h) for h in headers}
+    scores = sorted(((len({v for h, v in _aliases(k).items() if h in names}), k) for k in contract.kinds()),
+                    reverse=True)
+    (best, kind), (second, _) = scores[0], scores[1]
+    if best < 2 or best == second:
+        raise InputError("input.kind_not_inferred")
+    return kind
+
+
+def _file_finding(rule: str, column: str) -> dict[str, Any]:
+    return {"row": None, "column": column, "rule": rule, "severity": RULES[rule].severity, "value": None}
+
+
+def map_headers(headers: list[str], kind: str) -> Mapping:
+    aliases = _aliases(kind)
+    columns: dict[str, str] = {}
+    found = []
+    for header in headers:
+        name = aliases.get(normalize_header(header))
+        if name is None:
+            found.append(_file_finding("file.unknown_column", header))
+        elif name in columns:
+            found.append(_file_finding("file.duplicate_column", header))
+        else:
+            columns[name] = header
+    required = tuple(f.name for f in contract.fields(kind) if f.required and f.name not in columns)
+    found += [_file_finding("file.missing_column", name) for name in required]
+    return Mapping(columns, pl.DataFrame(found, schema=FINDING_SCHEMA), required)
+
+
+def all_checks(kind: str, reference_date: date) -> list[Check]:
+    """Every row-level check of a kind: conversion, schema, catalogue, cross-row."""
+    return (
+        convert.conversion_checks(kind)
+        + list(schema_checks.schema_checks(kind))
+        + checks.checks(kind, reference_date)
+        + dataset_checks.dataset_checks(kind)
+    )
+
+
+def prepare(text: pl.DataFrame | pl.LazyFrame, kind: str, reference_date: date) -> pl.LazyFrame:
+    """Typed and derived columns (the frame every check reads) from text columns named by field."""
+    present = set(text.collect_schema().names())
+    base = text.lazy().with_columns(pl.lit(None, dtype=pl.Utf8).alias(f.name) for f in contract.fields(kind)
+                                    if f.name not in present)
+    typed = convert.convert(base, kind)
+    for stage in checks.stages(kind, reference_date):
+        typed = typed.with_columns(**stage)
+    return typed
+
+
+def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
+    """Findings (row, column, rule, severity, value) for a frame of text columns named by field plus ``__row__``.
+
+    Values are the cells as given (ID numbers masked unless ``options.unmask``).
+    """
+    typed = prepare(text, kind, options.reference_date)
+    todo = all_checks(kind, options.reference_date)
+    flags = typed.select(pl.col("__row__"), *[c.failed.fill_null(False).alias(f"c{i}") for i, c in enumerate(todo)])
+    meta = pl.DataFrame({
+        "check": [f"c{i}" for i in range(len(todo))],
+        "rule": [c.rule for c in todo],
+        "column": [c.column for c in todo],
+    })
+    hits = (
+        flags.unpivot(index="__row__", variable_name="check", value_name="failed")
+        .filter(pl.col("failed"))
+        .join(meta.lazy(), on="check")
+        .select(pl.col("__row__").alias("row"), "column", "rule")
+        .unique(maintain_order=False)
+    )
+    # drop findings a more specific rule on the same cell replaces (e.g. scientific notation vs format)
+    replaced = [(r.code, old) for r in RULES.values() for old in r.supersedes]
+    if replaced:
+        pairs = pl.DataFrame(replaced, schema={"by": pl.Utf8, "rule": pl.Utf8}, orient="row").lazy()
+        superseded = hits.join(pairs.rename({"rule": "old"}), left_on="rule", right_on="by").select(
+            "row", "column", pl.col("old").alias("rule"))
+        hits = hits.join(superseded, on=["row", "column", "rule"], how="anti")
+    hits = hits.collect()
+    return _with_values(hits, text, kind, options.unmask)
+
+
+def _with_values(hits: pl.DataFrame, text: pl.DataFrame, kind: str, unmask: bool) -> pl.DataFrame:
+    severity = pl.DataFrame({"rule": list(RULES), "severity": [r.severity for r in RULES.values()]})
+    sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
+    parts = []
+    for column, group in hits.group_by("column"):
+        name = column[0]
+        values = text.select(pl.col("__row__").alias("row"), pl.col(name).cast(pl.Utf8).alias("value")) \
+            if name in text.columns else None
+        part = group if values is None else group.join(values, on="row", how="left")
+        if values is None:
+            part = part.with_columns(pl.lit(None, dtype=pl.Utf8).alias("value"))
+        if name in sensitive and not unmask:
+            part = part.with_columns(mask_expr(pl.col("value")))
+        parts.append(part)
+    if not parts:
+        return empty_findings()
+    order = {f.name: i for i, f in enumerate(contract.fields(kind))}
+    out = pl.concat(parts).join(severity, on="rule", how="left")
+    return (
+        out.with_columns(pl.col("column").replace_strict(order, default=len(order), return_dtype=pl.Int32)
+                         .alias("_order"))
+        .sort(["row", "_order", "rule"])
+        .select(list(FINDING_SCHEMA))
+        .cast(FINDING_SCHEMA)
+    )
+
+
+def mask_expr(value: pl.Expr) -> pl.Expr:
+    """Column form of :func:`fpschema.mask.mask_id`: keep the first 6 and last 4 of 15+ characters."""
+    n = value.str.len_chars()
+    return (
+        pl.when(n >= 15)
+        .then(value.str.slice(0, 6) + pl.lit("*").repeat_by(n - 10).list.join("") + value.str.slice(-4))
+        .otherwise(pl.lit("*").repeat_by(n).list.join(""))
+        .alias("value")
+    )
+
+
+def _sample_rows(text: pl.DataFrame, findings: pl.DataFrame, kind: str, unmask: bool) -> list[dict[str, Any]]:
+    rows = findings.filter(pl.col("row").is_not_null()).get_column("row").unique(maintain_order=True)
+    rows = rows.head(SAMPLE_ROWS).to_list()
+    if not rows:
+        return []
+    sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
+    cells = text.filter(pl.col("__row__").is_in(rows))
+    by_row: dict[int, dict[str, list[str]]] = {}
+    for r in findings.filter(pl.col("row").is_in(rows)).iter_rows(named=True):
+        by_row.setdefault(r["row"], {}).setdefault(r["column"], []).append(r["rule"])
+    out = []
+    for record in cells.iter_rows(named=True):
+        row = record.pop("__row__")
+        if not unmask:
+            record = {k: mask_id(v) if k in sensitive else v for k, v in record.items()}
+        out.append({"row": row, "cells": record, "bad": sorted(by_row.get(row, {})), "rules": by_row.get(row, {})})
+    return out
+
+
+def validate_table(
+    table: Table, kind: str | None = None, *, reference_date: date | None = None, lang: str = "zh",
+    max_findings: int | None = None, unmask: bool = False,
+) -> Report:
+    """Validate a table from :func:`fpschema.reader.read`."""
+    headers = [c for c in table.frame.columns if c != "__row__"]
+    if kind is None:
+        kind = infer_kind(headers)
+    elif kind not in contract.kinds():
+        raise InputError("input.unknown_kind", kind=kind)
+    mapping = map_headers(headers, kind)
+    text = table.frame.select("__row__", *[pl.col(h).alias(f) for f, h in mapping.columns.items()])
+    options = Options(reference_date or date.today(), unmask)
+    findings = evaluate(text, kind, options)
+    file_findings = mapping.findings
+    if text.height == 0:
+        file_findings = pl.concat([file_findings, pl.DataFrame([_file_finding("file.no_rows", "")],
+                                                               schema=FINDING_SCHEMA)])
+    all_findings = pl.concat([file_findings, findings])
+    error_rows = findings.filter(pl.col("severity") == "error").get_column("row").n_unique()
+    rows_invalid = text.height if mapping.missing_required else error_rows
+    source = {"name": table.name, "format": table.format, "encoding": table.encoding, "sha256": table.sha256,
+              "header_rows": table.header_rows, "totals_rows": table.totals_rows,
+              "skipped_rows": [{"row": r, "reason": why} for r, why in table.skipped_rows]}
+    return Report(
+        kind=kind, source=source, rows_total=text.height, findings_all=all_findings, rows_invalid=rows_invalid,
+        lang=lang, max_findings=max_findings, sample_rows=_sample_rows(text, findings, kind, unmask),
+        columns=list(mapping.columns),
+    )
+
+
+def validate(
+    source: Any, kind: str | None = None, *, fmt: str | None = None, encoding: str | None = None,
+    reference_date: date | None = None, lang: str = "zh", max_findings: int | None = None,
+    unmask: bool = False, limits: Limits | None = None, valid_out: str | Path | None = None,
+    invalid_out: str | Path | None = None,
+) -> Report:
+    """Validate a file (path), a polars or pandas DataFrame, or a list of dicts.
+
+    ``valid_out`` / ``invalid_out`` write the rows without / with errors to files (CSV, Parquet or JSONL
+    by suffix), original headers and values untouched. Raises :class:`fpschema.errors.InputError` when
+    the source cannot be read as a table.
+    """
+    if kind is not None and kind not in contract.kinds():
+        raise InputError("input.unknown_kind", kind=kind)
+    table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits)
+    report = validate_table(table, kind, reference_date=reference_date, lang=lang, max_findings=max_findings,
+                            unmask=unmask)
+    if valid_out or invalid_out:
+        valid, invalid = split_rows(table, report)
+        if valid_out:
+            write_rows(valid, valid_out)
+        if invalid_out:
+            write_rows(invalid, invalid_out)
+    return report
+
+
+def split_rows(table: Table, report: Report) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(valid rows, invalid rows) of the source, with its original headers and values untouched."""
+    errors = report.findings_all.filter((pl.col("severity") == "error") & pl.col("row").is_not_null())
+    if report.rows_invalid == report.rows_total:
+        bad = table.frame.get_column("__row__")
+    else:
+        bad = errors.get_column("row").unique()
+    is_bad = pl.col("__row__").is_in(bad.implode())
+    return table.frame.filter(~is_bad).drop("__row__"), table.frame.filter(is_bad).drop("__row__")
+
+
+def write_rows(frame: pl.DataFrame, path: str | Path) -> Path:
+    """Write rows as CSV (UTF-8 with BOM, for Excel), Parquet or JSONL, by the file's suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame.write_parquet(path)
+    elif suffix in (".jsonl", ".ndjson"):
+        frame.write_ndjson(path)
+    else:
+        path.write_bytes(b"\xef\xbb\xbf" + frame.write_csv().encode("utf-8"))
+    return path

@@ -1,0 +1,129 @@
+"""The JSON Schema of a kind, compiled into column-expression checks over the typed frame.
+
+Covers the keywords the contract uses: ``required``, ``enum``, ``const``, ``pattern``, ``minimum``,
+``maximum``, ``minLength``, ``maxLength``, ``items``, ``uniqueItems`` and ``allOf`` of ``if``/``then``.
+Rule codes follow the record path: ``x-rule`` on an ``allOf`` branch, ``x-rules`` per keyword on a
+definition, else the generic ``field.*`` code of the keyword. A keyword the compiler does not know
+raises at build time, so a contract change cannot be silently skipped (a test compiles every kind).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import polars as pl
+
+from . import contract
+from .checks import Check
+
+KEYWORD_RULES = {
+    "enum": "field.code",
+    "const": "field.code",
+    "pattern": "field.pattern",
+    "minimum": "field.range",
+    "maximum": "field.range",
+    "minLength": "field.length",
+    "maxLength": "field.length",
+    "uniqueItems": "field.duplicate_item",
+}
+# Keywords that carry no check here: annotations, and what conversion already checks (type, format).
+PASSIVE = {"title", "description", "examples", "type", "format", "default", "$comment"}
+
+
+def view(f: contract.Field) -> pl.Expr:
+    """The column a schema keyword reads: the normalised number for ID fields, else the typed column."""
+    return pl.col(f"{f.name}#n") if f.check == "gb11643" else pl.col(f.name)
+
+
+def _lit(value: Any) -> pl.Expr:
+    return pl.lit(value)
+
+
+def _keyword_failures(col: pl.Expr, node: dict[str, Any]) -> list[tuple[str, str, pl.Expr]]:
+    """(keyword, rule code, failed) for each checkable keyword of a resolved schema node."""
+    node = contract.resolve_local(node)
+    x_rules = node.get("x-rules", {})
+    out = []
+    for key, value in node.items():
+        if key in PASSIVE or key.startswith("x-"):
+            continue
+        code = x_rules.get(key, KEYWORD_RULES.get(key))
+        if key == "enum":
+            failed = ~col.is_in(pl.Series(value).implode())
+        elif key == "const":
+            failed = col != _lit(value)
+        elif key == "pattern":
+            failed = ~col.str.contains(value)
+        elif key == "minimum":
+            failed = col < value
+        elif key == "maximum":
+            failed = col > value
+        elif key == "minLength":
+            failed = col.str.len_chars() < value
+        elif key == "maxLength":
+            failed = col.str.len_chars() > value
+        elif key == "uniqueItems":
+            failed = col.list.n_unique() != col.list.len() if value else pl.lit(False)
+        elif key == "items":
+            for _, item_code, item_failed in _keyword_failures(pl.element(), value):
+                out.append(("items", item_code, col.list.eval(item_failed).list.any()))
+            continue
+        elif key == "not":
+            inner = contract.resolve_local(value)
+            (matches,) = [~failed for _, _, failed in _keyword_failures(col, inner)]
+            out.append(("not", code or "field.invalid", matches))
+            continue
+        else:
+            raise ValueError(f"schema keyword {key!r} is not compiled")
+        out.append((key, code or "field.invalid", failed))
+    return out
+
+
+def _condition(fields: dict[str, contract.Field], node: dict[str, Any]) -> pl.Expr:
+    """True where a row satisfies an ``if`` schema (JSON Schema semantics: absent properties pass)."""
+    cond = pl.lit(True)
+    for name in node.get("required", ()):
+        cond = cond & pl.col(name).is_not_null()
+    for name, sub in node.get("properties", {}).items():
+        col = view(fields[name])
+        ok = pl.lit(True)
+        for _, _, failed in _keyword_failures(col, sub):
+            ok = ok & ~failed
+        cond = cond & (col.is_null() | ok)
+    unknown = set(node) - {"required", "properties"}
+    if unknown:
+        raise ValueError(f"if-keywords {unknown} are not compiled")
+    return cond
+
+
+def _then(fields: dict[str, contract.Field], node: dict[str, Any], code: str | None, when: pl.Expr) -> list[Check]:
+    out = []
+    for name in node.get("required", ()):
+        out.append(Check(code or "field.required", name, when & pl.col(f"{name}#text").is_null()))
+    for name, sub in node.get("properties", {}).items():
+        col = view(fields[name])
+        for _, kw_code, failed in _keyword_failures(col, sub):
+            out.append(Check(code or kw_code, name, when & failed))
+    unknown = set(node) - {"required", "properties"}
+    if unknown:
+        raise ValueError(f"then-keywords {unknown} are not compiled")
+    return out
+
+
+@cache
+def schema_checks(kind: str) -> tuple[Check, ...]:
+    """Every check the kind's JSON Schema states, as column expressions over the typed frame."""
+    doc = contract.schema(kind)
+    fields = contract.field_map(kind)
+    out: list[Check] = []
+    for name in doc.get("required", ()):
+        out.append(Check("field.required", name, pl.col(f"{name}#text").is_null()))
+    for f in fields.values():
+        for _, code, failed in _keyword_failures(view(f), doc["properties"][f.name]):
+            out.append(Check(code, f.name, failed))
+    for branch in doc.get("allOf", ()):
+        code = branch.get("x-rule")
+        when = _condition(fields, branch["if"])
+        out.extend(_then(fields, branch["then"], code, when))
+    return tuple(out)
