@@ -187,7 +187,8 @@ def _sample_rows(text: pl.DataFrame, findings: pl.DataFrame, kind: str, unmask: 
         row = record.pop("__row__")
         if not unmask:
             record = {k: mask_id(v) if k in sensitive else v for k, v in record.items()}
-        out.append({"row": row, "cells": record, "bad": sorted(by_row.get(row, {})), "rules": by_row.get(row, {})})
+        rules = {k: v for k, v in by_row.get(row, {}).items() if k is not None}
+        out.append({"row": row, "cells": record, "bad": sorted(rules), "rules": rules})
     return out
 
 
