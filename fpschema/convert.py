@@ -25,7 +25,9 @@ ITEM_SEPARATORS = r"[,，、;；\s]+"
 
 
 def _text(name: str) -> pl.Expr:
-    return pl.col(name).cast(pl.Utf8).str.strip_chars()
+    """The cell's text without surrounding white space; empty cells are null."""
+    text = pl.col(name).cast(pl.Utf8).str.strip_chars()
+    return pl.when(text != "").then(text)
 
 
 def _date(text: pl.Expr) -> pl.Expr:
@@ -60,7 +62,7 @@ def typed_expr(f: contract.Field) -> pl.Expr:
     """The field's column converted from text to its contract type (null where it does not convert)."""
     text = _text(f.name)
     if f.check == "gb11643":  # the ID rules see the value as given (stray spaces are a finding)
-        out = pl.col(f.name).cast(pl.Utf8)
+        out = pl.when(text.is_not_null()).then(pl.col(f.name).cast(pl.Utf8))
     elif f.fmt == "date":
         out = _date(text)
     elif f.json_type == "integer":
@@ -89,11 +91,10 @@ def conversion_checks(kind: str) -> list[Check]:
         text, typed = pl.col(f"{f.name}#text"), pl.col(f.name)
         if f.json_type == "string" and f.fmt is None:
             continue
-        failed = text.is_not_null() & typed.is_null()
+        failed = text.is_not_null() & typed.is_null()  # text is stripped, so blank cells count as empty
         out.append(Check("field.date" if f.fmt == "date" else "field.type", f.name, failed))
         if f.fmt == "date":
-            out.append(Check("field.date_nonstandard", f.name,
-                             typed.is_not_null() & ~text.str.strip_chars().str.contains(ISO_DATE)))
+            out.append(Check("field.date_nonstandard", f.name, typed.is_not_null() & ~text.str.contains(ISO_DATE)))
     return out
 
 
@@ -103,5 +104,5 @@ def convert(frame: pl.DataFrame | pl.LazyFrame, kind: str) -> pl.LazyFrame:
     fields = contract.fields(kind)
     lazy = frame.lazy()
     return lazy.with_columns(
-        *[pl.col(f.name).cast(pl.Utf8).alias(f"{f.name}#text") for f in fields],
+        *[_text(f.name).alias(f"{f.name}#text") for f in fields],
     ).with_columns(typed_expr(f) for f in fields)

@@ -1,0 +1,467 @@
+"""Synthetic records with labelled defects: a seeded, vectorised generator.
+
+Columns are drawn whole (numpy), never one Faker call per row; names come from Faker's zh_CN
+provider word lists. Records are consistent with the contract: the ID number carries the county
+of the address, a birth date giving an age plausible for the service, the sex in its 17th digit and
+a right check digit. ``generate`` returns the records as text columns (what a file holds) and a
+manifest of every injected defect as (index, column, rule), index counting data rows from 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import cache
+
+import numpy as np
+import polars as pl
+
+from . import contract, divisions, gb11643
+
+MANIFEST_SCHEMA = {"index": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8}
+DEFAULT_PERIOD = (date(2022, 10, 1), date(2023, 9, 30))  # statistical year 2023
+DEFAULT_REFERENCE = date(2024, 6, 30)
+
+
+@dataclass
+class Profile:
+    """Distributions of the generated values; override with a JSON profile file."""
+
+    period: tuple[date, date] = DEFAULT_PERIOD
+    birth_status: dict[str, float] = field(default_factory=lambda: {"0": 0.08, "1": 0.42, "2": 0.38, "3": 0.1,
+                                                                    "4": 0.02})
+    service_reason: dict[str | None, float] = field(default_factory=lambda: {None: 0.6, "1": 0.12, "2": 0.1,
+                                                                             "3": 0.05, "4": 0.13})
+    procedure: dict[str, float] = field(default_factory=lambda: {
+        "01": 0.25, "02": 0.15, "03": 0.03, "04": 0.05, "05": 0.2, "06": 0.03, "07": 0.15, "08": 0.04,
+        "09": 0.04, "10": 0.03, "11": 0.01, "12": 0.02})
+    rural_share: float = 0.55
+    counties: int = 40  # how many counties one data set spans
+
+
+# --- word lists ------------------------------------------------------------------------------------------
+
+
+@cache
+def _names() -> tuple[list[str], np.ndarray, list[str], list[str]]:
+    from faker.providers.person.zh_CN import Provider
+
+    last = list(Provider.last_names)
+    weights = np.array(list(Provider.last_names.values()), dtype=float)
+    return last, weights / weights.sum(), list(Provider.first_names_female), list(Provider.first_names_male)
+
+
+@cache
+def _place_words() -> list[str]:
+    from faker.providers.address.zh_CN import Provider
+
+    return sorted({d for d in Provider.districts if len(d) == 2})
+
+
+@cache
+def current_counties() -> list[tuple[str, str]]:
+    """(code, name) of county-level divisions in use now (districts, counties, county-level cities)."""
+    out = []
+    for code, periods in divisions.history().items():
+        last = periods[-1]
+        if code.endswith("00") or last.end is not None or code in divisions.PERMIT_PREFIXES:
+            continue
+        if last.name in ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"):
+            continue
+        out.append((code, last.name))
+    return sorted(out)
+
+
+def _choice(rng: np.random.Generator, table: dict, n: int) -> pl.Series:
+    """``n`` draws from a {value: weight} table, as a String series."""
+    keys = list(table)
+    p = np.array([table[k] for k in keys], dtype=float)
+    idx = rng.choice(len(keys), size=n, p=p / p.sum())
+    return pl.Series(keys, dtype=pl.Utf8).gather(idx)
+
+
+def _pick(values: Sequence[str], idx: np.ndarray) -> pl.Series:
+    return pl.Series(list(values), dtype=pl.Utf8).gather(idx)
+
+
+def _ids(region: pl.Series, birth: np.ndarray, male: np.ndarray, rng: np.random.Generator) -> pl.Series:
+    """GB 11643 numbers: region + birth date + sequence (17th digit odd for men) + check digit."""
+    n = len(region)
+    seq = rng.integers(1, 99, size=n)  # first two sequence digits, never 00 (keeps clear of "000" endings)
+    parity = rng.integers(0, 5, size=n) * 2 + male
+    body = (region + pl.Series(np.datetime_as_string(birth, unit="D")).str.replace_all("-", "")
+            + pl.Series(seq).cast(pl.Utf8).str.zfill(2) + pl.Series(parity).cast(pl.Utf8))
+    return pl.select(body + gb11643.check_char_expr(pl.lit(body))).to_series().alias("client_id")
+
+
+def _dates(rng: np.random.Generator, n: int, start: date, end: date) -> np.ndarray:
+    days = rng.integers(0, (end - start).days + 1, size=n)
+    return np.datetime64(start, "D") + days.astype("timedelta64[D]")
+
+
+def _iso(values: np.ndarray) -> pl.Series:
+    return pl.Series(np.datetime_as_string(values, unit="D"))
+
+
+# --- clean records ---------------------------------------------------------------------------------------
+
+
+def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
+    """Clean service records as text columns."""
+    n = rows
+    counties = current_counties()
+    chosen = rng.choice(len(counties), size=min(profile.counties, len(counties)), replace=False)
+    county_idx = rng.choice(chosen, size=n)
+    city_code = _pick([c for c, _ in counties], county_idx)
+    city_name = _pick([name for _, name in counties], county_idx)
+    township_no = rng.integers(1, 40, size=n)
+    village_no = rng.integers(1, 60, size=n)
+    words = _place_words()
+    township_code = city_code + pl.Series(township_no).cast(pl.Utf8).str.zfill(3)
+    village_code = township_code + pl.Series(village_no).cast(pl.Utf8).str.zfill(3)
+    # names derive from the codes, so one code always has one name
+    township_name = _pick(words, (township_no * 7 + county_idx) % len(words)) + "镇"
+    village_name = _pick(words, (village_no * 13 + township_no) % len(words)) + "村"
+
+    procedure = _choice(rng, profile.procedure, n)
+    male_np = procedure.is_in(list(contract.code_group("procedure_male_only"))).to_numpy()
+    male = pl.Series(male_np)
+    sex = pl.select(pl.when(male).then(pl.lit("1")).otherwise(pl.lit("2"))).to_series()
+    service = _dates(rng, n, *profile.period)
+    # ages kept clear of the plausibility limits (women 15-49, men 18-60) by more than a year
+    age_days = np.where(male_np, rng.integers(26 * 365, 50 * 365, size=n), rng.integers(19 * 365, 44 * 365, size=n))
+    birth = service - age_days.astype("timedelta64[D]")
+    client_id = _ids(city_code, birth, male_np, rng)
+
+    status = _choice(rng, profile.birth_status, n)
+    reason = _choice(rng, profile.service_reason, n)
+    rural = pl.Series(rng.random(n) < profile.rural_share)
+    some_iud = pl.Series(rng.random(n) < 0.3)
+    extra_children = pl.Series(rng.integers(0, 2, size=n))
+    fee = pl.Series(rng.integers(0, 30, size=n) * 10)
+
+    last, weights, female_names, male_names = _names()
+    surname = _pick(last, rng.choice(len(last), size=n, p=weights))
+    given = pl.select(pl.when(male).then(_pick(male_names, rng.integers(0, len(male_names), size=n)))
+                      .otherwise(_pick(female_names, rng.integers(0, len(female_names), size=n)))).to_series()
+    frame = pl.DataFrame({
+        "record_id": "SR" + pl.Series(np.arange(1, n + 1)).cast(pl.Utf8).str.zfill(8),
+        "station_code": township_code,
+        "id_doc_type": pl.repeat("01", n, eager=True),
+        "client_id": client_id,
+        "client_name": surname + given,
+        "sex": sex,
+        "birth_date": _iso(birth),
+        "birth_status": status,
+        "service_reason": reason,
+        "procedure": procedure,
+        "city_code": city_code,
+        "city_name": city_name,
+        "township_code": township_code,
+        "township_name": township_name,
+        "village_code": village_code,
+        "village_name": village_name,
+        "service_date": _iso(service),
+        "_male": male, "_rural": rural, "_iud": some_iud, "_extra": extra_children, "_fee": fee,
+    })
+    yes_no = {True: "是", False: "否"}
+    return frame.with_columns(
+        child_count=pl.when(pl.col("birth_status") == "4").then(4 + pl.col("_extra")).otherwise(
+            pl.col("birth_status").cast(pl.Int64)).cast(pl.Utf8),
+        service_reason=pl.when(pl.col("_male")).then(None).otherwise(pl.col("service_reason")),
+    ).with_columns(
+        contraceptive_method=pl.when(pl.col("procedure") == "01").then(pl.lit("3"))
+        .when(pl.col("_male")).then(pl.lit("1")).otherwise(pl.lit("6")),
+        iud_history=(pl.col("service_reason").is_in(["1", "2"]) | pl.col("_iud")).replace_strict(yes_no),
+        sterilisation_history=(pl.col("service_reason") == "3").fill_null(False).replace_strict(yes_no),
+        issuing_office=pl.col("township_name") + "计划生育办公室",
+        is_rural=pl.col("_rural").replace_strict(yes_no),
+        fee=pl.when(pl.col("_rural")).then(0).otherwise(pl.col("_fee")).cast(pl.Utf8),
+    ).select([f.name for f in contract.fields("service_record")])
+
+
+# --- defects ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Injector:
+    """Breaks one rule: ``apply(frame, rows, rng, ref)`` returns the changed columns for those rows and the
+    findings it expects as (row offset in ``rows``, column, rule) beyond the default (each row, column, rule)."""
+
+    rule: str
+    column: str
+    apply: Callable[[pl.DataFrame, np.random.Generator, date], dict[str, pl.Series]]
+    eligible: Callable[[pl.DataFrame], pl.Expr] = lambda df: pl.lit(True)
+    extra: Sequence[tuple[str, str]] = ()  # other (column, rule) findings each defect also causes
+
+
+def _recheck(body: pl.Series) -> pl.Series:
+    return pl.select(body + gb11643.check_char_expr(pl.lit(body))).to_series()
+
+
+def _id_with(df: pl.DataFrame, start: int, stop: int, new: pl.Series) -> pl.Series:
+    ids = df["client_id"]
+    return _recheck(ids.str.slice(0, start) + new + ids.str.slice(stop, 17 - stop))
+
+
+def _wrong_check(df, rng, ref):
+    ids = df["client_id"]
+    good = ids.str.slice(17, 1)
+    shift = pl.Series(rng.integers(1, 10, size=df.height))
+    digits = "0123456789X"
+    pos = good.replace_strict({d: i for i, d in enumerate(digits)}, return_dtype=pl.Int64)
+    new = ((pos + shift) % 11).replace_strict(dict(enumerate(digits)), return_dtype=pl.Utf8)
+    # never end in "000": that is the spreadsheet-truncation rule
+    new = pl.select(pl.when((ids.str.slice(15, 2) == "00") & (new == "0")).then(pl.lit("1")).otherwise(new)
+                    ).to_series()
+    return {"client_id": ids.str.slice(0, 17) + new}
+
+
+def _scientific(df, rng, ref):
+    ids = df["client_id"]
+    return {"client_id": ids.str.slice(0, 1) + "." + ids.str.slice(1, 5) + "E+17"}
+
+
+def _truncated(df, rng, ref):
+    return {"client_id": df["client_id"].str.slice(0, 15) + "000"}
+
+
+def _truncated_ok(df):
+    # the truncated number must fail its check digit (true for 10 in 11)
+    body = pl.col("client_id").str.slice(0, 15) + pl.lit("00")
+    return gb11643.check_char_expr(body) != "0"
+
+
+def _normalised(df, rng, ref):
+    full = df["client_id"].str.slice(0, 6).str.replace_many(list("0123456789"), list("０１２３４５６７８９"))
+    return {"client_id": full + df["client_id"].str.slice(6)}
+
+
+def _legacy(df, rng, ref):
+    ids = df["client_id"]
+    return {"client_id": ids.str.slice(0, 6) + ids.str.slice(8, 9)}
+
+
+def _format(df, rng, ref):
+    return {"client_id": df["client_id"].str.slice(0, 16)}
+
+
+def _birth_invalid(df, rng, ref):
+    return {"client_id": _id_with(df, 10, 14, pl.Series(["0230"] * df.height))}
+
+
+def _birth_future(df, rng, ref):
+    return {"client_id": _id_with(df, 6, 10, pl.Series([str(ref.year + 1)] * df.height))}
+
+
+def _too_old(df, rng, ref):
+    return {"client_id": _id_with(df, 6, 10, pl.Series(["1890"] * df.height))}
+
+
+def _region(df, rng, ref):
+    return {"client_id": _id_with(df, 0, 6, pl.Series(["000000"] * df.height))}
+
+
+def _sex_flip(df, rng, ref):
+    digit = df["client_id"].str.slice(16, 1).cast(pl.Int64)
+    flipped = ((digit + 1) % 10).cast(pl.Utf8)
+    return {"client_id": _id_with(df, 16, 17, flipped)}
+
+
+def _birth_mismatch(df, rng, ref):
+    birth = df["birth_date"].str.to_date() + timedelta(days=1)
+    return {"birth_date": birth.dt.strftime("%Y-%m-%d")}
+
+
+def _before_birth(df, rng, ref):
+    service = df["birth_date"].str.to_date() - timedelta(days=30)
+    return {"service_date": service.dt.strftime("%Y-%m-%d")}
+
+
+def _old_client(df, rng, ref):
+    service = df["service_date"].str.to_date()
+    birth = service.dt.offset_by("-55y")
+    body = df["client_id"].str.slice(0, 6) + birth.dt.strftime("%Y%m%d") + df["client_id"].str.slice(14, 3)
+    return {"client_id": _recheck(body), "birth_date": birth.dt.strftime("%Y-%m-%d")}
+
+
+def _future_service(df, rng, ref):
+    return {"service_date": pl.Series([(ref + timedelta(days=40)).isoformat()] * df.height)}
+
+
+def _bad_date(df, rng, ref):
+    return {"service_date": pl.Series(["2023-02-30"] * df.height)}
+
+
+def _office_date(df, rng, ref):
+    d = df["service_date"].str.to_date()
+    chinese = d.dt.strftime("%Y年%-m月%-d日")
+    serial = ((d - pl.lit(date(1899, 12, 30))).dt.total_days()).cast(pl.Utf8)
+    pick = pl.Series(rng.random(df.height) < 0.5)
+    return {"service_date": pl.select(pl.when(pick).then(chinese).otherwise(serial)).to_series()}
+
+
+def _set(column: str, value: str) -> Callable:
+    return lambda df, rng, ref: {column: pl.Series([value] * df.height)}
+
+
+def _child_plus_one(df, rng, ref):
+    return {"child_count": (df["child_count"].cast(pl.Int64) + 1).cast(pl.Utf8)}
+
+
+def _unknown_division(df, rng, ref):
+    return {"city_code": pl.Series(["999999"] * df.height),
+            "township_code": "999999" + df["township_code"].str.slice(6),
+            "village_code": "999999" + df["village_code"].str.slice(6)}
+
+
+def _hierarchy(df, rng, ref):
+    village = df["village_code"]
+    other = ((village.str.slice(6, 3).cast(pl.Int64) % 40) + 41).cast(pl.Utf8).str.zfill(3)
+    return {"village_code": village.str.slice(0, 6) + other + village.str.slice(9)}
+
+
+def _vasectomy_on_woman(df, rng, ref):
+    return {"procedure": pl.Series(["03"] * df.height), "contraceptive_method": pl.Series(["1"] * df.height)}
+
+
+FEMALE = pl.col("sex") == "2"
+NOT_LEAP_DAY = pl.col("client_id").str.slice(10, 4) != "0229"  # the year can change, the day must stay real
+NO_REASON = pl.col("service_reason").is_null()
+
+SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
+    Injector("id.checksum", "client_id", _wrong_check),
+    Injector("id.excel_scientific", "client_id", _scientific),
+    Injector("id.excel_truncated", "client_id", _truncated, lambda df: _truncated_ok(df)),
+    Injector("id.normalized", "client_id", _normalised),
+    Injector("id.legacy_15", "client_id", _legacy, lambda df: pl.col("client_id").str.slice(6, 2) == "19"),
+    Injector("id.format", "client_id", _format),
+    Injector("id.birth_date", "client_id", _birth_invalid),
+    Injector("id.birth_future", "client_id", _birth_future, lambda df: NOT_LEAP_DAY),
+    Injector("id.age_range", "client_id", _too_old, lambda df: NOT_LEAP_DAY),
+    Injector("id.region", "client_id", _region),
+    Injector("service.sex_mismatch", "sex", _sex_flip),
+    Injector("service.birth_date_mismatch", "birth_date", _birth_mismatch),
+    Injector("service.before_birth", "service_date", _before_birth),
+    Injector("service.age_unusual", "service_date", _old_client, lambda df: FEMALE),
+    Injector("date.future", "service_date", _future_service),
+    Injector("field.date", "service_date", _bad_date),
+    Injector("field.date_nonstandard", "service_date", _office_date),
+    Injector("field.code", "birth_status", _set("birth_status", "9")),
+    Injector("field.type", "child_count", _set("child_count", "两个")),
+    Injector("field.required", "station_code", _set("station_code", "")),
+    Injector("field.pattern", "station_code", _set("station_code", "站#1")),
+    Injector("field.range", "fee", _set("fee", "-5"), lambda df: pl.col("is_rural") == "否"),
+    Injector("field.length", "client_name", _set("client_name", "王" * 60)),
+    Injector("division.unknown", "city_code", _unknown_division,
+             extra=(("township_code", "division.unknown"), ("village_code", "division.unknown"))),
+    Injector("division.hierarchy", "village_code", _hierarchy),
+    Injector("service.reason_needs_iud", "iud_history",
+             lambda df, rng, ref: {"service_reason": pl.Series(["2"] * df.height),
+                                   "iud_history": pl.Series(["否"] * df.height)}, lambda df: FEMALE),
+    Injector("service.reason_needs_sterilisation", "sterilisation_history",
+             lambda df, rng, ref: {"service_reason": pl.Series(["3"] * df.height),
+                                   "sterilisation_history": pl.Series(["否"] * df.height)}, lambda df: FEMALE),
+    Injector("service.child_count_status", "child_count", _child_plus_one,
+             lambda df: pl.col("birth_status").is_in(["0", "1", "2", "3"])),
+    Injector("service.rural_fee", "fee",
+             lambda df, rng, ref: {"is_rural": pl.Series(["是"] * df.height), "fee": pl.Series(["50"] * df.height)}),
+    Injector("service.procedure_sex", "sex", _vasectomy_on_woman, lambda df: FEMALE & NO_REASON),
+]}
+# Rules broken by copying rows onto others (handled apart: they involve two rows).
+PAIR_DEFECTS = ("dataset.duplicate_record", "dataset.id_conflict")
+
+
+def defect_codes(kind: str) -> tuple[str, ...]:
+    return (*SERVICE_DEFECTS, *PAIR_DEFECTS) if kind == "service_record" else ()
+
+
+def inject(frame: pl.DataFrame, codes: Sequence[str], rate: float, rng: np.random.Generator,
+           reference_date: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Break ``rate`` of the rows (at least one per code), each row at most once; returns the frame and the
+    manifest (index, column, rule)."""
+    n = frame.height
+    per_code = max(1, int(n * rate / max(len(codes), 1)))
+    free = np.ones(n, dtype=bool)
+    manifest: list[tuple[int, str, str]] = []
+    frame = frame.with_row_index("__i__")
+    updates: list[pl.DataFrame] = []
+    for code in codes:
+        if code in PAIR_DEFECTS:
+            continue
+        injector = SERVICE_DEFECTS[code]
+        eligible = frame.filter(injector.eligible(frame)).get_column("__i__").to_numpy()
+        eligible = eligible[free[eligible]]
+        take = rng.choice(eligible, size=min(per_code, len(eligible)), replace=False) if len(eligible) else []
+        if len(take) == 0:
+            continue
+        free[take] = False
+        rows = frame[np.sort(take)]
+        changed = injector.apply(rows, rng, reference_date)
+        updates.append(pl.DataFrame({"__i__": rows["__i__"], **{k: v.alias(k) for k, v in changed.items()}}))
+        for i in rows["__i__"].to_list():
+            manifest.append((i, injector.column, code))
+            manifest.extend((i, col, rule) for col, rule in injector.extra)
+    for update in updates:
+        frame = frame.update(update, on="__i__", include_nulls=True)
+    for code in codes:
+        if code in PAIR_DEFECTS:
+            frame, pairs = _pair_defect(frame, code, per_code, free, rng)
+            manifest.extend(pairs)
+    out = pl.DataFrame(manifest, schema=MANIFEST_SCHEMA, orient="row").sort(["index", "column", "rule"])
+    return frame.drop("__i__"), out
+
+
+def _pair_defect(frame: pl.DataFrame, code: str, count: int, free: np.ndarray, rng: np.random.Generator):
+    """Copy row a onto row b: a duplicate service (whole row), or the same ID for another person."""
+    candidates = np.flatnonzero(free)
+    if code == "dataset.id_conflict":  # keep the sexes equal: only the birth dates conflict
+        women = frame.filter(pl.col("sex") == "2").get_column("__i__").to_numpy()
+        candidates = np.intersect1d(candidates, women)
+    count = min(count, len(candidates) // 2)
+    if count == 0:
+        return frame, []
+    picked = rng.choice(candidates, size=2 * count, replace=False)
+    a, b = np.sort(picked[:count]), picked[count:]
+    free[picked] = False
+    source = frame[a]
+    if code == "dataset.duplicate_record":
+        copy = source.with_columns(pl.Series("__i__", b, dtype=frame["__i__"].dtype))
+        found = [(int(i), "client_id", code) for i in np.concatenate([a, b])]
+    else:
+        copy = frame[b].with_columns(client_id=source["client_id"])
+        found = [(int(i), "birth_date", code) for i in np.concatenate([a, b])]
+        found += [(int(i), "birth_date", "service.birth_date_mismatch") for i in b]
+        # the birth dates differ unless the two people were born on the same day; then nothing is broken
+        same = (frame[b]["birth_date"] == source["birth_date"]).to_numpy()
+        found = [f for f in found if not (f[0] in set(np.concatenate([a[same], b[same]]).tolist()))]
+    frame = frame.update(copy, on="__i__", include_nulls=True)
+    return frame, found
+
+
+GENERATORS: dict[str, Callable[[int, np.random.Generator, Profile], pl.DataFrame]] = {
+    "service_record": service_records,
+}
+
+
+def generate(kind: str, rows: int, *, seed: int = 0, defects: Sequence[str] | str | None = None,
+             defect_rate: float = 0.05, profile: Profile | None = None,
+             reference_date: date = DEFAULT_REFERENCE) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``rows`` records of ``kind`` as text columns, and the manifest of injected defects.
+
+    ``defects`` is ``"all"``, a list of rule codes, or None for a clean set.
+    """
+    if kind not in GENERATORS:
+        raise ValueError(f"no generator for kind {kind!r}")
+    if rows < 0:
+        raise ValueError("rows must be >= 0")
+    rng = np.random.default_rng(seed)
+    frame = GENERATORS[kind](rows, rng, profile or Profile())
+    if not defects or rows == 0:
+        return frame, pl.DataFrame(schema=MANIFEST_SCHEMA)
+    codes = list(defect_codes(kind)) if defects == "all" else list(defects)
+    unknown = set(codes) - set(defect_codes(kind))
+    if unknown:
+        raise ValueError(f"unknown defect code(s) for {kind}: {sorted(unknown)}")
+    return inject(frame, codes, defect_rate, rng, reference_date)
