@@ -268,6 +268,82 @@ def _render_summary(console, report, lang: str) -> None:
         console.print(detail)
 
 
+@main.command("generate", help="生成带已知缺陷的合成数据，并在旁边写出缺陷清单（manifest）。\n\n"
+                               "Generate synthetic records with labelled defects, and a manifest beside them.")
+@click.argument("kind", type=click.Choice(contract.kinds()))
+@click.option("--rows", type=click.IntRange(min=0), required=True, help="行数 / number of rows")
+@click.option("--seed", type=int, default=0, show_default=True, help="随机种子 / random seed")
+@click.option("--defects", default=None, help="all 或逗号分隔的规则代码 / all, or comma-separated rule codes")
+@click.option("--defect-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="带缺陷行的比例 / share of rows with a defect")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "jsonl", "parquet"]), default="csv",
+              show_default=True, help="文件格式 / file format")
+@click.option("--encoding", type=click.Choice(["utf-8", "gb18030"]), default="utf-8", show_default=True,
+              help="CSV 编码 / CSV encoding")
+@click.option("--office", is_flag=True, help="中文列名、标题行和合计行 / Chinese headers, title rows and a totals row")
+@click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="分布配置文件（JSON）/ distributions (JSON file)")
+@click.option("--output", type=click.Path(path_type=Path), required=True, help="输出文件 / output file")
+def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_rate: float, fmt: str, encoding: str,
+                 office: bool, profile: Path | None, output: Path) -> None:
+    from . import generator, writer
+
+    if kind not in generator.GENERATORS:
+        click.echo(f"错误 [generate.kind]: 暂不支持生成 {kind} / generating {kind} is not supported yet", err=True)
+        sys.exit(EXIT_USAGE)
+    codes = None if defects is None else ("all" if defects == "all" else [c.strip() for c in defects.split(",")])
+    known = set(generator.defect_codes(kind))
+    if isinstance(codes, list) and set(codes) - known:
+        bad = ", ".join(sorted(set(codes) - known))
+        click.echo(f"错误 [generate.defect]: 未知的缺陷代码 {bad} / unknown defect code(s): {bad}", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        prof = generator.load_profile(profile) if profile else None
+    except (ValueError, KeyError, TypeError) as err:
+        click.echo(f"错误 [generate.profile]: 配置文件无效 / invalid profile: {err}", err=True)
+        sys.exit(EXIT_USAGE)
+    frame, manifest = generator.generate(kind, rows, seed=seed, defects=codes, defect_rate=defect_rate,
+                                         profile=prof)
+    truth_path = output.with_name(output.name + ".manifest.csv")
+    try:
+        writer.write(frame, output, kind, fmt=fmt, encoding=encoding, office=office)
+        writer.manifest_rows(manifest, fmt, office).write_csv(truth_path)
+    except OSError as err:
+        click.echo(f"错误 [output.unwritable]: 无法写入 / cannot write {output}: {err.strerror}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"{output}\t{rows} rows\t{manifest.height} defects\t{truth_path}")
+
+
+@main.command("score", help="按缺陷清单为校验结果打分：每条规则的精确率和召回率。\n\n"
+                            "Score findings against a manifest: precision and recall per rule.")
+@click.option("--truth", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="缺陷清单（CSV）/ the manifest (CSV)")
+@click.option("--findings", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="校验结果（fpschema 的 JSON 报告，或含 row,column,rule 的 CSV/JSON）/ the findings")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
+def score_cmd(truth: Path, findings: Path, fmt: str) -> None:
+    from . import scorer
+
+    try:
+        table = scorer.score(scorer.load(truth), scorer.load(findings))
+    except (ValueError, OSError, json.JSONDecodeError) as err:
+        click.echo(f"错误 [score.input]: {err}", err=True)
+        sys.exit(EXIT_USAGE)
+    if fmt == "json":
+        click.echo(json.dumps(table.to_dicts(), ensure_ascii=False, indent=2))
+    elif fmt == "csv":
+        click.echo(table.write_csv(), nl=False)
+    else:
+        with pl_config():
+            click.echo(table)
+
+
+def pl_config():
+    import polars as pl
+
+    return pl.Config(tbl_rows=200, tbl_hide_dataframe_shape=True, float_precision=4)
+
+
 def _print_table(rows: list[dict[str, Any]], lang: str) -> None:
     from rich.console import Console
     from rich.table import Table

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -38,6 +39,22 @@ class Profile:
         "09": 0.04, "10": 0.03, "11": 0.01, "12": 0.02})
     rural_share: float = 0.55
     counties: int = 40  # how many counties one data set spans
+
+
+def load_profile(path) -> Profile:
+    """A profile from a JSON file: any of ``period`` ([start, end] ISO dates), ``birth_status``,
+    ``service_reason`` (use "" for no reason), ``procedure`` ({code: weight}), ``rural_share``, ``counties``."""
+    import json
+
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    unknown = set(doc) - set(Profile.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown profile keys {sorted(unknown)}")
+    if "period" in doc:
+        doc["period"] = tuple(date.fromisoformat(d) for d in doc["period"])
+    if "service_reason" in doc:
+        doc["service_reason"] = {(k or None): v for k, v in doc["service_reason"].items()}
+    return Profile(**doc)
 
 
 # --- word lists ------------------------------------------------------------------------------------------
@@ -435,7 +452,7 @@ def _pair_defect(frame: pl.DataFrame, code: str, count: int, free: np.ndarray, r
         found += [(int(i), "birth_date", "service.birth_date_mismatch") for i in b]
         # the birth dates differ unless the two people were born on the same day; then nothing is broken
         same = (frame[b]["birth_date"] == source["birth_date"]).to_numpy()
-        found = [f for f in found if not (f[0] in set(np.concatenate([a[same], b[same]]).tolist()))]
+        found = [f for f in found if f[0] not in set(np.concatenate([a[same], b[same]]).tolist())]
     frame = frame.update(copy, on="__i__", include_nulls=True)
     return frame, found
 
