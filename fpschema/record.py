@@ -141,6 +141,9 @@ def _finalise(kind: str, found: list[Finding], unmask: bool) -> list[Finding]:
     for f in found:
         seen.setdefault((f.pointer, f.rule), f)
     replaced = {(f.pointer, old) for f in seen.values() for old in rule(f.rule).supersedes}
+    # a value of the wrong type is reported as that alone, as the frame engine does (its cell is null there)
+    mistyped = {f.pointer for f in seen.values() if f.rule in ("field.type", "field.date")}
+    replaced |= {key for key in seen if key[0] in mistyped and key[1] not in ("field.type", "field.date")}
     order = {f.name: i for i, f in enumerate(contract.fields(kind))}
     sensitive = {"/" + f.name for f in contract.fields(kind) if f.sensitive}
     out = []
