@@ -59,10 +59,12 @@ def _code(table: contract.CodeTable, text: pl.Expr) -> pl.Expr:
 
 
 def typed_expr(f: contract.Field) -> pl.Expr:
-    """The field's column converted from text to its contract type (null where it does not convert)."""
+    """The field's column converted from text to its contract type (null where it does not convert).
+
+    Text fields keep the value as given (like a JSON record: stray spaces are the rules' business)."""
     text = _text(f.name)
-    if f.check == "gb11643":  # the ID rules see the value as given (stray spaces are a finding)
-        out = pl.when(text.is_not_null()).then(pl.col(f.name).cast(pl.Utf8))
+    if f.json_type == "string" and f.fmt is None and not f.codetable:
+        out = pl.col(f.name).cast(pl.Utf8)
     elif f.fmt == "date":
         out = _date(text)
     elif f.json_type == "integer":
@@ -77,10 +79,8 @@ def typed_expr(f: contract.Field) -> pl.Expr:
             lookup = f.item_codetable.lookup()
             items = items.list.eval(pl.element().replace_strict(lookup, default=pl.element(), return_dtype=pl.Utf8))
         out = items
-    elif f.codetable:
-        out = _code(f.codetable, text)
     else:
-        out = text
+        out = _code(f.codetable, text)
     return out.cast(checks.polars_type(f)).alias(f.name)
 
 
@@ -106,3 +106,28 @@ def convert(frame: pl.DataFrame | pl.LazyFrame, kind: str) -> pl.LazyFrame:
     return lazy.with_columns(
         *[_text(f.name).alias(f"{f.name}#text") for f in fields],
     ).with_columns(typed_expr(f) for f in fields)
+
+
+def _few_values(f: contract.Field) -> bool:
+    """Columns with few distinct values (codes, dates, numbers, yes/no): convert each distinct text once."""
+    if f.check or f.json_type == "array":
+        return False
+    return bool(f.codetable) or f.fmt == "date" or f.json_type in ("integer", "number", "boolean")
+
+
+def convert_frame(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """Eager :func:`convert` with the same expressions, applied to each distinct text of low-cardinality
+    columns and mapped back (a hash lookup per cell instead of a parse per cell)."""
+    fields = contract.fields(kind)
+    # blank cells arrive as null (the reader's contract), so the text column is the cell itself
+    out = frame.with_columns(pl.col(f.name).alias(f"{f.name}#text") for f in fields)
+    out = out.with_columns(typed_expr(f) for f in fields if not _few_values(f))
+    mapped = []
+    for f in fields:
+        if not _few_values(f):
+            continue
+        distinct = frame.select(pl.col(f.name).drop_nulls().unique())
+        table = distinct.with_columns(typed_expr(f).alias("__typed"))
+        mapped.append(pl.col(f.name).replace_strict(table[f.name], table["__typed"], default=None,
+                                                    return_dtype=checks.polars_type(f)))
+    return out.with_columns(mapped)

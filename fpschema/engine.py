@@ -92,12 +92,12 @@ def all_checks(kind: str, reference_date: date) -> list[Check]:
     )
 
 
-def prepare(text: pl.DataFrame | pl.LazyFrame, kind: str, reference_date: date) -> pl.LazyFrame:
+def prepare(text: pl.DataFrame, kind: str, reference_date: date) -> pl.DataFrame:
     """Typed and derived columns (the frame every check reads) from text columns named by field."""
-    present = set(text.collect_schema().names())
-    base = text.lazy().with_columns(pl.lit(None, dtype=pl.Utf8).alias(f.name) for f in contract.fields(kind)
-                                    if f.name not in present)
-    typed = convert.convert(base, kind)
+    present = set(text.columns)
+    base = text.with_columns(pl.lit(None, dtype=pl.Utf8).alias(f.name) for f in contract.fields(kind)
+                             if f.name not in present)
+    typed = convert.convert_frame(base, kind)
     for stage in checks.stages(kind, reference_date):
         typed = typed.with_columns(**stage)
     return typed
@@ -110,19 +110,17 @@ def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
     """
     typed = prepare(text, kind, options.reference_date)
     todo = all_checks(kind, options.reference_date)
-    flags = typed.select(pl.col("__row__"), *[c.failed.fill_null(False).alias(f"c{i}") for i, c in enumerate(todo)])
-    meta = pl.DataFrame({
-        "check": [f"c{i}" for i in range(len(todo))],
-        "rule": [c.rule for c in todo],
-        "column": [c.column for c in todo],
-    })
-    hits = (
-        flags.unpivot(index="__row__", variable_name="check", value_name="failed")
-        .filter(pl.col("failed"))
-        .join(meta.lazy(), on="check")
-        .select(pl.col("__row__").alias("row"), "column", "rule")
-        .unique(maintain_order=False)
-    )
+    flags = typed.select(c.failed.fill_null(False).alias(f"c{i}") for i, c in enumerate(todo))
+    rows = typed.get_column("__row__")
+    parts = []
+    for i, c in enumerate(todo):
+        where = flags.get_column(f"c{i}").arg_true()
+        if len(where):
+            parts.append(pl.DataFrame({"row": rows.gather(where), "column": pl.repeat(c.column, len(where), eager=True),
+                                       "rule": pl.repeat(c.rule, len(where), eager=True)}))
+    if not parts:
+        return empty_findings()
+    hits = pl.concat(parts).lazy().unique(maintain_order=False)
     # drop findings a more specific rule on the same cell replaces (e.g. scientific notation vs format)
     replaced = [(r.code, old) for r in RULES.values() for old in r.supersedes]
     if replaced:

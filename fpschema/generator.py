@@ -319,8 +319,8 @@ def _office_date(df, rng, ref):
     return {"service_date": pl.select(pl.when(pick).then(chinese).otherwise(serial)).to_series()}
 
 
-def _set(column: str, value: str) -> Callable:
-    return lambda df, rng, ref: {column: pl.Series([value] * df.height)}
+def _set(column: str, value: str | None) -> Callable:
+    return lambda df, rng, ref: {column: pl.Series([value] * df.height, dtype=pl.Utf8)}
 
 
 def _child_plus_one(df, rng, ref):
@@ -367,7 +367,7 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("field.date_nonstandard", "service_date", _office_date),
     Injector("field.code", "birth_status", _set("birth_status", "9")),
     Injector("field.type", "child_count", _set("child_count", "两个")),
-    Injector("field.required", "station_code", _set("station_code", "")),
+    Injector("field.required", "station_code", _set("station_code", None)),
     Injector("field.pattern", "station_code", _set("station_code", "站#1")),
     Injector("field.range", "fee", _set("fee", "-5"), lambda df: pl.col("is_rural") == "否"),
     Injector("field.length", "client_name", _set("client_name", "王" * 60)),

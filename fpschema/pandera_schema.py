@@ -19,7 +19,7 @@ from . import checks, engine
 
 def prepare(text: pl.DataFrame, kind: str, reference_date: date) -> pl.DataFrame:
     """Typed and derived columns from a frame of text columns named by field."""
-    return engine.prepare(text, kind, reference_date).collect()
+    return engine.prepare(text, kind, reference_date)
 
 
 def _check(check: checks.Check) -> pa.Check:
