@@ -14,4 +14,16 @@ from .record import is_valid_record, validate_record
 
 __version__ = "0.1.0"
 
-__all__ = ["Finding", "__version__", "is_valid_record", "kinds", "schema", "validate_record"]
+__all__ = ["Finding", "InputError", "Report", "__version__", "generate", "is_valid_record", "kinds", "schema",
+           "validate", "validate_record"]
+
+_LAZY = {"validate": "engine", "Report": "report", "InputError": "errors", "generate": "generator"}
+
+
+def __getattr__(name: str):
+    """``validate``, ``generate``, ``Report`` and ``InputError`` load their modules on first use."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(name)

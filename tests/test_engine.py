@@ -1,0 +1,167 @@
+"""fpschema.validate on real files of every format: row numbers, file rules, masking, quarantine, and the
+report structure."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+import fpschema
+from fpschema import generator, scorer, writer
+from fpschema.errors import InputError
+
+from .conftest import REF
+
+KIND = "service_record"
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return generator.generate(KIND, 3000, seed=21, defects="all", defect_rate=0.25, reference_date=REF)
+
+
+def _score(report, manifest, fmt, office):
+    truth = writer.manifest_rows(manifest, fmt, office)
+    found = report.findings_all.select("row", "column", "rule")
+    return scorer.score(truth, found).filter(pl.col("rule") == "overall").row(0, named=True)
+
+
+@pytest.mark.parametrize(("fmt", "encoding", "office"), [
+    ("csv", "utf-8", False), ("csv", "gb18030", True), ("xlsx", "utf-8", True), ("xlsx", "utf-8", False),
+    ("jsonl", "utf-8", False), ("parquet", "utf-8", False),
+])
+def test_every_format_finds_exactly_the_injected_defects(tmp_path, corpus, fmt, encoding, office):
+    frame, manifest = corpus
+    path = writer.write(frame, tmp_path / f"data.{fmt}", KIND, fmt=fmt, encoding=encoding, office=office)
+    report = fpschema.validate(path, reference_date=REF)
+    assert report.kind == KIND  # inferred from the header
+    overall = _score(report, manifest, fmt, office)
+    assert (overall["precision"], overall["recall"]) == (1.0, 1.0), overall
+    assert report.rows_total == frame.height
+    assert report.rows_total == report.rows_valid + report.rows_invalid
+    if fmt == "csv":
+        assert report.source["encoding"] == encoding
+    if office:
+        assert report.source["totals_rows"] == [frame.height + 4]
+
+
+def test_report_structure_and_masking(tmp_path, corpus):
+    frame, _ = corpus
+    path = writer.write(frame, tmp_path / "data.csv", KIND)
+    report = fpschema.validate(path, KIND, reference_date=REF, max_findings=50)
+    doc = json.loads(report.to_json())
+    assert set(doc) == {"fpschema_version", "kind", "source", "ok", "rows_total", "rows_valid", "rows_invalid",
+                        "counts", "findings", "truncated"}
+    assert {"name", "format", "encoding", "sha256"} <= set(doc["source"])
+    assert set(doc["counts"]) == {"by_rule", "by_column", "by_severity"}
+    assert set(doc["findings"][0]) == {"row", "column", "rule", "severity", "value", "message"}
+    assert doc["truncated"] is True and len(doc["findings"]) == 50
+    assert sum(doc["counts"]["by_severity"].values()) == report.findings_all.height
+    ids = set(frame["client_id"].drop_nulls().to_list())
+    assert not any(f["value"] in ids for f in doc["findings"] if f["column"] == "client_id")
+    unmasked = fpschema.validate(path, KIND, reference_date=REF, unmask=True)
+    values = set(unmasked.findings.filter(pl.col("column") == "client_id")["value"].to_list())
+    assert values & ids
+
+
+def test_one_bad_cell_never_hides_another(tmp_path):
+    good = fpschema.schema(KIND)["examples"][0]
+    rows = [dict(good, fee="免费"), dict(good, fee="-3"), dict(good, child_count="x", fee="-1"),
+            dict(good, service_date="2023-13-01")]
+    path = tmp_path / "mixed.csv"
+    pl.DataFrame([{k: str(v) for k, v in r.items()} for r in rows]).write_csv(path)
+    found = {(r["row"], r["column"], r["rule"]) for r in fpschema.validate(path, KIND, reference_date=REF)
+             .findings_all.iter_rows(named=True)}
+    assert {(2, "fee", "field.type"), (3, "fee", "field.range"), (4, "child_count", "field.type"),
+            (4, "fee", "field.range"), (5, "service_date", "field.date")} <= found
+
+
+def test_file_rules(tmp_path):
+    path = tmp_path / "cols.csv"
+    path.write_text("服务站编号,身份证号,公民身份号码,备注,性别\n110105001,11010519491231002X,,x,2\n",
+                    encoding="utf-8")
+    report = fpschema.validate(path, KIND, reference_date=REF)
+    file_level = {(r["column"], r["rule"]) for r in report.findings_all.filter(pl.col("row").is_null())
+                  .iter_rows(named=True)}
+    assert ("备注", "file.unknown_column") in file_level
+    assert ("公民身份号码", "file.duplicate_column") in file_level
+    assert {("birth_status", "file.missing_column"), ("service_date", "file.missing_column")} <= file_level
+    assert report.rows_invalid == report.rows_total == 1
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("服务站编号,身份证号,性别,生育状况,服务日期,市(区)代码\n", encoding="utf-8")
+    report = fpschema.validate(header_only, reference_date=REF)
+    assert report.rows_total == 0 and "file.no_rows" in report.counts["by_rule"] and not report.ok
+
+
+def test_in_memory_sources(corpus):
+    frame, manifest = corpus
+    small = frame.head(300)
+    # pair defects (duplicates, ID conflicts) may have their partner beyond the first 300 rows: leave them out
+    single = ~pl.col("rule").str.starts_with("dataset.")
+    expected = {(r["index"], r["column"], r["rule"]) for r in manifest.filter((pl.col("index") < 300) & single)
+                .iter_rows(named=True)}
+    for source in (small, small.to_pandas(), small.to_dicts()):
+        report = fpschema.validate(source, KIND, reference_date=REF)
+        got = {(r["row"], r["column"], r["rule"]) for r in report.findings_all.filter(single).iter_rows(named=True)}
+        assert got == expected, type(source)
+
+
+def test_kind_inference_and_errors(tmp_path):
+    path = tmp_path / "staff.csv"
+    path.write_text("姓名,执业资格,执业注册证书编号,所在机构统一社会信用代码\n李春梅,执业医师,110110105000123,"
+                    "121101054006901398\n", encoding="utf-8")
+    report = fpschema.validate(path, reference_date=REF)
+    assert report.kind == "staff" and report.ok
+    odd = tmp_path / "odd.csv"
+    odd.write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        fpschema.validate(odd)
+    assert err.value.code == "input.kind_not_inferred"
+    with pytest.raises(InputError) as err:
+        fpschema.validate(path, "no_such_kind")
+    assert err.value.code == "input.unknown_kind"
+
+
+def test_quarantine_keeps_original_values(tmp_path, corpus):
+    frame, manifest = corpus
+    path = writer.write(frame, tmp_path / "data.csv", KIND)
+    report = fpschema.validate(path, KIND, reference_date=REF, valid_out=tmp_path / "ok.csv",
+                               invalid_out=tmp_path / "bad.csv")
+    ok = pl.read_csv(tmp_path / "ok.csv", infer_schema=False, encoding="utf8")
+    bad = pl.read_csv(tmp_path / "bad.csv", infer_schema=False, encoding="utf8")
+    assert ok.height == report.rows_valid and bad.height == report.rows_invalid
+    assert ok.height + bad.height == frame.height
+    assert ok.columns == frame.columns
+    assert set(bad["client_id"].drop_nulls()) <= set(frame["client_id"].drop_nulls())
+    assert any("１" in v for v in ok["client_id"].drop_nulls())  # id.normalized is a warning: kept as given
+
+
+def test_renderers_from_a_real_report(tmp_path, corpus):
+    frame, _ = corpus
+    path = writer.write(frame, tmp_path / "data.csv", KIND)
+    report = fpschema.validate(path, KIND, reference_date=REF)
+    html = report.to_html()
+    assert "校验报告" in html and "<svg" in html and report.sample_rows
+    assert report.to_csv().startswith("row,column,rule,severity,value,message")
+    assert "<testsuite" in report.to_junit()
+    assert report.findings.columns == ["row", "column", "rule", "severity", "value", "message"]
+
+
+def test_pandera_schema_flags_the_same_rows():
+    from datetime import date
+
+    from fpschema.pandera_schema import pandera_schema, prepare
+
+    frame, manifest = generator.generate(KIND, 400, seed=4, defects=["id.checksum", "service.rural_fee"],
+                                         defect_rate=0.1, reference_date=REF)
+    text = frame.with_row_index("__row__").with_columns(pl.col("__row__").cast(pl.Int64))
+    prepared = prepare(text, KIND, date(2024, 6, 30))
+    import pandera.polars as pa
+
+    with pytest.raises(pa.errors.SchemaErrors) as err:
+        pandera_schema(KIND, REF).validate(prepared, lazy=True)
+    cases = err.value.failure_cases
+    flagged = {(int(i), c.split("|")[0]) for i, c in zip(cases["index"], cases["check"], strict=True)}
+    assert flagged == {(r["index"], r["rule"]) for r in manifest.iter_rows(named=True)}
