@@ -239,6 +239,7 @@ def _print_summary(report, lang: str) -> None:
 
 
 def _render_summary(console, report, lang: str) -> None:
+    import polars as pl
     from rich.table import Table
 
     zh = lang == "zh"
@@ -257,7 +258,8 @@ def _render_summary(console, report, lang: str) -> None:
             r = RULES[code]
             table.add_row(code, r.severity, str(n), r.message(lang))
         console.print(table)
-        shown = report.findings.head(30)
+        titles = {f.name: f"{f.title} {f.name}" if zh else f.name for f in contract.fields(report.kind)}
+        shown = report.findings.head(30).with_columns(pl.col("column").replace(titles))
         heads = ("行号", "列", "规则", "级别", "值", "说明") if zh else ("row", "column", "rule", "severity", "value",
                                                                      "message")
         detail = Table(*heads[:-1], title=("前 30 个问题" if zh else "first 30 findings"))
