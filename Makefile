@@ -12,10 +12,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The demo validates a sample with known defects: findings are expected (exit 1), only 2 is a failure.
+# The demo generates a GB18030 office-style file with known defects, validates it (findings are expected:
+# exit 1; only 2 is a failure), writes the HTML report and scores the findings against the manifest.
+DEMO := out/demo
 demo: $(STAMP)
-	$(BIN)/fpschema check-records service_record fixtures/service_records_sample.jsonl --reference-date 2024-06-30; \
-	  status=$$?; [ $$status -le 1 ]
+	mkdir -p out
+	$(BIN)/fpschema generate service_record --rows 5000 --seed 2024 --defects all --defect-rate 0.06 \
+	  --office --encoding gb18030 --output $(DEMO)_services.csv
+	$(BIN)/fpschema validate $(DEMO)_services.csv --format html --output $(DEMO)_report.html \
+	  --reference-date 2024-06-30; status=$$?; [ $$status -le 1 ]
+	$(BIN)/fpschema validate $(DEMO)_services.csv --format json --output $(DEMO)_report.json \
+	  --reference-date 2024-06-30 > /dev/null; status=$$?; [ $$status -le 1 ]
+	$(BIN)/fpschema score --truth $(DEMO)_services.csv.manifest.csv --findings $(DEMO)_report.json
+	@echo "HTML 报告 / HTML report: $(CURDIR)/$(DEMO)_report.html"
 
 test: $(STAMP)
 	$(BIN)/ruff check fpschema tests benchmarks

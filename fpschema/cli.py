@@ -178,9 +178,9 @@ def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Pa
             click.echo(f"{path}: [output.unwritable] {err}", err=True)
             worst = EXIT_USAGE
             continue
-        if fmt == "text":
+        if fmt == "text" or target is not None:  # the summary shows whenever stdout is free
             _print_summary(report, lang)
-        elif target is None:
+        if fmt != "text" and target is None:
             click.echo({"json": report.to_json, "csv": report.to_csv, "html": report.to_html,
                         "junit": report.to_junit}[fmt]())
         if target is not None:
