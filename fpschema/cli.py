@@ -153,10 +153,18 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
 @click.option("--encoding", default=None, help="文本文件编码，缺省自动识别 / text encoding, detected when omitted")
 @click.option("--reference-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="判断“未来日期”的参考日，默认今天 / reference date for future dates, default today")
+@click.option("--batch-rows", type=click.IntRange(min=1000), default=None,
+              help="超大 UTF-8 CSV 分批校验，每批行数（需 --kind）/ validate a very large UTF-8 CSV in batches "
+                   "of this many rows (needs --kind)")
 def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Path | None, lang: str,
                  max_findings: int | None, unmask: bool, valid_out: Path | None, invalid_out: Path | None,
-                 encoding: str | None, reference_date) -> None:
-    from .engine import validate
+                 encoding: str | None, reference_date, batch_rows: int | None) -> None:
+    from .engine import validate, validate_batched
+
+    if batch_rows and (kind is None or valid_out or invalid_out):
+        click.echo("错误 [usage]: --batch-rows 需要 --kind，且不能与 --valid-out/--invalid-out 同用 / --batch-rows needs "
+                   "--kind and cannot be combined with --valid-out/--invalid-out", err=True)
+        sys.exit(EXIT_USAGE)
 
     several = len(files) > 1
     worst = EXIT_OK
@@ -165,10 +173,15 @@ def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Pa
         quarantine = (_target(valid_out, path, ".valid.csv", several), _target(invalid_out, path, ".invalid.csv",
                                                                                several))
         try:
+            ref = reference_date.date() if reference_date else None
             with _progress(path, lang):
-                report = validate(path, kind, encoding=encoding, lang=lang, max_findings=max_findings,
-                                  unmask=unmask, reference_date=reference_date.date() if reference_date else None,
-                                  valid_out=quarantine[0], invalid_out=quarantine[1])
+                if batch_rows:
+                    report = validate_batched(path, kind, batch_rows=batch_rows, reference_date=ref, lang=lang,
+                                              max_findings=max_findings, unmask=unmask)
+                else:
+                    report = validate(path, kind, encoding=encoding, lang=lang, max_findings=max_findings,
+                                      unmask=unmask, reference_date=ref, valid_out=quarantine[0],
+                                      invalid_out=quarantine[1])
         except InputError as err:
             label = "错误" if lang == "zh" else "error"
             click.echo(f"{path}: {label} [{err.code}]: {err.message(lang)}", err=True)

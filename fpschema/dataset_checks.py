@@ -33,3 +33,39 @@ _DATASET = {"service_record": _service_record}
 def dataset_checks(kind: str) -> list[Check]:
     make = _DATASET.get(kind)
     return make() if make else []
+
+
+# Columns the cross-row rules read, kept compact for batched validation.
+KEY_COLUMNS = {"service_record": ("client_id#c", "client_id#status", "procedure", "service_date", "station_code",
+                                  "sex", "birth_date")}
+
+
+def key_frame(typed: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """The few columns the cross-row rules need, with long strings hashed (about 30 bytes a row)."""
+    def hashed(name: str) -> pl.Expr:  # null stays null: a missing key is no key
+        return pl.when(pl.col(name).is_not_null()).then(pl.col(name).hash()).alias(name)
+
+    return typed.select(
+        pl.col("__row__"),
+        hashed("client_id#c"),
+        pl.col("client_id#status"),
+        pl.col("procedure").cast(pl.Categorical),
+        pl.col("service_date"),
+        hashed("station_code"),
+        pl.col("sex").cast(pl.Categorical),
+        pl.col("birth_date"),
+    ) if kind == "service_record" else typed.select("__row__")
+
+
+def cross_row_findings(keys: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """Findings of the cross-row rules over a key frame (values left empty: the rows were read in batches)."""
+    from .catalogue import RULES
+
+    parts = []
+    for check in dataset_checks(kind):
+        rows = keys.filter(check.failed.fill_null(False)).get_column("__row__")
+        parts.append(pl.DataFrame({"row": rows, "column": [check.column] * len(rows), "rule": [check.rule] * len(rows),
+                                   "severity": [RULES[check.rule].severity] * len(rows), "value": [None] * len(rows)},
+                                  schema={"row": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "severity": pl.Utf8,
+                                          "value": pl.Utf8}))
+    return pl.concat(parts) if parts else pl.DataFrame()

@@ -165,3 +165,19 @@ def test_pandera_schema_flags_the_same_rows():
     cases = err.value.failure_cases
     flagged = {(int(i), c.split("|")[0]) for i, c in zip(cases["index"], cases["check"], strict=True)}
     assert flagged == {(r["index"], r["rule"]) for r in manifest.iter_rows(named=True)}
+
+
+def test_batched_validation_equals_whole_file(tmp_path):
+    from datetime import date
+
+    from fpschema import engine
+
+    frame, _ = generator.generate(KIND, 12_000, seed=3, defects="all", defect_rate=0.3, reference_date=REF)
+    path = writer.write(frame, tmp_path / "big.csv", KIND)
+    ref = date(2024, 6, 30)
+    batched = engine.validate_batched(path, KIND, batch_rows=2_500, reference_date=ref)
+    whole = fpschema.validate(path, KIND, reference_date=ref)
+    key = ["row", "column", "rule"]
+    assert batched.findings_all.select(key).sort(key).equals(whole.findings_all.select(key).sort(key))
+    assert (batched.rows_total, batched.rows_invalid) == (whole.rows_total, whole.rows_invalid)
+    assert batched.source["sha256"] == whole.source["sha256"]
