@@ -60,6 +60,12 @@ def stages(kind: str, reference_date: date) -> list[dict[str, pl.Expr]]:
                 out[i].update(stage)
         elif f.check == "uscc":
             out[0][f"{f.name}#status"] = uscc.status_expr(pl.col(f.name))
+    if kind == "service_record":
+        status = pl.col("client_id#status")
+        id_ok = _id_applies(kind) & (status.is_null() | (status == "id.legacy_15"))
+        out.append({"service#id_ok": id_ok,
+                    "service#birth": pl.coalesce(pl.col("birth_date"), pl.when(id_ok).then(pl.col("client_id#birth")))})
+        out.append({"service#age": gb11643.age_expr(pl.col("service#birth"), pl.col("service_date"))})
     return [s for s in out if s]
 
 
@@ -84,12 +90,10 @@ def field_checks(kind: str, reference_date: date) -> list[Check]:
 
 
 def _service_record(reference_date: date) -> list[Check]:
-    status = pl.col("client_id#status")
-    id_ok = _id_applies("service_record") & (status.is_null() | (status == "id.legacy_15"))
+    id_ok = pl.col("service#id_ok")
     id_sex, id_birth = pl.col("client_id#sex"), pl.col("client_id#birth")
-    birth = pl.coalesce(pl.col("birth_date"), pl.when(id_ok).then(id_birth))
+    birth, age = pl.col("service#birth"), pl.col("service#age")
     sex, service = pl.col("sex"), pl.col("service_date")
-    age = gb11643.age_expr(birth, service)
     unusual = pl.lit(False)
     for code, (low, high) in AGE_RANGE.items():
         unusual = unusual | ((sex == code) & ((age < low) | (age > high)))

@@ -21,7 +21,7 @@ def _service_record() -> list[Check]:
         return known & (pl.col(column).drop_nulls().n_unique().over(person) > 1)
 
     return [
-        Check("dataset.duplicate_record", "client_id", complete & (pl.len().over(keys) > 1)),
+        Check("dataset.duplicate_record", "client_id", complete & pl.struct(keys).is_duplicated()),
         Check("dataset.id_conflict", "sex", conflicting("sex")),
         Check("dataset.id_conflict", "birth_date", conflicting("birth_date")),
     ]
