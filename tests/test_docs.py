@@ -36,8 +36,9 @@ def test_python_examples_run(path, capsys):
 
 
 def test_shell_examples_give_their_exit_codes():
+    (ROOT / "out").mkdir(exist_ok=True)  # the examples write there (git ignores it)
     ran = 0
-    for path in DOC_FILES:
+    for path in sorted((ROOT / "docs").glob("*.md")):  # the README's shell lines are illustrations
         for block in SH_BLOCK.findall(path.read_text(encoding="utf-8")):
             for line in block.splitlines():
                 if not line.startswith("fpschema "):
