@@ -114,18 +114,24 @@ def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
 
 def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind: str,
                 unmask: bool) -> pl.DataFrame:
-    """Run ``todo`` over a prepared frame; findings with the text values of ``text``."""
+    """Run ``todo`` over a prepared frame (rows aligned with ``text``); findings carry the cell as written."""
     flags = typed.select(c.failed.fill_null(False).alias(f"c{i}") for i, c in enumerate(todo))
     rows = typed.get_column("__row__")
+    sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
     parts = []
     for i, c in enumerate(todo):
         where = flags.get_column(f"c{i}").arg_true()
-        if len(where):
-            parts.append(pl.DataFrame({"row": rows.gather(where), "column": pl.repeat(c.column, len(where), eager=True),
-                                       "rule": pl.repeat(c.rule, len(where), eager=True)}))
+        if not len(where):
+            continue
+        values = (text.get_column(c.column).cast(pl.Utf8).gather(where) if c.column in text.columns
+                  else pl.repeat(None, len(where), dtype=pl.Utf8, eager=True))
+        if c.column in sensitive and not unmask:
+            values = pl.select(mask_expr(pl.lit(values))).to_series()
+        parts.append(pl.DataFrame({"row": rows.gather(where), "column": pl.repeat(c.column, len(where), eager=True),
+                                   "rule": pl.repeat(c.rule, len(where), eager=True), "value": values}))
     if not parts:
         return empty_findings()
-    hits = pl.concat(parts).lazy().unique(maintain_order=False)
+    hits = pl.concat(parts).lazy().unique(subset=["row", "column", "rule"], maintain_order=False)
     # drop findings a more specific rule on the same cell replaces (e.g. scientific notation vs format)
     replaced = [(r.code, old) for r in RULES.values() for old in r.supersedes]
     if replaced:
@@ -133,34 +139,16 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
         superseded = hits.join(pairs.rename({"rule": "old"}), left_on="rule", right_on="by").select(
             "row", "column", pl.col("old").alias("rule"))
         hits = hits.join(superseded, on=["row", "column", "rule"], how="anti")
-    hits = hits.collect()
-    return _with_values(hits, text, kind, unmask)
-
-
-def _with_values(hits: pl.DataFrame, text: pl.DataFrame, kind: str, unmask: bool) -> pl.DataFrame:
-    severity = pl.DataFrame({"rule": list(RULES), "severity": [r.severity for r in RULES.values()]})
-    sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
-    parts = []
-    for column, group in hits.group_by("column"):
-        name = column[0]
-        values = text.select(pl.col("__row__").alias("row"), pl.col(name).cast(pl.Utf8).alias("value")) \
-            if name in text.columns else None
-        part = group if values is None else group.join(values, on="row", how="left")
-        if values is None:
-            part = part.with_columns(pl.lit(None, dtype=pl.Utf8).alias("value"))
-        if name in sensitive and not unmask:
-            part = part.with_columns(mask_expr(pl.col("value")))
-        parts.append(part)
-    if not parts:
-        return empty_findings()
     order = {f.name: i for i, f in enumerate(contract.fields(kind))}
-    out = pl.concat(parts).join(severity, on="rule", how="left")
+    severity = {code: r.severity for code, r in RULES.items()}
     return (
-        out.with_columns(pl.col("column").replace_strict(order, default=len(order), return_dtype=pl.Int32)
-                         .alias("_order"))
+        hits.with_columns(pl.col("rule").replace_strict(severity, return_dtype=pl.Utf8).alias("severity"),
+                          pl.col("column").replace_strict(order, default=len(order), return_dtype=pl.Int32)
+                          .alias("_order"))
         .sort(["row", "_order", "rule"])
         .select(list(FINDING_SCHEMA))
         .cast(FINDING_SCHEMA)
+        .collect()
     )
 
 

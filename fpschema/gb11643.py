@@ -73,9 +73,15 @@ def _sex(c: pl.Expr) -> pl.Expr:
     return pl.when(d % 2 == 1).then(pl.lit("1")).when(d % 2 == 0).then(pl.lit("2"))
 
 
+def _ymd(d: date) -> int:
+    return d.year * 10000 + d.month * 100 + d.day
+
+
 def _status(raw: pl.Expr, n: pl.Expr, c: pl.Expr, reference_date: date) -> pl.Expr:
-    ref = pl.lit(reference_date, dtype=pl.Date)
-    birth = c.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
+    ref = _ymd(reference_date)
+    digits = c.str.slice(6, 8)
+    birth = digits.cast(pl.Int32, strict=False)  # YYYYMMDD as a number: ages by subtraction
+    real = digits.str.to_date("%Y%m%d", strict=False).is_not_null()
     checksum_ok = check_char_expr(c.str.slice(0, 17)) == c.str.slice(17, 1)
     return (
         pl.when(raw.is_null())
@@ -88,11 +94,11 @@ def _status(raw: pl.Expr, n: pl.Expr, c: pl.Expr, reference_date: date) -> pl.Ex
         .then(pl.lit("id.excel_truncated"))
         .when(~checksum_ok)
         .then(pl.lit("id.checksum"))
-        .when(birth.is_null())
+        .when(~real)
         .then(pl.lit("id.birth_date"))
         .when(birth > ref)
         .then(pl.lit("id.birth_future"))
-        .when(age_expr(birth, ref) > 120)
+        .when(ref - birth >= 121_0000)  # (ref - birth) // 10000 is the age in whole years
         .then(pl.lit("id.age_range"))
         .when(~c.str.slice(0, 6).is_in(_regions().implode()))
         .then(pl.lit("id.region"))
@@ -102,11 +108,12 @@ def _status(raw: pl.Expr, n: pl.Expr, c: pl.Expr, reference_date: date) -> pl.Ex
 
 
 def age_expr(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
-    """Whole years between two date expressions."""
-    before_birthday = (birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day()) > (
-        on.dt.month().cast(pl.Int32) * 100 + on.dt.day()
-    )
-    return on.dt.year() - birth.dt.year() - before_birthday.cast(pl.Int32)
+    """Whole years between two date expressions (YYYYMMDD numbers subtracted, divided by 10000)."""
+
+    def ymd(d: pl.Expr) -> pl.Expr:
+        return d.dt.year().cast(pl.Int32) * 10000 + d.dt.month().cast(pl.Int32) * 100 + d.dt.day().cast(pl.Int32)
+
+    return (ymd(on) - ymd(birth)) // 10000
 
 
 def canonical_expr(col: pl.Expr) -> pl.Expr:

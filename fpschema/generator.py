@@ -107,7 +107,7 @@ def _ids(region: pl.Series, birth: np.ndarray, male: np.ndarray, rng: np.random.
     n = len(region)
     seq = rng.integers(1, 99, size=n)  # first two sequence digits, never 00 (keeps clear of "000" endings)
     parity = rng.integers(0, 5, size=n) * 2 + male
-    body = (region + pl.Series(np.datetime_as_string(birth, unit="D")).str.replace_all("-", "")
+    body = (region + _dates_series(birth).dt.to_string("%Y%m%d")
             + pl.Series(seq).cast(pl.Utf8).str.zfill(2) + pl.Series(parity).cast(pl.Utf8))
     return pl.select(body + gb11643.check_char_expr(pl.lit(body))).to_series().alias("client_id")
 
@@ -117,8 +117,12 @@ def _dates(rng: np.random.Generator, n: int, start: date, end: date) -> np.ndarr
     return np.datetime64(start, "D") + days.astype("timedelta64[D]")
 
 
+def _dates_series(values: np.ndarray) -> pl.Series:
+    return pl.Series(values.astype("datetime64[D]").astype(np.int32), dtype=pl.Int32).cast(pl.Date)
+
+
 def _iso(values: np.ndarray) -> pl.Series:
-    return pl.Series(np.datetime_as_string(values, unit="D"))
+    return _dates_series(values).dt.to_string("%Y-%m-%d")
 
 
 # --- clean records ---------------------------------------------------------------------------------------
@@ -397,64 +401,62 @@ def defect_codes(kind: str) -> tuple[str, ...]:
 def inject(frame: pl.DataFrame, codes: Sequence[str], rate: float, rng: np.random.Generator,
            reference_date: date) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Break ``rate`` of the rows (at least one per code), each row at most once; returns the frame and the
-    manifest (index, column, rule)."""
+    manifest (index, column, rule). Changes are gathered per column and scattered in once."""
     n = frame.height
     per_code = max(1, int(n * rate / max(len(codes), 1)))
     free = np.ones(n, dtype=bool)
-    manifest: list[tuple[int, str, str]] = []
-    frame = frame.with_row_index("__i__")
-    updates: list[pl.DataFrame] = []
-    for code in codes:
-        if code in PAIR_DEFECTS:
-            continue
-        injector = SERVICE_DEFECTS[code]
-        eligible = frame.filter(injector.eligible(frame)).get_column("__i__").to_numpy()
-        eligible = eligible[free[eligible]]
-        take = rng.choice(eligible, size=min(per_code, len(eligible)), replace=False) if len(eligible) else []
+    singles = [SERVICE_DEFECTS[c] for c in codes if c not in PAIR_DEFECTS]
+    masks = frame.select(i.eligible(frame).alias(i.rule) for i in singles) if singles else None
+    patches: dict[str, list[tuple[np.ndarray, pl.Series]]] = {}
+    manifest: list[pl.DataFrame] = []
+    for injector in singles:
+        candidates = np.flatnonzero(masks.get_column(injector.rule).to_numpy() & free)
+        take = np.sort(rng.choice(candidates, size=min(per_code, len(candidates)), replace=False))
         if len(take) == 0:
             continue
         free[take] = False
-        rows = frame[np.sort(take)]
-        changed = injector.apply(rows, rng, reference_date)
-        updates.append(pl.DataFrame({"__i__": rows["__i__"], **{k: v.alias(k) for k, v in changed.items()}}))
-        for i in rows["__i__"].to_list():
-            manifest.append((i, injector.column, code))
-            manifest.extend((i, col, rule) for col, rule in injector.extra)
-    for update in updates:
-        frame = frame.update(update, on="__i__", include_nulls=True)
+        for column, values in injector.apply(frame[take], rng, reference_date).items():
+            patches.setdefault(column, []).append((take, values))
+        for column, rule in ((injector.column, injector.rule), *injector.extra):
+            manifest.append(_manifest(take, column, rule))
     for code in codes:
         if code in PAIR_DEFECTS:
-            frame, pairs = _pair_defect(frame, code, per_code, free, rng)
-            manifest.extend(pairs)
-    out = pl.DataFrame(manifest, schema=MANIFEST_SCHEMA, orient="row").sort(["index", "column", "rule"])
-    return frame.drop("__i__"), out
+            manifest.extend(_pair_defect(frame, code, per_code, free, rng, patches))
+    frame = frame.with_columns(
+        frame[column].scatter(np.concatenate([i for i, _ in parts]), pl.concat([v.cast(pl.Utf8) for _, v in parts]))
+        for column, parts in patches.items()
+    )
+    out = pl.concat(manifest) if manifest else pl.DataFrame(schema=MANIFEST_SCHEMA)
+    return frame, out.sort(["index", "column", "rule"])
 
 
-def _pair_defect(frame: pl.DataFrame, code: str, count: int, free: np.ndarray, rng: np.random.Generator):
+def _manifest(index: np.ndarray, column: str, rule: str) -> pl.DataFrame:
+    return pl.DataFrame({"index": index.astype(np.int64), "column": [column] * len(index), "rule": [rule] * len(index)},
+                        schema=MANIFEST_SCHEMA)
+
+
+def _pair_defect(frame: pl.DataFrame, code: str, count: int, free: np.ndarray, rng: np.random.Generator,
+                 patches: dict) -> list[pl.DataFrame]:
     """Copy row a onto row b: a duplicate service (whole row), or the same ID for another person."""
     candidates = np.flatnonzero(free)
     if code == "dataset.id_conflict":  # keep the sexes equal: only the birth dates conflict
-        women = frame.filter(pl.col("sex") == "2").get_column("__i__").to_numpy()
-        candidates = np.intersect1d(candidates, women)
+        candidates = candidates[(frame["sex"].to_numpy()[candidates] == "2")]
     count = min(count, len(candidates) // 2)
     if count == 0:
-        return frame, []
+        return []
     picked = rng.choice(candidates, size=2 * count, replace=False)
-    a, b = np.sort(picked[:count]), picked[count:]
+    a, b = picked[:count], picked[count:]
     free[picked] = False
-    source = frame[a]
     if code == "dataset.duplicate_record":
-        copy = source.with_columns(pl.Series("__i__", b, dtype=frame["__i__"].dtype))
-        found = [(int(i), "client_id", code) for i in np.concatenate([a, b])]
-    else:
-        copy = frame[b].with_columns(client_id=source["client_id"])
-        found = [(int(i), "birth_date", code) for i in np.concatenate([a, b])]
-        found += [(int(i), "birth_date", "service.birth_date_mismatch") for i in b]
-        # the birth dates differ unless the two people were born on the same day; then nothing is broken
-        same = (frame[b]["birth_date"] == source["birth_date"]).to_numpy()
-        found = [f for f in found if f[0] not in set(np.concatenate([a[same], b[same]]).tolist())]
-    frame = frame.update(copy, on="__i__", include_nulls=True)
-    return frame, found
+        for column in frame.columns:
+            patches.setdefault(column, []).append((b, frame[column].gather(a)))
+        return [_manifest(np.concatenate([a, b]), "client_id", code)]
+    patches.setdefault("client_id", []).append((b, frame["client_id"].gather(a)))
+    # the birth dates differ unless both were born on the same day; then nothing is broken
+    differ = (frame["birth_date"].gather(b) != frame["birth_date"].gather(a)).to_numpy()
+    a, b = a[differ], b[differ]
+    return [_manifest(np.concatenate([a, b]), "birth_date", code),
+            _manifest(b, "birth_date", "service.birth_date_mismatch")]
 
 
 GENERATORS: dict[str, Callable[[int, np.random.Generator, Profile], pl.DataFrame]] = {

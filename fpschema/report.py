@@ -92,6 +92,10 @@ class Report:
         return {"by_rule": tally("rule"), "by_column": tally("column"), "by_severity": tally("severity")}
 
     def to_dict(self) -> dict[str, Any]:
+        return {**self.to_dict_summary(), "findings": self.findings.to_dicts()}
+
+    def to_dict_summary(self) -> dict[str, Any]:
+        """Everything but the findings list, in the documented key order."""
         return {
             "fpschema_version": self.fpschema_version,
             "kind": self.kind,
@@ -101,13 +105,18 @@ class Report:
             "rows_valid": self.rows_valid,
             "rows_invalid": self.rows_invalid,
             "counts": self.counts,
-            "findings": self.findings.to_dicts(),
+            "findings": None,
             "truncated": self.truncated,
         }
 
     # --- renderers ---------------------------------------------------------------------------------------
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, default=str)
+        """The report as JSON; the findings list is serialised by polars (fast on large reports)."""
+        head = {k: v for k, v in self.to_dict_summary().items()}
+        head["findings"] = "__FINDINGS__"
+        text = json.dumps(head, ensure_ascii=False, indent=indent, default=str)
+        findings = self.findings.write_json() if self.findings.height else "[]"
+        return text.replace('"__FINDINGS__"', findings, 1)
 
     def to_csv(self) -> str:
         from .render import to_csv

@@ -1,0 +1,1178 @@
+"""Read the files people really upload (CSV/TSV, XLSX, XLS, JSON, JSONL, Parquet, data frames, lists of
+dicts) into an all-text polars table.
+
+The result is a :class:`Table`: a frame whose first column ``__row__`` is the row number a person sees
+(the spreadsheet row for CSV/XLSX/XLS, the line for JSONL, the element for JSON), followed by one
+``pl.String`` column per header, named by the header text after :func:`normalize_header`. Title rows
+above the header, blank rows, footers (填表人/审核人…) and totals rows (合计/总计/小计) are recorded and kept
+out of the frame. Every way a file can be unreadable becomes an :class:`~fpschema.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import hashlib
+import io
+import itertools
+import json
+import math
+import re
+import unicodedata
+import zipfile
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .errors import InputError
+
+ROW = "__row__"
+FIELDS = "__fields__"  # internal: number of fields a CSV record had
+
+SUFFIXES: dict[str, str] = {
+    ".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls",
+    ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+}
+FORMATS: dict[str, str] = {"csv": "csv", "tsv": "csv", "txt": "csv", "xlsx": "xlsx", "xlsm": "xlsx", "xls": "xls",
+                           "json": "json", "jsonl": "jsonl", "ndjson": "jsonl", "parquet": "parquet"}
+
+TOTAL_WORDS = ("合计", "总计", "小计")
+_SP = r"[\s\u200b]*"
+# A footer line starts with one of these; 注 only as a note (注：, 注1, 注释), not as in 注射避孕针.
+FOOTER_RE = ("^" + _SP + "(?:" + "|".join(_SP.join(w) for w in ("填表人", "审核人", "单位负责人", "填报人", "制表", "说明"))
+             + "|注(?:" + _SP + "[:：]|释|意|[0-9０-９①-⑨]))")
+TOTAL_RE = "^" + _SP + "(?:" + "|".join(_SP.join(w) for w in TOTAL_WORDS) + ")" + _SP + "[:：]?" + _SP + "$"
+BLANK_CHARS = "\t\n\x0b\x0c\r \xa0\u3000"   # what a "whitespace-only" cell may consist of
+BLANK_RE = f"^[{BLANK_CHARS}]*$"
+FILL_IN = re.compile(r"^(?:填报单位|填报日期|填表日期|报告单位|报送单位|报告日期|报送日期|统计时间|统计日期|报告期"
+                     r"|表号|制表机关|批准机关|批准文号|有效期至|单位)[:：]")
+HEADER_SCAN = 15          # non-empty rows examined when looking for the header
+MAX_HEADER_DEPTH = 2      # rows above the header row that may belong to a merged header
+DELIMITERS = (",", "\t", ";", "|")
+SAMPLE_LINES_BYTES = 4 << 20   # CSV bytes looked at to find the delimiter and the header
+HEAD = 64 << 10                # bytes examined for NULs / encoding
+CHUNK = 1 << 20
+ZIP_MEMBER_CHECK = 1_000_000   # members smaller than this are not checked for their compression ratio
+BIG_INTEGRAL = 1e15
+KEY_SAMPLE = 1000             # JSONL lines whose keys are read with the json module
+_WS_CLASS = r"[\s\u200b\u200c\u200d\u2060\ufeff]"
+_WS = re.compile(_WS_CLASS + "+")
+_NON_WS = re.compile(rb"[^ \t\r\n\x0b\x0c]")
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+
+
+@dataclass
+class Limits:
+    """Guards against files that are not tables or would exhaust memory."""
+
+    max_bytes_line: int = 1_048_576          # longest CSV/JSONL line accepted
+    max_unzipped_bytes: int = 500_000_000    # xlsx: total uncompressed size of the zip members
+    max_zip_ratio: int = 200                 # xlsx: uncompressed/compressed ratio of any member
+    max_rows: int | None = None
+
+
+@dataclass
+class Table:
+    """An all-text table read from one source, with the rows that were left out and why."""
+
+    frame: pl.DataFrame
+    name: str
+    format: str
+    encoding: str | None = None
+    sha256: str | None = None
+    header_rows: list[int] = field(default_factory=list)
+    skipped_rows: list[tuple[int, str]] = field(default_factory=list)
+    totals_rows: list[int] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        """The data columns (without ``__row__``)."""
+        return self.frame.columns[1:]
+
+
+def normalize_header(text: str) -> str:
+    """NFKC-normalise a header and remove every whitespace character (also newlines inside merged cells)."""
+    return _WS.sub("", unicodedata.normalize("NFKC", str(text)))
+
+
+def read(source: Any, *, fmt: str | None = None, encoding: str | None = None,
+         known_headers: Collection[str] = (), limits: Limits | None = None) -> Table:
+    """Read ``source`` (a path, a polars or pandas DataFrame, or a list of dicts) into a :class:`Table`.
+
+    ``known_headers`` are header spellings the caller can map (normalised); they locate the header row
+    and resolve multi-row merged headers. Bad input raises :class:`InputError`, never anything else.
+    """
+    limits = limits or Limits()
+    known = frozenset(normalize_header(h) for h in known_headers)
+    if isinstance(source, pl.DataFrame):
+        return _finish_flat(_text_frame(source), 0, "<dataframe>", "dataframe", limits)
+    if _is_pandas(source):
+        return _finish_flat(_pandas_text_frame(source), 0, "<dataframe>", "dataframe", limits)
+    if isinstance(source, list | tuple) and not isinstance(source, str):
+        return _finish_flat(_records_frame(list(source), base=0), 0, "<records>", "records", limits)
+    if isinstance(source, str | Path):
+        return _read_path(Path(source), fmt, encoding, known, limits)
+    raise TypeError(f"cannot read a {type(source).__name__}; give a path, a DataFrame or a list of dicts")
+
+
+# ----------------------------------------------------------------------------------------------- paths
+
+
+def _read_path(path: Path, fmt: str | None, encoding: str | None, known: frozenset[str],
+               limits: Limits) -> Table:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InputError("input.not_found", path=str(path)) from None
+    except OSError as exc:
+        raise InputError("input.not_found", path=f"{path} ({exc.strerror})") from None
+    if path.is_dir():
+        raise InputError("input.is_directory", path=str(path))
+    kind = _format_of(path, fmt)
+    if st.st_size == 0:
+        raise InputError("input.empty", path=str(path))
+    try:
+        if kind in ("csv", "jsonl"):
+            digest = _scan_lines(path, limits.max_bytes_line)
+        else:
+            with path.open("rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        if kind == "csv":
+            table = _read_csv(path, encoding, known, limits, prefer_tab=path.suffix.lower() == ".tsv")
+        elif kind == "json":
+            table = _read_json(path.read_bytes(), path, encoding, limits)
+        elif kind == "jsonl":
+            table = _read_jsonl(path.read_bytes(), path, encoding, limits)
+        elif kind == "parquet":
+            table = _read_parquet(path, limits)
+        else:
+            table = _read_spreadsheet(path, kind, known, limits)
+    except IsADirectoryError:
+        raise InputError("input.is_directory", path=str(path)) from None
+    except OSError as exc:
+        raise InputError("input.not_found", path=f"{path} ({exc.strerror})") from None
+    table.sha256 = digest
+    return table
+
+
+def _format_of(path: Path, fmt: str | None) -> str:
+    """The format from ``fmt`` or the file suffix; anything else is input.format."""
+    kind = FORMATS.get(fmt.lower().lstrip(".")) if fmt else SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise InputError("input.format", path=f"{path}" + (f" ({fmt})" if fmt else ""))
+    return kind
+
+
+def _scan_lines(path: Path, limit: int) -> str:
+    """Hash the file and reject a line longer than ``limit`` bytes, reading 1 MiB at a time."""
+    digest = hashlib.sha256()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    run = 0      # bytes since the last newline, carried over from earlier chunks
+    offset = 0   # file offset of buf[0]
+    with path.open("rb", buffering=0) as fh:
+        while n := fh.readinto(view):
+            digest.update(view[:n])
+            first = buf.find(b"\n", 0, n)
+            if first < 0:
+                run += n
+                if run > limit:
+                    _line_too_long(path, offset + n - run, limit)
+            else:
+                if run + first > limit:
+                    _line_too_long(path, offset - run, limit)
+                last = buf.rfind(b"\n", 0, n)
+                if limit < CHUNK and last > first:
+                    _check_inner_lines(path, buf, first, last, offset, limit)
+                run = n - last - 1
+            offset += n
+    return digest.hexdigest()
+
+
+def _check_inner_lines(path: Path, buf: bytearray, first: int, last: int, offset: int, limit: int) -> None:
+    """Lines wholly inside one chunk, only checked when the limit is below the chunk size."""
+    if max(map(len, buf[first + 1:last].split(b"\n"))) <= limit:
+        return
+    pos = first + 1
+    while (nxt := buf.find(b"\n", pos, last + 1)) >= 0:
+        if nxt - pos > limit:
+            _line_too_long(path, offset + pos, limit)
+        pos = nxt + 1
+
+
+def _line_too_long(path: Path, start: int, limit: int) -> None:
+    """Raise input.line_too_long for the line starting at byte ``start`` (counting newlines before it)."""
+    newlines, done = 0, 0
+    with path.open("rb") as fh:
+        while done < start and (chunk := fh.read(min(CHUNK, start - done))):
+            newlines += chunk.count(b"\n")
+            done += len(chunk)
+    raise InputError("input.line_too_long", row=newlines + 1, limit=limit)
+
+
+# -------------------------------------------------------------------------------------------- encoding
+
+
+def _codec(name: str) -> str:
+    """Canonical codec name; GBK and GB2312 are read as their superset GB18030."""
+    try:
+        canon = codecs.lookup(name).name
+    except LookupError:
+        raise InputError("input.unknown_encoding", path=f"encoding={name}") from None
+    return "gb18030" if canon in ("gbk", "gb2312", "cp936", "euc_cn", "hz") else canon
+
+
+def _detect_encoding(head: bytes, size: int, requested: str | None, path: Path) -> str:
+    """BOM → utf-8-sig (or utf-16); else UTF-8 if the head decodes; else GB18030; else binary/unknown.
+
+    ``head`` is the start of the file (at least HEAD bytes unless the file is shorter), ``size`` its size.
+    """
+    if requested:
+        enc = _codec(requested)
+        return "utf-8-sig" if enc == "utf-8" and head.startswith(codecs.BOM_UTF8) else enc
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "utf-16"
+    head = head[:HEAD]
+    whole = size <= len(head)
+    if b"\x00" in head:
+        raise InputError("input.binary", path=str(path))
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=whole)
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if _utf8_evidence(head[:exc.start]):
+            return "utf-8"  # UTF-8 text with a bad stretch: reading it reports where
+    try:
+        head.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        if whole or exc.start < len(head) - 4:  # not just a character cut off by the end of the head
+            raise _undecodable(head, path) from None
+    return "gb18030"
+
+
+def _utf8_evidence(prefix: bytes) -> bool:
+    """Whether valid UTF-8 before a bad byte shows the file is UTF-8: at least two non-ASCII characters
+    (one could be a GB18030 pair that happens to be valid UTF-8)."""
+    if prefix.isascii():
+        return False
+    text = prefix.decode("utf-8", "ignore")
+    return len(text) - len(text.encode("ascii", "ignore")) >= 2
+
+
+def _undecodable(raw: bytes, path: Path) -> InputError:
+    """Neither UTF-8 nor GB18030: binary if it has control bytes, else an encoding we do not read."""
+    head = raw[:HEAD]
+    if len(_CONTROL.findall(head)) > max(1, len(head) // 100):
+        return InputError("input.binary", path=str(path))
+    return InputError("input.unknown_encoding", path=str(path))
+
+
+def _guess(raw: bytes) -> str:
+    """What the bytes look like, for the message of input.encoding."""
+    for enc in ("utf-8", "gb18030"):
+        try:
+            raw.decode(enc)
+            return enc
+        except UnicodeDecodeError:
+            pass
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(raw[:HEAD]).best()
+    except Exception:  # noqa: BLE001 - an opinion only
+        best = None
+    return best.encoding if best is not None else "unknown"
+
+
+def _decode_error(raw: bytes, enc: str, exc: UnicodeDecodeError) -> InputError:
+    """input.encoding for a decoding failure, with the line where it happens."""
+    row = raw.count(b"\n", 0, exc.start) + 1
+    return InputError("input.encoding", encoding=enc, row=row, detected=_guess(raw))
+
+
+def _text_of(raw: bytes, requested: str | None, path: Path) -> tuple[str, str]:
+    """The decoded text and its encoding (for JSON and JSONL)."""
+    enc = _detect_encoding(raw[:HEAD], len(raw), requested, path)
+    try:
+        text = raw.decode(enc)
+    except UnicodeDecodeError as exc:
+        if requested or (enc == "utf-8" and _utf8_evidence(raw[:exc.start])):
+            raise _decode_error(raw, enc, exc) from None
+        if enc == "utf-8" and _gb18030_ok(raw):
+            return _text_of(raw, "gb18030", path)
+        raise _undecodable(raw, path) from None
+    if not text.strip("\ufeff" + BLANK_CHARS):
+        raise InputError("input.empty", path=str(path))
+    return text.lstrip("\ufeff"), enc
+
+
+def _gb18030_ok(raw: bytes) -> bool:
+    try:
+        raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _check_not_blank(raw: bytes, path: Path) -> None:
+    """input.empty for a file of only whitespace (and a UTF-8 BOM)."""
+    start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    if _NON_WS.search(raw, start) is None:
+        raise InputError("input.empty", path=str(path))
+
+
+# ------------------------------------------------------------------------------------------------- CSV
+
+
+class _BadUtf8(Exception):
+    """Raised inside CSV parsing when the bytes are not UTF-8; ``offset`` is where (in the file)."""
+
+    def __init__(self, offset: int):
+        super().__init__(offset)
+        self.offset = offset
+
+
+@dataclass
+class _Utf8:
+    """CSV content as UTF-8: in memory (transcoded), or the file itself when it already is UTF-8."""
+
+    path: Path
+    data: bytes | None      # None: polars reads (memory-maps) the file, Python reads it only if needed
+    head: bytes             # the first SAMPLE_LINES_BYTES
+    size: int
+
+    def source(self) -> bytes | Path:
+        return self.path if self.data is None else self.data
+
+    def all(self) -> bytes:
+        if self.data is None:
+            self.data = self.path.read_bytes()
+        return self.data
+
+
+def _read_csv(path: Path, requested: str | None, known: frozenset[str], limits: Limits,
+              *, prefer_tab: bool = False) -> Table:
+    """CSV/TSV: detect encoding and delimiter, find the header, parse the body with polars."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(SAMPLE_LINES_BYTES)
+    _check_not_blank(head if size <= len(head) or _NON_WS.search(head) else path.read_bytes(), path)
+    enc = _detect_encoding(head, size, requested, path)
+    mac = b"\n" not in head and b"\r" in head  # lines end in CR alone
+    if enc in ("utf-8", "utf-8-sig") and not mac:
+        content = _Utf8(path, None, head, size)
+    else:
+        raw = path.read_bytes()
+        raw = raw.replace(b"\r", b"\n") if mac else raw
+        try:
+            text = raw.decode(enc)
+        except UnicodeDecodeError as exc:
+            raise (_decode_error(raw, enc, exc) if requested else _undecodable(raw, path)) from None
+        if not text.strip("\ufeff" + BLANK_CHARS):
+            raise InputError("input.empty", path=str(path))
+        data = text.lstrip("\ufeff").encode("utf-8")
+        content = _Utf8(path, data, data[:SAMPLE_LINES_BYTES], len(data))
+    try:
+        return _parse_csv(content, enc, known, limits, prefer_tab)
+    except _BadUtf8 as bad:
+        raw = content.all()
+        # Without evidence for UTF-8 before the first bad byte, try GB18030.
+        if not requested and not _utf8_evidence(raw[:bad.offset]) and _gb18030_ok(raw):
+            return _read_csv(path, "gb18030", known, limits, prefer_tab=prefer_tab)
+        row = raw.count(b"\n", 0, bad.offset) + 1
+        raise InputError("input.encoding", encoding=enc, row=row, detected=_guess(raw)) from None
+
+
+def _utf8_error(buf: bytes, start: int = 0) -> _BadUtf8:
+    """Where the first invalid UTF-8 byte at or after ``start`` is."""
+    try:
+        buf[start:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _BadUtf8(start + exc.start)
+    return _BadUtf8(start)
+
+
+def _parse_csv(content: _Utf8, enc: str, known: frozenset[str], limits: Limits, prefer_tab: bool) -> Table:
+    delim = _sniff_delimiter(list(itertools.islice(_iter_lines(content), 50)), prefer_tab)
+    records, ends = _head_records(content, delim)
+    grid = [_clean_cells(rec) for rec in records]
+    header = _find_header(grid, known)
+    width = len(records[header.last])
+    skip_lines, skip_bytes = ends[header.last]
+    first_row = header.last + 2
+    body = _csv_body_fast(content, delim, width, skip_lines)
+    if body is None:
+        data = content.all()
+        try:
+            tail = data[skip_bytes:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise _utf8_error(data, skip_bytes) from None
+        body = _csv_body_slow(tail, delim, width, first_row)
+    body = body.with_columns(pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias(ROW))
+    return _finish_grid(body, header, grid, name=content.path.name, fmt="csv", encoding=enc, limits=limits,
+                        check_width=width)
+
+
+def _iter_lines(content: _Utf8, consumed: list[int] | None = None) -> Iterator[str]:
+    """The first lines (with their newline) decoded, from the head; a line cut off by the end of the
+    head is not given. ``consumed`` counts [lines, bytes] handed out."""
+    buf, pos = content.head, 0
+    while pos < len(buf):
+        nxt = buf.find(b"\n", pos)
+        if nxt < 0:
+            if len(buf) < content.size:
+                return
+            nxt = len(buf) - 1
+        try:
+            text = buf[pos:nxt + 1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise _utf8_error(buf, pos) from None
+        if consumed is not None:
+            consumed[0] += 1
+            consumed[1] += nxt + 1 - pos
+        body = text.rstrip("\r\n")
+        if "\r" in body:  # a lone CR inside a line would stop the csv module
+            text = body.replace("\r", " ") + text[len(body):]
+        yield text.lstrip("\ufeff") if pos == 0 else text
+        pos = nxt + 1
+
+
+def _sniff_delimiter(lines: Sequence[str], prefer_tab: bool) -> str:
+    """The candidate delimiter that splits the most lines into the same (≥2) number of fields."""
+    best, best_score = ("\t" if prefer_tab else ","), (0, 0)
+    for delim in DELIMITERS:
+        counts = [c for c in (_count_outside_quotes(line, delim) for line in lines) if c > 0]
+        if not counts:
+            continue
+        mode = max(set(counts), key=lambda c: (counts.count(c), c))
+        score = (counts.count(mode), int((delim == "\t") == prefer_tab))
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def _count_outside_quotes(line: str, delim: str) -> int:
+    return sum(part.count(delim) for part in line.split('"')[::2])
+
+
+def _head_records(content: _Utf8, delim: str) -> tuple[list[list[str]], list[tuple[int, int]]]:
+    """The first records (blank lines included) and where each ends: (lines, bytes) consumed.
+
+    Stops after HEADER_SCAN non-empty records or at the end of the head. A quote still open at the end
+    of the file is input.unclosed_quote.
+    """
+    for strict in (True, False):
+        consumed = [0, 0]
+        records: list[list[str]] = []
+        ends: list[tuple[int, int]] = []
+        nonempty = 0
+        _allow_long_fields()
+        try:
+            for rec in csv.reader(_iter_lines(content, consumed), delimiter=delim, strict=strict):
+                records.append(rec)
+                ends.append((consumed[0], consumed[1]))
+                nonempty += not all(map(_blank, rec))
+                if nonempty >= HEADER_SCAN:
+                    break
+        except csv.Error as exc:
+            if "end of data" not in str(exc):
+                if strict:
+                    continue  # malformed quoting: read it leniently
+                raise InputError("input.binary", path=str(content.path)) from None
+            if consumed[1] >= content.size:
+                raise InputError("input.unclosed_quote", row=len(records) + 1) from None
+        if not strict and records and consumed[1] < content.size and ends[-1][1] == consumed[1]:
+            records.pop()  # the lenient reader may have cut the last record at the end of the head
+            ends.pop()
+        return records, ends
+    raise AssertionError("unreachable")
+
+
+def _allow_long_fields() -> None:
+    """Let the csv module accept fields as long as a line may be (the line limit already guards memory).
+    Only ever raised, never restored, so concurrent readers cannot trip over each other."""
+    if csv.field_size_limit() < 1 << 30:
+        csv.field_size_limit(1 << 30)
+
+
+def _polars_csv(content: _Utf8, **options: Any) -> pl.DataFrame:
+    return pl.read_csv(content.source(), has_header=False, raise_if_empty=False, glob=False, **options)
+
+
+def _csv_body_fast(content: _Utf8, delim: str, width: int, skip: int) -> pl.DataFrame | None:
+    """Parse the body with polars, counting fields per line without a Python loop.
+
+    Returns None (→ the slow path) when a record spans lines or quotes are unbalanced on a line.
+    """
+    try:
+        lines = _polars_csv(content, separator="\x1f", quote_char=None, schema={"l": pl.String},
+                            skip_lines=skip, empty_string_is_null=False)
+    except pl.exceptions.PolarsError:
+        return None  # e.g. a \x1f in the data, or invalid UTF-8 (the slow path says where)
+    line = pl.col("l")
+    quotes = line.str.count_matches('"', literal=True)
+    odd, any_quote = lines.select((quotes % 2 == 1).any().alias("odd"), (quotes > 0).any().alias("q")).row(0)
+    if odd:
+        return None
+    unquoted = line.str.replace_all(r'"[^"]*"', "") if any_quote else line
+    fields = lines.select((unquoted.str.count_matches(delim, literal=True) + 1).cast(pl.Int64).alias(FIELDS))
+    wider, narrower = fields.select((pl.col(FIELDS) > width).any().alias("w"),
+                                    (pl.col(FIELDS) < width).any().alias("n")).row(0)
+    ragged: dict[str, Any] = {}
+    if wider:
+        ragged.update(truncate_ragged_lines=True, extra_columns="ignore")
+    if narrower:
+        ragged.update(missing_columns="insert")
+    try:
+        body = _polars_csv(content, separator=delim, quote_char='"', skip_lines=skip,
+                           schema={f"c{j}": pl.String for j in range(width)}, **ragged)
+    except pl.exceptions.PolarsError:
+        return None
+    if body.height != lines.height:
+        return None
+    maybe = lines.select(line.str.contains(f"[{BLANK_CHARS}]")).to_series()
+    return _null_blank(body, maybe).with_columns(fields[FIELDS])
+
+
+def _csv_body_slow(text: str, delim: str, width: int, first_row: int) -> pl.DataFrame:
+    """The csv module's reading of the body, for records spanning lines and odd quoting."""
+    records: list[list[str]] = []
+    _allow_long_fields()
+    for strict in (True, False):
+        records = []
+        try:
+            for rec in csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=strict):
+                records.append(rec)
+            break
+        except csv.Error as exc:
+            if "end of data" in str(exc):
+                raise InputError("input.unclosed_quote", row=first_row + len(records)) from None
+            if not strict:  # the lenient reader has nothing left to object to but bytes that are no text
+                raise InputError("input.binary", path="<csv>") from None
+    columns = {f"c{j}": [(rec[j] or None) if j < len(rec) else None for rec in records] for j in range(width)}
+    body = pl.DataFrame(columns, schema={name: pl.String for name in columns})
+    return _null_blank(body).with_columns(pl.Series(FIELDS, [len(rec) for rec in records], dtype=pl.Int64))
+
+
+# --------------------------------------------------------------------------------------- header finding
+
+
+@dataclass
+class _Header:
+    first: int            # index (in the grid) of the first header row
+    last: int             # index of the last header row; data starts after it
+    names: list[str]      # one name per column ("" for a column without a header)
+
+
+def _clean_cells(cells: Sequence[Any]) -> list[str | None]:
+    """Cell texts with empty and whitespace-only cells as None."""
+    return [c if isinstance(c, str) and not _blank(c) else None for c in cells]
+
+
+def _blank(text: str) -> bool:
+    return not text.strip(BLANK_CHARS)
+
+
+def _find_header(grid: list[list[str | None]], known: frozenset[str],
+                 filled: Callable[[int, int], list[list[str | None]]] | None = None) -> _Header:
+    """Pick the header row (and merged rows above it) that matches the most known headers.
+
+    ``grid`` holds the first rows (None for empty cells). ``filled(first, last)`` returns those rows with
+    merged cells filled in (spreadsheets); by default the rows as they are.
+    """
+    filled = filled or (lambda a, b: grid[a:b + 1])
+    nonempty = list(itertools.islice((i for i, row in enumerate(grid) if any(row)), HEADER_SCAN))
+    best: tuple[tuple[int, int, int], _Header] | None = None
+    if known:
+        for i in nonempty:
+            for depth in range(MAX_HEADER_DEPTH + 1):
+                if depth and (i - depth < 0 or not any(grid[i - depth])):
+                    break
+                names, score = _combine(filled(i - depth, i), len(grid[i]), known)
+                key = (score, -i, -depth)
+                if score and (best is None or key > best[0]):
+                    best = (key, _Header(i - depth, i, names))
+    if best is None:
+        return _fallback_header(grid, nonempty)
+    return _extend_upward(grid, best[1], best[0][0], known, filled)
+
+
+def _extend_upward(grid: list[list[str | None]], header: _Header, score: int, known: frozenset[str],
+                   filled: Callable[[int, int], list[list[str | None]]]) -> _Header:
+    """Take in the row just above the header (up to three rows in all) when it is part of a merged
+    header: it raises the number of known headers, or it alone labels a column (a vertically merged
+    cell such as 单位名称 over empty cells). A fill-in line (填报单位：…) or a one-cell title never is."""
+    while header.last - header.first < MAX_HEADER_DEPTH and header.first > 0:
+        above = grid[header.first - 1]
+        cells = [c for c in above if c is not None]
+        if len(cells) < 2 or any(FILL_IN.match(normalize_header(c)) for c in cells):
+            break
+        names, new_score = _combine(filled(header.first - 1, header.last), len(grid[header.last]), known)
+        below = grid[header.first:header.last + 1]
+        labels_alone = any(c is not None and all(j >= len(r) or r[j] is None for r in below)
+                           for j, c in enumerate(above[:len(grid[header.last])]))
+        if new_score < score or (new_score == score and not labels_alone):
+            break
+        header, score = _Header(header.first - 1, header.last, names), new_score
+    return header
+
+
+def _fallback_header(grid: list[list[str | None]], nonempty: list[int]) -> _Header:
+    """Without known headers: the first row with ≥2 cells, at least half as many as the widest row,
+    that is not a fill-in line (填报单位：…); a one-column table's first row."""
+    counts = {i: sum(c is not None for c in grid[i]) for i in nonempty}
+    widest = max(counts.values(), default=0)
+    for i in nonempty:
+        fill_in = any(c is not None and FILL_IN.match(normalize_header(c)) for c in grid[i])
+        if counts[i] >= 2 and 2 * counts[i] >= widest and not fill_in:
+            return _Header(i, i, [normalize_header(c) if c else "" for c in grid[i]])
+    if nonempty and widest == 1 and all(len(grid[i]) == 1 for i in nonempty):
+        i = nonempty[0]
+        return _Header(i, i, [normalize_header(grid[i][0] or "")])
+    raise InputError("input.no_header")
+
+
+def _combine(rows: list[list[str | None]], width: int, known: frozenset[str]) -> tuple[list[str], int]:
+    """Column names for a header made of ``rows`` (upper rows first) and how many are known headers.
+
+    Upper rows are forward-filled to the right (merged cells), within the groups of the rows above
+    them; per column the first known of upper+…+lower, middle+lower, top+lower, lower is used,
+    otherwise the lower cell (or the combination when the lower cell is empty).
+    """
+    *uppers, lower = [[normalize_header(c) if c else "" for c in _pad(r, width)] for r in rows]
+    filled_uppers: list[list[str]] = []
+    bounds: set[int] = set()
+    for row in uppers:
+        filled_uppers.append(_fill_right(row, bounds))
+        bounds |= {j for j, c in enumerate(row) if c}
+    names, score = [], 0
+    for j in range(width):
+        parts = [row[j] for row in filled_uppers]
+        options = [_join(*parts, lower[j])]
+        if len(parts) == 2:
+            options += [_join(parts[1], lower[j]), _join(parts[0], lower[j])]
+        options.append(lower[j])
+        match = next((o for o in options if o and o in known), None)
+        score += match is not None
+        names.append(match or lower[j] or options[0])
+    return names, score
+
+
+def _pad(row: list[str | None], width: int) -> list[str | None]:
+    return (row + [None] * width)[:width]
+
+
+def _fill_right(row: list[str], bounds: set[int]) -> list[str]:
+    """Empty cells take the nearest non-empty cell to their left, not across a group boundary."""
+    out, last = [], ""
+    for j, cell in enumerate(row):
+        if j in bounds:
+            last = ""
+        last = cell or last
+        out.append(cell or last)
+    return out
+
+
+def _join(*parts: str) -> str:
+    """Concatenate header parts, skipping empty ones and repeats of the part just before."""
+    kept: list[str] = []
+    for part in parts:
+        if part and (not kept or kept[-1] != part):
+            kept.append(part)
+    return normalize_header("".join(kept))
+
+
+# ------------------------------------------------------------------------------------- body → Table
+
+
+def _null_blank(frame: pl.DataFrame, maybe: pl.Series | None = None) -> pl.DataFrame:
+    """Empty and whitespace-only text cells become null.
+
+    Only columns that have such cells are rewritten. ``maybe`` (CSV fast path, where "" is already null)
+    marks the rows whose raw line contains a blank character at all; only those are searched.
+    """
+    texts = [c for c, t in frame.schema.items() if t == pl.String]
+    if not texts or frame.height == 0:
+        return frame
+    if maybe is not None and not maybe.any():
+        return frame
+    probe = frame if maybe is None else frame.filter(maybe)
+    flags = probe.select(pl.col(c).str.contains(BLANK_RE).any().alias(c) for c in texts).row(0)
+    touched = [c for c, flag in zip(texts, flags, strict=True) if flag]
+    return frame.with_columns(pl.when(pl.col(c).str.contains(BLANK_RE)).then(None).otherwise(pl.col(c)).alias(c)
+                              for c in touched)
+
+
+def _first_cell_flags(width: int) -> list[pl.Expr]:
+    """Per body row: blank, footer line, totals line, at most one cell."""
+    cells = [pl.col(f"c{j}") for j in range(width)]
+    first = pl.coalesce(cells)
+    count = pl.sum_horizontal(c.is_not_null() for c in cells)
+    return [
+        (count == 0).alias("blank"),
+        first.str.contains(FOOTER_RE).fill_null(False).alias("footer"),
+        first.str.contains(TOTAL_RE).fill_null(False).alias("total"),
+        (count <= 1).alias("few"),
+    ]
+
+
+def _finish_grid(body: pl.DataFrame, header: _Header, grid: list[list[str | None]], *, name: str,
+                 fmt: str, encoding: str | None, limits: Limits, check_width: int | None) -> Table:
+    """Classify body rows (blank, footer, totals), check widths, name the columns, build the Table."""
+    flags = body.select(pl.col(ROW), *_first_cell_flags(len(header.names)),
+                        *([pl.col(FIELDS)] if FIELDS in body.columns else []))
+    # The footer starts at the first footer line after which every row is blank, a footer or one cell.
+    bad_after = (~(pl.col("blank") | pl.col("footer") | pl.col("few"))).cast(pl.Int64).cum_sum(reverse=True)
+    start = flags.select(pl.arg_where(pl.col("footer") & (bad_after == 0)).first()).item()
+    flags = flags.with_columns(in_footer=pl.int_range(pl.len()) >= (body.height if start is None else start))
+    if check_width is not None:
+        _check_ragged(flags, check_width)
+    skipped = [(i + 1, "title" if any(grid[i]) else "blank") for i in range(header.first)]
+    dropped = flags.filter(pl.col("blank") | pl.col("in_footer"))
+    skipped += [(row, "blank" if blank else "footer") for row, blank in dropped.select(ROW, "blank").iter_rows()]
+    totals = flags.filter(pl.col("total") & ~pl.col("blank") & ~pl.col("in_footer"))[ROW].to_list()
+    drop = flags["blank"] | flags["in_footer"] | flags["total"]
+    frame = _name_columns(_drop_rows(body, drop), header.names)
+    _check_rows(frame, limits)
+    return Table(frame, name, fmt, encoding, None, list(range(header.first + 1, header.last + 2)), skipped, totals)
+
+
+def _drop_rows(body: pl.DataFrame, drop: pl.Series) -> pl.DataFrame:
+    """``body`` without the rows flagged in ``drop``; a slice (no copy) when they all sit at the end."""
+    n = int(drop.sum())
+    if n == 0:
+        return body
+    if not drop.head(body.height - n).any():
+        return body.head(body.height - n)
+    return body.filter(~drop)
+
+
+def _check_ragged(flags: pl.DataFrame, width: int) -> None:
+    """input.ragged for the first record (not blank, not footer) with another number of fields."""
+    bad = flags.filter(~pl.col("blank") & ~pl.col("in_footer") & (pl.col(FIELDS) != width)).head(1)
+    if bad.height:
+        row, found = bad.select(ROW, FIELDS).row(0)
+        raise InputError("input.ragged", row=row, found=found, expected=width)
+
+
+def _name_columns(data: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """Rename c0… to the header names; unnamed columns are dropped if empty, else called column_N."""
+    has_data = data.select(pl.col(f"c{j}").is_not_null().any() for j in range(len(names))).row(0) \
+        if data.height else (False,) * len(names)
+    columns: dict[str, str] = {}
+    for j, name in enumerate(names):
+        if not name:
+            if not has_data[j]:
+                continue
+            name = f"column_{j + 1}"
+        if name in columns.values() or name == ROW:
+            raise InputError("input.duplicate_column", column=name)
+        columns[f"c{j}"] = name
+    return data.select(pl.col(ROW).cast(pl.Int64), *(pl.col(c).alias(n) for c, n in columns.items()))
+
+
+def _check_rows(frame: pl.DataFrame, limits: Limits) -> None:
+    if limits.max_rows is not None and frame.height > limits.max_rows:
+        raise InputError("input.too_many_rows", limit=limits.max_rows)
+
+
+def _finish_flat(frame: pl.DataFrame, base: int, name: str, fmt: str, limits: Limits,
+                 encoding: str | None = None, rows: Sequence[int] | None = None) -> Table:
+    """A table without header detection: rows numbered from ``base`` (or given), names normalised."""
+    names = [normalize_header(c) for c in frame.columns]
+    seen: set[str] = {ROW}
+    for n in names:
+        if n in seen:
+            raise InputError("input.duplicate_column", column=n)
+        seen.add(n)
+    frame = _null_blank(frame.rename(dict(zip(frame.columns, names, strict=True))))
+    numbers = pl.Series(ROW, rows, dtype=pl.Int64) if rows is not None else \
+        pl.int_range(base, base + frame.height, dtype=pl.Int64, eager=True).alias(ROW)
+    table = Table(frame.insert_column(0, numbers), name, fmt, encoding)
+    _check_rows(table.frame, limits)
+    return table
+
+
+# -------------------------------------------------------------------------------------- spreadsheets
+
+
+def _read_spreadsheet(path: Path, kind: str, known: frozenset[str], limits: Limits) -> Table:
+    """XLSX/XLS through python-calamine, after refusing zip bombs and XML entity declarations."""
+    if kind == "xlsx":
+        _check_zip(path, limits)
+    from python_calamine import CalamineWorkbook
+
+    try:
+        with path.open("rb") as fh:
+            book = CalamineWorkbook.from_filelike(fh)
+            sheet = _first_sheet(book)
+            cells = sheet.to_python(skip_empty_area=False) if sheet is not None else []
+            merges = list(sheet.merged_cell_ranges or []) if sheet is not None else []
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - calamine reports a broken file in many ways
+        raise InputError("input.spreadsheet", detail=f"{type(exc).__name__}: {exc}") from None
+    width = max(map(len, cells), default=0)
+    grid = _head_grid(cells, width)
+    if not any(any(row) for row in grid):
+        raise InputError("input.empty", path=str(path))
+    header = _find_header(grid, known, _merged_filler(grid, merges))
+    body_rows = cells[header.last + 1:]
+    columns = [_cells_series(f"c{j}", [row[j] if j < len(row) else None for row in body_rows])
+               for j in range(width)]
+    first_row = header.last + 2
+    body = _null_blank(pl.DataFrame(columns, schema={f"c{j}": pl.String for j in range(width)}))
+    body = body.with_columns(pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias(ROW))
+    return _finish_grid(body, header, grid, name=path.name, fmt=kind, encoding=None, limits=limits,
+                        check_width=None)
+
+
+def _head_grid(cells: list[list[Any]], width: int) -> list[list[str | None]]:
+    """The sheet's rows as text up to the HEADER_SCAN-th non-empty one (where the header must be)."""
+    grid: list[list[str | None]] = []
+    nonempty = 0
+    for row in cells:
+        grid.append(_pad([_cell_text(v) for v in row], width))
+        nonempty += any(grid[-1])
+        if nonempty >= HEADER_SCAN:
+            break
+    return grid
+
+
+def _cells_series(name: str, values: list[Any]) -> pl.Series:
+    """A column of spreadsheet cells as text: strings and floats converted by polars, other types
+    (int, bool, date, datetime, time) one by one."""
+    kinds = set(map(type, values)) - {type(None)}
+    if kinds <= {str}:
+        return pl.Series(name, values, dtype=pl.String)
+    parts = []
+    if str in kinds:
+        parts.append(pl.Series([v if type(v) is str else None for v in values], dtype=pl.String))
+    if float in kinds:
+        floats = pl.DataFrame({name: [v if type(v) is float else None for v in values]}, schema={name: pl.Float64})
+        parts.append(_text_frame(floats).to_series())
+    if rest := kinds - {str, float}:
+        parts.append(pl.Series([_cell_text(v) if type(v) in rest else None for v in values], dtype=pl.String))
+    return pl.select(pl.coalesce(parts)).to_series().alias(name)
+
+
+def _first_sheet(book: Any) -> Any:
+    """The first worksheet that has any data (chart sheets and failing sheets are passed over)."""
+    for index in range(len(book.sheet_names)):
+        try:
+            sheet = book.get_sheet_by_index(index)
+        except Exception:  # noqa: BLE001 - e.g. a chart sheet
+            continue
+        if sheet.height and sheet.width:
+            return sheet
+    return None
+
+
+def _merged_filler(grid: list[list[str | None]], merges: list[Any]
+                   ) -> Callable[[int, int], list[list[str | None]]]:
+    """Rows ``first..last`` with merged ranges filled from their top-left cell.
+
+    In the last (lowest) row only merges coming down from above are filled, so a lower cell merged
+    sideways does not yield two columns of the same name.
+    """
+    def filled(first: int, last: int) -> list[list[str | None]]:
+        rows = [list(r) for r in grid[first:last + 1]]
+        for (r0, c0), (r1, c1) in merges:
+            value = grid[r0][c0] if r0 < len(grid) and c0 < len(grid[r0]) else None
+            if value is None:
+                continue
+            for r in range(max(r0, first), min(r1, last) + 1):
+                if r == last and r0 == last:
+                    continue
+                for c in range(c0, min(c1 + 1, len(rows[r - first]))):
+                    rows[r - first][c] = rows[r - first][c] or value
+        return rows
+
+    return filled
+
+
+def _check_zip(path: Path, limits: Limits) -> None:
+    """Refuse an xlsx that is not a zip, expands too much, or declares XML entities."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+            total = sum(m.file_size for m in members)
+            if total > limits.max_unzipped_bytes:
+                raise InputError("input.zip_bomb", size=total, limit=limits.max_unzipped_bytes)
+            for m in members:
+                if m.file_size > ZIP_MEMBER_CHECK and m.file_size > limits.max_zip_ratio * max(m.compress_size, 1):
+                    raise InputError("input.zip_bomb", size=m.file_size,
+                                     limit=limits.max_zip_ratio * max(m.compress_size, 1))
+            for m in members:
+                if m.filename.lower().endswith((".xml", ".rels", ".vml")):
+                    with zf.open(m) as fh:
+                        head = fh.read(HEAD).lower()
+                    if b"<!doctype" in head or b"<!entity" in head:
+                        raise InputError("input.xml_entity")
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
+            RuntimeError) as exc:
+        raise InputError("input.spreadsheet", detail=f"{type(exc).__name__}: {exc}") from None
+
+
+def _cell_text(value: Any) -> str | None:
+    """A spreadsheet/frame cell as text: integral floats without .0, dates ISO, booleans true/false."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return None if _blank(value) else value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _float_text(value)
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d") if value.time() == time(0) else value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.strftime("%H:%M:%S")
+    if isinstance(value, timedelta):
+        return str(value)
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value.hex()
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _float_text(v: float) -> str | None:
+    """12.0 → "12"; integral beyond 1e15 → "%.15G" (the spreadsheet's damage stays visible)."""
+    if math.isnan(v):
+        return None
+    if math.isfinite(v) and v.is_integer():
+        return str(int(v)) if abs(v) < BIG_INTEGRAL else f"{v:.15g}".upper()
+    return repr(v)
+
+
+# ------------------------------------------------------------------------------------- JSON and JSONL
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON value as text: strings as is, numbers as JSON writes them, nested values as JSON text."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return _cell_text(value)
+
+
+def _records_frame(records: list[Any], base: int, rows: Sequence[int] | None = None) -> pl.DataFrame:
+    """Objects → a text frame whose columns are the union of keys in first-seen order."""
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            row = rows[i] if rows is not None else base + i
+            raise InputError("input.json", row=row, detail=f"expected an object, got {type(rec).__name__}")
+    shapes = dict.fromkeys(map(tuple, records))  # the distinct key sequences, first seen first
+    keys = list(dict.fromkeys(itertools.chain.from_iterable(shapes)))
+    names = [str(k) for k in keys]
+    if len(set(names)) < len(names):
+        raise InputError("input.duplicate_column", column=next(n for n in names if names.count(n) > 1))
+    columns = [_json_column(n, list(map(dict.get, records, itertools.repeat(k))))
+               for n, k in zip(names, keys, strict=True)]
+    return pl.DataFrame(columns) if columns else pl.DataFrame()
+
+
+def _json_column(name: str, values: list[Any]) -> pl.Series:
+    """One column of JSON values as text; plain string, integer and boolean columns without a Python
+    call per value."""
+    kinds = set(map(type, values)) - {type(None)}
+    if kinds <= {str}:
+        return pl.Series(name, values, dtype=pl.String)
+    if kinds in ({int}, {bool}):
+        with contextlib.suppress(OverflowError, TypeError, ValueError, pl.exceptions.PolarsError):
+            return pl.Series(name, values, dtype=pl.Int64 if kinds == {int} else pl.Boolean).cast(pl.String)
+    if kinds <= {int, float}:
+        return pl.Series(name, [None if v is None else repr(v) for v in values], dtype=pl.String)
+    return pl.Series(name, [_json_text(v) for v in values], dtype=pl.String)
+
+
+def _read_json(raw: bytes, path: Path, requested: str | None, limits: Limits) -> Table:
+    """A JSON array of objects (or one object); rows are the 1-based element numbers."""
+    _check_not_blank(raw, path)
+    text, enc = _text_of(raw, requested, path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError("input.json", row=exc.lineno, detail=exc.msg) from None
+    except RecursionError:
+        raise InputError("input.json", row=1, detail="nested too deeply") from None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise InputError("input.json", row=1, detail="expected an array of objects")
+    return _finish_flat(_records_frame(data, base=1), 1, path.name, "json", limits, encoding=enc)
+
+
+def _read_jsonl(raw: bytes, path: Path, requested: str | None, limits: Limits) -> Table:
+    """One object per line; rows are line numbers, blank lines count but give no row."""
+    _check_not_blank(raw, path)
+    enc = _detect_encoding(raw[:HEAD], len(raw), requested, path)
+    frame = _jsonl_fast(raw) if enc == "utf-8" else None
+    if frame is not None:
+        return _finish_flat(frame.drop(ROW), 0, path.name, "jsonl", limits, encoding=enc, rows=frame[ROW])
+    text, enc = _text_of(raw, requested, path)
+    lines = text.split("\n")
+    rows = [number for number, line in enumerate(lines, start=1) if not line.isspace() and line]
+    records = _jsonl_records(lines, rows)
+    return _finish_flat(_records_frame(records, base=1, rows=rows), 0, path.name, "jsonl", limits,
+                        encoding=enc, rows=rows)
+
+
+def _jsonl_records(lines: list[str], rows: list[int]) -> list[Any]:
+    """Decode the non-blank lines (numbered ``rows``) with the json module: all at once as one array
+    (fast), or line by line to say which line is wrong."""
+    with contextlib.suppress(ValueError, RecursionError):
+        records = json.loads("[" + ",".join([lines[n - 1] for n in rows]) + "]")
+        # One element per line, all objects: no line can have held two values or half of one.
+        if len(records) == len(rows) and all(type(r) is dict for r in records):
+            return records
+    records = []
+    for number in rows:
+        try:
+            records.append(json.loads(lines[number - 1]))
+        except json.JSONDecodeError as exc:
+            raise InputError("input.json", row=number, detail=exc.msg) from None
+        except RecursionError:
+            raise InputError("input.json", row=number, detail="nested too deeply") from None
+    return records
+
+
+def _jsonl_fast(data: bytes) -> pl.DataFrame | None:
+    """JSON Lines of flat objects decoded by polars, or None to let the json module do it.
+
+    Used when every non-blank line is an object, no value is a float (polars would write 12.0 as
+    "12") or nested, and the first KEY_SAMPLE lines name every key. The last is checked: explicit
+    nulls are decoded as a sentinel, so each line's count of ``":`` must equal its decoded values.
+    """
+    try:
+        lines = pl.read_csv(data, has_header=False, separator="\x1f", quote_char=None, schema={"l": pl.String},
+                            empty_string_is_null=False, raise_if_empty=False)
+    except pl.exceptions.PolarsError:
+        return None
+    line = pl.col("l")  # keep polars' chunks: json_decode runs chunks in parallel
+    blank = lines.select(line.str.strip_chars() == "").to_series()
+    objects, floats, awkward = lines.select(
+        (line.str.contains(r"^\s*\{") | blank).all().alias("o"),
+        line.str.contains(r"[:,\[]\s*-?\d+[.eE]").any().alias("f"),
+        (line.str.contains(r'\": null', literal=True) | line.str.contains(r"\u0000", literal=True)).any().alias("a"),
+    ).row(0)
+    if not objects or floats or awkward or blank.all():
+        return None
+    try:
+        sample = [json.loads(text) for text in lines.filter(~blank)["l"].head(KEY_SAMPLE).to_list()]
+    except (ValueError, RecursionError):
+        return None
+    keys = list(dict.fromkeys(k for rec in sample if isinstance(rec, dict) for k in rec))
+    if ROW in keys:
+        return None
+    marked = lines.select(pl.when(blank).then(pl.lit("{}")).otherwise(
+        line.str.replace_all('": null', '": "\\u0000"', literal=True)).alias("l"))
+    try:
+        decoded = marked.select(line.str.json_decode(pl.Struct({k: pl.String for k in keys}))).unnest("l")
+    except pl.exceptions.PolarsError:
+        return None
+    present = marked.select(line.str.count_matches('":', literal=True)).to_series()
+    found = decoded.select(pl.sum_horizontal(pl.col(k).is_not_null().cast(pl.UInt32) for k in keys)
+                           if keys else pl.repeat(0, decoded.height, dtype=pl.UInt32)).to_series()
+    if not (present == found).all():
+        return None
+    rows = pl.int_range(1, decoded.height + 1, dtype=pl.Int64, eager=True).alias(ROW)
+    return decoded.with_columns(pl.col(k).replace("\x00", None) for k in keys).insert_column(0, rows) \
+        .filter(~blank)
+
+
+# ------------------------------------------------------------------------------ Parquet and DataFrames
+
+
+def _read_parquet(path: Path, limits: Limits) -> Table:
+    try:
+        frame = pl.read_parquet(path, glob=False)
+    except Exception as exc:  # noqa: BLE001 - polars/arrow raise many kinds for a broken file
+        raise InputError("input.parquet", detail=f"{type(exc).__name__}: {exc}") from None
+    return _finish_flat(_text_frame(frame), 1, path.name, "parquet", limits)
+
+
+def _is_pandas(obj: Any) -> bool:
+    return type(obj).__module__.startswith("pandas") and type(obj).__name__ == "DataFrame"
+
+
+def _pandas_text_frame(df: Any) -> pl.DataFrame:
+    """A pandas DataFrame as text; mixed object columns are converted cell by cell."""
+    names = [str(c) for c in df.columns]
+    if len(set(names)) < len(names):
+        raise InputError("input.duplicate_column", column=next(n for n in names if names.count(n) > 1))
+    df = df.set_axis(names, axis=1)
+    try:
+        return _text_frame(pl.from_pandas(df, nan_to_null=True))
+    except Exception:  # noqa: BLE001 - pyarrow refuses mixed object columns
+        columns = {n: [_cell_text(None if _is_na(v) else v) for v in df[n].tolist()] for n in names}
+        return pl.DataFrame(columns, schema={n: pl.String for n in names})
+
+
+def _is_na(value: Any) -> bool:
+    try:
+        return bool(value != value) or value is None  # NaN, NaT, pd.NA compare unequal/unknown
+    except (TypeError, ValueError):
+        return True
+
+
+def _text_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every column of a polars frame as text, with the conversions used for spreadsheet cells.
+
+    Columns of nested, binary or object type, and float columns holding integral values beyond 1e15,
+    are converted value by value; everything else with polars expressions.
+    """
+    columns = []
+    for name, dtype in frame.schema.items():
+        if _vectorised(frame, name, dtype):
+            columns.append(frame.select(_text_expr(name, dtype)).to_series())
+        else:
+            columns.append(pl.Series(name, [_cell_text(v) for v in frame[name].to_list()], dtype=pl.String))
+    return pl.DataFrame(columns) if columns else pl.DataFrame()
+
+
+def _vectorised(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> bool:
+    if dtype.is_float():
+        col = pl.col(name)
+        return not frame.select((col.is_finite() & (col == col.floor()) & (col.abs() >= BIG_INTEGRAL)).any()).item()
+    return dtype in (pl.String, pl.Boolean, pl.Date, pl.Time, pl.Null) or dtype.is_numeric() \
+        or isinstance(dtype, pl.Datetime | pl.Enum | pl.Categorical | pl.Decimal | pl.Duration)
+
+
+def _text_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+    """Text for a column of a vectorisable type (see _cell_text for the rules)."""
+    col = pl.col(name)
+    if dtype.is_float():
+        whole = col.is_finite() & (col == col.floor())
+        return (pl.when(col.is_nan()).then(None)
+                .when(whole).then(col.cast(pl.Int64, strict=False).cast(pl.String))
+                .otherwise(col.cast(pl.String))).alias(name)
+    if isinstance(dtype, pl.Datetime):
+        return (pl.when(col.dt.time() == time(0)).then(col.dt.to_string("%Y-%m-%d"))
+                .otherwise(col.dt.to_string("%Y-%m-%d %H:%M:%S"))).alias(name)
+    if dtype == pl.Date:
+        return col.dt.to_string("%Y-%m-%d").alias(name)
+    if dtype == pl.Time:
+        return col.dt.to_string("%H:%M:%S").alias(name)
+    return col.cast(pl.String).alias(name)
