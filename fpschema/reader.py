@@ -518,9 +518,8 @@ def _csv_body_fast(content: _Utf8, delim: str, width: int, skip: int) -> pl.Data
     except pl.exceptions.PolarsError:
         return None  # e.g. a \x1f in the data, or invalid UTF-8 (the slow path says where)
     line = pl.col("l")
-    quotes = line.str.count_matches('"', literal=True)
-    odd, any_quote = lines.select((quotes % 2 == 1).any().alias("odd"), (quotes > 0).any().alias("q")).row(0)
-    if odd:
+    any_quote = lines.select(line.str.contains('"', literal=True).any()).item()
+    if any_quote and lines.select((line.str.count_matches('"', literal=True) % 2 == 1).any()).item():
         return None
     unquoted = line.str.replace_all(r'"[^"]*"', "") if any_quote else line
     fields = lines.select((unquoted.str.count_matches(delim, literal=True) + 1).cast(pl.Int64).alias(FIELDS))
