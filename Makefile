@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs clean
+.PHONY: demo test lint docs fixtures clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,9 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check fpschema tests benchmarks
+
+fixtures: $(STAMP)
+	$(BIN)/python -m fpschema.fixtures fixtures
 
 docs: $(STAMP)
 	$(BIN)/python -m fpschema.docgen

@@ -394,18 +394,35 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
 PAIR_DEFECTS = ("dataset.duplicate_record", "dataset.id_conflict")
 
 
+def defects_table() -> dict[str, dict[str, Injector]]:
+    """Injectors by kind and rule code (the other kinds' live in :mod:`fpschema.linked`)."""
+    from . import linked
+
+    return {"service_record": SERVICE_DEFECTS, **linked.DEFECTS}
+
+
+def generators() -> dict[str, Callable[[int, np.random.Generator, Profile], pl.DataFrame]]:
+    """Record generators by kind."""
+    from . import linked
+
+    return {"service_record": service_records, **linked.GENERATORS}
+
+
 def defect_codes(kind: str) -> tuple[str, ...]:
-    return (*SERVICE_DEFECTS, *PAIR_DEFECTS) if kind == "service_record" else ()
+    """The rule codes the generator can break for ``kind``."""
+    pairs = PAIR_DEFECTS if kind == "service_record" else ()
+    return (*defects_table().get(kind, {}), *pairs)
 
 
 def inject(frame: pl.DataFrame, codes: Sequence[str], rate: float, rng: np.random.Generator,
-           reference_date: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+           reference_date: date, kind: str = "service_record") -> tuple[pl.DataFrame, pl.DataFrame]:
     """Break ``rate`` of the rows (at least one per code), each row at most once; returns the frame and the
     manifest (index, column, rule). Changes are gathered per column and scattered in once."""
     n = frame.height
     per_code = max(1, int(n * rate / max(len(codes), 1)))
     free = np.ones(n, dtype=bool)
-    singles = [SERVICE_DEFECTS[c] for c in codes if c not in PAIR_DEFECTS]
+    table = defects_table()[kind]
+    singles = [table[c] for c in codes if c not in PAIR_DEFECTS]
     masks = frame.select(i.eligible(frame).alias(i.rule) for i in singles) if singles else None
     patches: dict[str, list[tuple[np.ndarray, pl.Series]]] = {}
     manifest: list[pl.DataFrame] = []
@@ -459,11 +476,6 @@ def _pair_defect(frame: pl.DataFrame, code: str, count: int, free: np.ndarray, r
             _manifest(b, "birth_date", "service.birth_date_mismatch")]
 
 
-GENERATORS: dict[str, Callable[[int, np.random.Generator, Profile], pl.DataFrame]] = {
-    "service_record": service_records,
-}
-
-
 def generate(kind: str, rows: int, *, seed: int = 0, defects: Sequence[str] | str | None = None,
              defect_rate: float = 0.05, profile: Profile | None = None,
              reference_date: date = DEFAULT_REFERENCE) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -471,16 +483,16 @@ def generate(kind: str, rows: int, *, seed: int = 0, defects: Sequence[str] | st
 
     ``defects`` is ``"all"``, a list of rule codes, or None for a clean set.
     """
-    if kind not in GENERATORS:
+    if kind not in generators():
         raise ValueError(f"no generator for kind {kind!r}")
     if rows < 0:
         raise ValueError("rows must be >= 0")
     rng = np.random.default_rng(seed)
-    frame = GENERATORS[kind](rows, rng, profile or Profile())
+    frame = generators()[kind](rows, rng, profile or Profile())
     if not defects or rows == 0:
         return frame, pl.DataFrame(schema=MANIFEST_SCHEMA)
     codes = list(defect_codes(kind)) if defects == "all" else list(defects)
     unknown = set(codes) - set(defect_codes(kind))
     if unknown:
         raise ValueError(f"unknown defect code(s) for {kind}: {sorted(unknown)}")
-    return inject(frame, codes, defect_rate, rng, reference_date)
+    return inject(frame, codes, defect_rate, rng, reference_date, kind)

@@ -1,0 +1,319 @@
+"""Generators for institutions, staff, adverse events and the aggregate tables, and a linked set where
+one seed gives service records, the institutions and staff they refer to, their adverse events, and the
+卫统45表 rows and indicators that sum exactly to them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+
+from . import contract, uscc
+from .generator import (
+    DEFAULT_REFERENCE,
+    Injector,
+    Profile,
+    _choice,
+    _dates,
+    _ids,
+    _iso,
+    _names,
+    _pick,
+    _place_words,
+    _set,
+    current_counties,
+    service_records,
+)
+
+ALNUM = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+PROCEDURES = contract.code_group("procedure_surgical")
+
+# 卫统45表 columns counting each procedure code (the complication columns are counted from events).
+PROCEDURE_COLUMNS = {
+    "01": "iud_insertion", "02": "iud_removal", "03": "vasectomy", "04": "tubal_ligation",
+    "05": "vacuum_aspiration", "06": "dilation_curettage", "07": "medical_abortion", "08": "anaesthesia_abortion",
+    "09": "implant_insertion", "10": "implant_removal", "11": "vas_reanastomosis", "12": "tubal_reanastomosis",
+}
+INDICATOR_UNITS = {"maternal_mortality": ("1/10万", 100_000), "contraceptive_adr_report": ("1/百万", 1_000_000)}
+
+
+def _counties(rng: np.random.Generator, n: int, how_many: int = 40) -> tuple[pl.Series, pl.Series, np.ndarray]:
+    counties = current_counties()
+    chosen = rng.choice(len(counties), size=min(how_many, len(counties)), replace=False)
+    idx = rng.choice(chosen, size=n)
+    return _pick([c for c, _ in counties], idx), _pick([m for _, m in counties], idx), idx
+
+
+def _uscc(county: pl.Series, rng: np.random.Generator, prefix: str = "12") -> pl.Series:
+    """Valid unified social credit codes: authority+type, county, nine random characters, check character."""
+    n = len(county)
+    letters = np.array(list(ALNUM))[rng.integers(0, len(ALNUM), size=(n, 9))]
+    org = pl.Series(np.ascontiguousarray(letters).view("<U9").ravel())
+    body = prefix + county + org
+    return pl.select(body + uscc.check_char_expr(pl.lit(body + "0"))).to_series()
+
+
+def _yes_no(mask: np.ndarray) -> pl.Series:
+    return pl.Series(np.where(mask, "是", "否"))
+
+
+# --- clean records -----------------------------------------------------------------------------------------
+
+
+def institutions(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
+    county, county_name, idx = _counties(rng, n, profile.counties)
+    words = _place_words()
+    place = _pick(words, rng.integers(0, len(words), size=n))
+    individual = rng.random(n) < 0.1
+    verified = _dates(rng, n, DEFAULT_REFERENCE - timedelta(days=3 * 365 - 30), DEFAULT_REFERENCE)
+    items = np.where(individual, "07", np.where(rng.random(n) < 0.5, "01,02,05,07", "01,02,03,04,05,06,07,09,10"))
+    return pl.DataFrame({
+        "institution_code": county + pl.Series(rng.integers(1, 999, size=n)).cast(pl.Utf8).str.zfill(3),
+        "name": pl.select(pl.when(pl.Series(individual)).then(place + "诊所").otherwise(place + "镇计划生育服务站"))
+        .to_series(),
+        "uscc": pl.select(pl.when(pl.Series(individual)).then(_uscc(county, rng, "92"))
+                          .otherwise(_uscc(county, rng, "12"))).to_series(),
+        "licence_type": pl.Series(np.where(individual, "2", np.where(rng.random(n) < 0.7, "1", "2"))),
+        "licence_no": "PDY" + county + pl.Series(rng.integers(0, 10_000, size=n)).cast(pl.Utf8).str.zfill(4),
+        "service_items": pl.Series(items),
+        "is_individual": _yes_no(individual),
+        "last_verified_date": _iso(verified),
+        "division_code": county,
+    })
+
+
+def staff(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
+    county, _, _ = _counties(rng, n, profile.counties)
+    male = rng.random(n) < 0.3
+    birth = _dates(rng, n, date(1965, 1, 1), date(1998, 12, 31))
+    last, weights, female_names, male_names = _names()
+    surname = _pick(last, rng.choice(len(last), size=n, p=weights))
+    given = pl.select(pl.when(pl.Series(male)).then(_pick(male_names, rng.integers(0, len(male_names), size=n)))
+                      .otherwise(_pick(female_names, rng.integers(0, len(female_names), size=n)))).to_series()
+    return pl.DataFrame({
+        "staff_id": "ST" + pl.Series(np.arange(1, n + 1)).cast(pl.Utf8).str.zfill(7),
+        "staff_name": surname + given,
+        "id_number": _ids(county, birth, male, rng).alias("id_number"),
+        "qualification": _choice(rng, {"1": 0.45, "2": 0.2, "3": 0.15, "4": 0.2}, n),
+        "registration_no": "1" + county + pl.Series(rng.integers(0, 10**8, size=n)).cast(pl.Utf8).str.zfill(8),
+        "fp_certificate_no": "JSHG" + pl.Series(rng.integers(0, 10**6, size=n)).cast(pl.Utf8).str.zfill(6),
+        "institution_uscc": _uscc(county, rng),
+    })
+
+
+def adverse_events(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
+    county, _, _ = _counties(rng, n, profile.counties)
+    occurred = _dates(rng, n, *profile.period)
+    delay = rng.integers(0, 10, size=n).astype("timedelta64[D]")
+    severity = _choice(rng, {"1": 0.85, "2": 0.15}, n)
+    new = rng.random(n) < 0.05
+    serious = (severity == "2").to_numpy()
+    age_days = rng.integers(20 * 365, 44 * 365, size=n).astype("timedelta64[D]")
+    return pl.DataFrame({
+        "event_id": "AE" + pl.Series(np.arange(1, n + 1)).cast(pl.Utf8).str.zfill(7),
+        "kind": _choice(rng, {"1": 0.05, "2": 0.6, "3": 0.35}, n),
+        "severity": severity,
+        "is_new": _yes_no(new),
+        "escalated": _yes_no(serious | new | (rng.random(n) < 0.2)),
+        "occurred_date": _iso(occurred),
+        "reported_date": _iso(occurred + delay),
+        "institution_uscc": _uscc(county, rng),
+        "client_id": _ids(county, occurred - age_days, np.zeros(n, dtype=bool), rng),
+        "procedure": _choice(rng, {c: 1.0 for c in PROCEDURES if c not in ("03", "11")}, n),
+        "description": pl.repeat("术后随访发现，已处置。", n, eager=True),
+    })
+
+
+def _indicator_rows(county: pl.Series, name: pl.Series, indicator: pl.Series, numerator: np.ndarray,
+                    denominator: np.ndarray) -> pl.DataFrame:
+    frame = pl.DataFrame({"division_code": county, "division_name": name, "indicator": indicator,
+                          "numerator": numerator, "denominator": denominator})
+    scale = {k: v[1] for k, v in INDICATOR_UNITS.items()}
+    units = {k: v[0] for k, v in INDICATOR_UNITS.items()}
+    return frame.select(
+        "division_code", "division_name", pl.lit("2023").alias("report_year"), "indicator",
+        pl.col("numerator").cast(pl.Utf8), pl.col("denominator").cast(pl.Utf8),
+        (pl.col("numerator") / pl.col("denominator") * pl.col("indicator").replace_strict(
+            scale, default=100, return_dtype=pl.Int64)).round(2).cast(pl.Utf8).alias("value"),
+        pl.col("indicator").replace_strict(units, default="%", return_dtype=pl.Utf8).alias("unit"),
+    )
+
+
+def indicator_reports(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
+    county, name, _ = _counties(rng, n, profile.counties)
+    indicators = list(contract.codetables()["indicator"].labels)
+    denominator = rng.integers(200, 20_000, size=n)
+    numerator = (denominator * rng.uniform(0.0, 1.0, size=n)).astype(np.int64)
+    return _indicator_rows(county, name, _pick(indicators, rng.integers(0, len(indicators), size=n)), numerator,
+                           denominator)
+
+
+def procedure_reports(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
+    county, name, _ = _counties(rng, n, profile.counties)
+    counts = {col: rng.integers(0, 400, size=n) for col in PROCEDURE_COLUMNS.values()}
+    return _procedure_frame(county, name, counts, rng)
+
+
+def _procedure_frame(county: pl.Series, name: pl.Series, counts: dict[str, np.ndarray],
+                     rng: np.random.Generator) -> pl.DataFrame:
+    n = len(county)
+    out = {"division_code": county, "division_name": name, "report_year": pl.repeat("2023", n, eager=True)}
+    out["total_services"] = pl.Series(sum(counts.values())).cast(pl.Utf8)
+    fields = [f.name for f in contract.fields("procedure_report")]
+    for column in fields[4:]:
+        if column in counts:
+            out[column] = pl.Series(counts[column]).cast(pl.Utf8)
+        else:  # a complication column: a few of its procedure's cases
+            parent = max((c for c in counts if column.startswith(c)), key=len)
+            out[column] = pl.Series(np.minimum(rng.integers(0, 3, size=n), counts[parent])).cast(pl.Utf8)
+    return pl.DataFrame(out).select(fields)
+
+
+# --- one linked data set -----------------------------------------------------------------------------------
+
+
+def linked_set(rows: int, seed: int = 0, profile: Profile | None = None) -> dict[str, pl.DataFrame]:
+    """Service records and, from the same seed, the institutions and staff they name, adverse events of some
+    of them, and per county the 卫统45表 row and the informed-choice indicator that sum exactly to them."""
+    rng = np.random.default_rng(seed)
+    profile = profile or Profile()
+    services = service_records(rows, rng, profile)
+    stations = services.select("station_code", "city_code", "township_name").unique("station_code").sort(
+        "station_code")
+    n = stations.height
+    inst = institutions(n, rng, profile).with_columns(
+        institution_code=stations["station_code"], division_code=stations["city_code"],
+        name=stations["township_name"] + "计划生育服务站", is_individual=pl.lit("否"),
+        uscc=_uscc(stations["city_code"], rng), licence_type=pl.lit("1"),
+        service_items=pl.lit(",".join(contract.codetables()["fp_procedure_type"].labels)),
+    )
+    team = staff(2 * n, rng, profile).with_columns(institution_uscc=pl.concat([inst["uscc"], inst["uscc"]]))
+    sample = services.filter(pl.Series(rng.random(rows) < 0.01)).join(
+        inst.select(pl.col("institution_code").alias("station_code"), "uscc"), on="station_code")
+    events = adverse_events(sample.height, rng, profile).with_columns(
+        client_id=sample["client_id"], procedure=sample["procedure"], institution_uscc=sample["uscc"],
+        occurred_date=sample["service_date"], reported_date=sample["service_date"])
+    by_county = services.group_by("city_code", "city_name", "procedure").len().pivot(
+        on="procedure", index=["city_code", "city_name"], values="len").fill_null(0).sort("city_code")
+    counts = {col: (by_county[code].to_numpy() if code in by_county.columns else np.zeros(by_county.height, int))
+              for code, col in PROCEDURE_COLUMNS.items()}
+    zero = np.random.default_rng(0)  # complications: none (the records carry none)
+    report = _procedure_frame(by_county["city_code"], by_county["city_name"], counts, zero).with_columns(
+        pl.col(c).str.replace(r"^\d+$", "0") for c in contract.field_map("procedure_report")
+        if c not in ("division_code", "division_name", "report_year", "total_services", *PROCEDURE_COLUMNS.values()))
+    chosen = services.group_by("city_code", "city_name").agg(
+        pl.len().alias("denominator"), pl.col("contraceptive_method").is_not_null().sum().alias("numerator")
+    ).sort("city_code")
+    indicators = _indicator_rows(chosen["city_code"], chosen["city_name"],
+                                 pl.repeat("informed_choice", chosen.height, eager=True),
+                                 chosen["numerator"].to_numpy(), chosen["denominator"].to_numpy())
+    return {"service_record": services, "institution": inst, "staff": team, "adverse_event": events,
+            "procedure_report": report, "indicator_report": indicators}
+
+
+# --- defects ------------------------------------------------------------------------------------------------
+
+
+def _uscc_wrong_check(column: str) -> Callable:
+    def apply(df, rng, ref):
+        codes = df[column]
+        good = codes.str.slice(17, 1)
+        other = pl.select(pl.when(good == "1").then(pl.lit("2")).otherwise(pl.lit("1"))).to_series()
+        return {column: codes.str.slice(0, 17) + other}
+    return apply
+
+
+def _id_wrong_check(column: str) -> Callable:
+    def apply(df, rng, ref):
+        ids = df[column]
+        good = ids.str.slice(17, 1)
+        # a digit different from the check character, never making a "000" ending
+        other = pl.select(pl.when(good == "1").then(pl.lit("2")).otherwise(pl.lit("1"))).to_series()
+        return {column: ids.str.slice(0, 17) + other}
+    return apply
+
+
+def _days_before(column: str, source: str, days: int) -> Callable:
+    return lambda df, rng, ref: {column: (df[source].str.to_date() - timedelta(days=days)).dt.to_string("%Y-%m-%d")}
+
+
+def _plus(column: str, other: str, extra: int) -> Callable:
+    return lambda df, rng, ref: {column: (df[other].cast(pl.Int64) + extra).cast(pl.Utf8)}
+
+
+def _future(column: str) -> Callable:
+    return lambda df, rng, ref: {column: pl.repeat((ref + timedelta(days=40)).isoformat(), df.height, eager=True)}
+
+
+def _unknown_county(column: str) -> Callable:
+    return _set(column, "999999")
+
+
+NOT_SERIOUS = (pl.col("severity") == "1") & (pl.col("is_new") == "否")
+
+DEFECTS: dict[str, dict[str, Injector]] = {
+    "institution": {i.rule: i for i in [
+        Injector("uscc.checksum", "uscc", _uscc_wrong_check("uscc")),
+        Injector("uscc.format", "uscc", lambda df, rng, ref: {"uscc": df["uscc"].str.slice(0, 17) + "I"}),
+        Injector("field.code", "licence_type", _set("licence_type", "3")),
+        Injector("field.pattern", "licence_no", _set("licence_no", "X1")),
+        Injector("field.required", "name", _set("name", None)),
+        Injector("field.date", "last_verified_date", _set("last_verified_date", "2023-02-30")),
+        Injector("date.future", "last_verified_date", _future("last_verified_date")),
+        Injector("institution.licence_overdue", "last_verified_date",
+                 lambda df, rng, ref: {"last_verified_date": pl.repeat(
+                     (ref - timedelta(days=5 * 365)).isoformat(), df.height, eager=True)}),
+        Injector("institution.individual_surgery", "service_items",
+                 lambda df, rng, ref: {"is_individual": pl.repeat("是", df.height, eager=True),
+                                       "service_items": pl.repeat("05", df.height, eager=True)}),
+        Injector("division.unknown", "division_code", _unknown_county("division_code")),
+        Injector("field.duplicate_item", "service_items", _set("service_items", "01,02,01"),
+                 lambda df: pl.col("is_individual") == "否"),
+    ]},
+    "staff": {i.rule: i for i in [
+        Injector("uscc.checksum", "institution_uscc", _uscc_wrong_check("institution_uscc")),
+        Injector("id.checksum", "id_number", _id_wrong_check("id_number"),
+                 lambda df: pl.col("id_number").str.slice(15, 2) != "00"),
+        Injector("field.code", "qualification", _set("qualification", "药剂师")),
+        Injector("field.pattern", "registration_no", _set("registration_no", "123")),
+        Injector("field.required", "staff_name", _set("staff_name", None)),
+        Injector("field.length", "staff_name", _set("staff_name", "王" * 60)),
+    ]},
+    "adverse_event": {i.rule: i for i in [
+        Injector("event.escalation", "escalated",
+                 lambda df, rng, ref: {"severity": pl.repeat("2", df.height, eager=True),
+                                       "escalated": pl.repeat("否", df.height, eager=True)}),
+        Injector("event.report_before_occur", "reported_date", _days_before("reported_date", "occurred_date", 3)),
+        Injector("date.future", "reported_date", _future("reported_date")),
+        Injector("field.code", "kind", _set("kind", "9")),
+        Injector("uscc.checksum", "institution_uscc", _uscc_wrong_check("institution_uscc")),
+        Injector("id.checksum", "client_id", _id_wrong_check("client_id"),
+                 lambda df: pl.col("client_id").str.slice(15, 2) != "00"),
+        Injector("field.required", "occurred_date", _set("occurred_date", None)),
+    ]},
+    "indicator_report": {i.rule: i for i in [
+        Injector("indicator.numerator_exceeds", "numerator", _plus("numerator", "denominator", 5)),
+        Injector("field.range", "value", _set("value", "-5")),
+        Injector("field.code", "unit", _set("unit", "percent")),
+        Injector("field.pattern", "division_code", _set("division_code", "1101")),
+        Injector("division.unknown", "division_code", _unknown_county("division_code")),
+        Injector("field.type", "denominator", _set("denominator", "约一千")),
+    ]},
+    "procedure_report": {i.rule: i for i in [
+        Injector("field.range", "iud_insertion", _set("iud_insertion", "-3")),
+        Injector("field.type", "vasectomy", _set("vasectomy", "2.5")),
+        Injector("field.pattern", "division_code", _set("division_code", "1101")),
+        Injector("division.unknown", "division_code", _unknown_county("division_code")),
+        Injector("field.required", "report_year", _set("report_year", None)),
+    ]},
+}
+
+GENERATORS: dict[str, Callable[[int, np.random.Generator, Profile], pl.DataFrame]] = {
+    "institution": institutions,
+    "staff": staff,
+    "adverse_event": adverse_events,
+    "indicator_report": indicator_reports,
+    "procedure_report": procedure_reports,
+}
