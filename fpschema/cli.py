@@ -317,12 +317,11 @@ def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_ra
     except (ValueError, KeyError, TypeError) as err:
         click.echo(f"错误 [generate.profile]: 配置文件无效 / invalid profile: {err}", err=True)
         sys.exit(EXIT_USAGE)
-    frame, manifest = generator.generate(kind, rows, seed=seed, defects=codes, defect_rate=defect_rate,
-                                         profile=prof)
     truth_path = output.with_name(output.name + ".manifest.csv")
     try:
-        writer.write(frame, output, kind, fmt=fmt, encoding=encoding, office=office)
-        writer.manifest_rows(manifest, fmt, office).write_csv(truth_path)
+        _, manifest = writer.write_generated(output, kind, rows, seed=seed, defects=codes, defect_rate=defect_rate,
+                                             profile=prof, fmt=fmt, encoding=encoding, office=office)
+        manifest.write_csv(truth_path)
     except OSError as err:
         click.echo(f"错误 [output.unwritable]: 无法写入 / cannot write {output}: {err.strerror}", err=True)
         sys.exit(EXIT_USAGE)

@@ -476,7 +476,7 @@ def _pair_defect(frame: pl.DataFrame, code: str, count: int, free: np.ndarray, r
             _manifest(b, "birth_date", "service.birth_date_mismatch")]
 
 
-def generate(kind: str, rows: int, *, seed: int = 0, defects: Sequence[str] | str | None = None,
+def generate(kind: str, rows: int, *, seed: int | Sequence[int] = 0, defects: Sequence[str] | str | None = None,
              defect_rate: float = 0.05, profile: Profile | None = None,
              reference_date: date = DEFAULT_REFERENCE) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``rows`` records of ``kind`` as text columns, and the manifest of injected defects.
