@@ -107,8 +107,14 @@ def _ids(region: pl.Series, birth: np.ndarray, male: np.ndarray, rng: np.random.
     n = len(region)
     seq = rng.integers(1, 99, size=n)  # first two sequence digits, never 00 (keeps clear of "000" endings)
     parity = rng.integers(0, 5, size=n) * 2 + male
-    body = (region + _dates_series(birth).dt.to_string("%Y%m%d")
-            + pl.Series(seq).cast(pl.Utf8).str.zfill(2) + pl.Series(parity).cast(pl.Utf8))
+    ymd = birth.astype("datetime64[D]")
+    years = ymd.astype("datetime64[Y]").astype(np.int64) + 1970
+    months = ymd.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    days = (ymd - ymd.astype("datetime64[M]")).astype(np.int64) + 1
+    # 17 digits as one number (region, YYYYMMDD, sequence), then text: cheaper than joining strings
+    number = (region.cast(pl.Int64).to_numpy() * 10**11 + (years * 10000 + months * 100 + days) * 1000
+              + seq * 10 + parity)
+    body = pl.Series(number).cast(pl.Utf8)
     return pl.select(body + gb11643.check_char_expr(pl.lit(body))).to_series().alias("client_id")
 
 
@@ -139,8 +145,9 @@ def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl
     township_no = rng.integers(1, 40, size=n)
     village_no = rng.integers(1, 60, size=n)
     words = _place_words()
-    township_code = city_code + pl.Series(township_no).cast(pl.Utf8).str.zfill(3)
-    village_code = township_code + pl.Series(village_no).cast(pl.Utf8).str.zfill(3)
+    township_int = city_code.cast(pl.Int64).to_numpy() * 1000 + township_no  # codes have no leading zero
+    township_code = pl.Series(township_int).cast(pl.Utf8)
+    village_code = pl.Series(township_int * 1000 + village_no).cast(pl.Utf8)
     # names derive from the codes, so one code always has one name
     township_name = _pick(words, (township_no * 7 + county_idx) % len(words)) + "镇"
     village_name = _pick(words, (village_no * 13 + township_no) % len(words)) + "村"
@@ -157,16 +164,24 @@ def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl
 
     status = _choice(rng, profile.birth_status, n)
     reason = _choice(rng, profile.service_reason, n)
-    rural = pl.Series(rng.random(n) < profile.rural_share)
-    some_iud = pl.Series(rng.random(n) < 0.3)
-    extra_children = pl.Series(rng.integers(0, 2, size=n))
-    fee = pl.Series(rng.integers(0, 30, size=n) * 10)
+    rural = rng.random(n) < profile.rural_share
+    some_iud = rng.random(n) < 0.3
+    status_n = status.cast(pl.Int64).to_numpy()
+    child = np.where(status_n == 4, 4 + rng.integers(0, 2, size=n), status_n)
+    reason = pl.select(pl.when(male).then(None).otherwise(reason)).to_series()
+    reason_np = reason.fill_null("").to_numpy()
+    iud = np.isin(reason_np, ["1", "2"]) | some_iud
+    steril = reason_np == "3"
+    proc_np = procedure.to_numpy()
+    method = np.where(proc_np == "01", 2, np.where(male_np, 1, 0))  # 6 避孕套, 1 男性绝育, 3 宫内节育器
+    fee = np.where(rural, 0, rng.integers(0, 30, size=n) * 10)
 
     last, weights, female_names, male_names = _names()
     surname = _pick(last, rng.choice(len(last), size=n, p=weights))
     given = pl.select(pl.when(male).then(_pick(male_names, rng.integers(0, len(male_names), size=n)))
                       .otherwise(_pick(female_names, rng.integers(0, len(female_names), size=n)))).to_series()
-    frame = pl.DataFrame({
+    no_yes = ["否", "是"]
+    return pl.DataFrame({
         "record_id": "SR" + pl.Series(np.arange(1, n + 1)).cast(pl.Utf8).str.zfill(8),
         "station_code": township_code,
         "id_doc_type": pl.repeat("01", n, eager=True),
@@ -175,8 +190,12 @@ def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl
         "sex": sex,
         "birth_date": _iso(birth),
         "birth_status": status,
+        "child_count": pl.Series(child).cast(pl.Utf8),
         "service_reason": reason,
+        "contraceptive_method": _pick(["6", "1", "3"], method),
         "procedure": procedure,
+        "iud_history": _pick(no_yes, iud.astype(np.int8)),
+        "sterilisation_history": _pick(no_yes, steril.astype(np.int8)),
         "city_code": city_code,
         "city_name": city_name,
         "township_code": township_code,
@@ -184,22 +203,10 @@ def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl
         "village_code": village_code,
         "village_name": village_name,
         "service_date": _iso(service),
-        "_male": male, "_rural": rural, "_iud": some_iud, "_extra": extra_children, "_fee": fee,
+        "issuing_office": township_name + "计划生育办公室",
+        "is_rural": _pick(no_yes, rural.astype(np.int8)),
+        "fee": pl.Series(fee).cast(pl.Utf8),
     })
-    yes_no = {True: "是", False: "否"}
-    return frame.with_columns(
-        child_count=pl.when(pl.col("birth_status") == "4").then(4 + pl.col("_extra")).otherwise(
-            pl.col("birth_status").cast(pl.Int64)).cast(pl.Utf8),
-        service_reason=pl.when(pl.col("_male")).then(None).otherwise(pl.col("service_reason")),
-    ).with_columns(
-        contraceptive_method=pl.when(pl.col("procedure") == "01").then(pl.lit("3"))
-        .when(pl.col("_male")).then(pl.lit("1")).otherwise(pl.lit("6")),
-        iud_history=(pl.col("service_reason").is_in(["1", "2"]) | pl.col("_iud")).replace_strict(yes_no),
-        sterilisation_history=(pl.col("service_reason") == "3").fill_null(False).replace_strict(yes_no),
-        issuing_office=pl.col("township_name") + "计划生育办公室",
-        is_rural=pl.col("_rural").replace_strict(yes_no),
-        fee=pl.when(pl.col("_rural")).then(0).otherwise(pl.col("_fee")).cast(pl.Utf8),
-    ).select([f.name for f in contract.fields("service_record")])
 
 
 # --- defects ---------------------------------------------------------------------------------------------

@@ -40,6 +40,9 @@ def _headers(frame: pl.DataFrame, kind: str, office: bool) -> list[str]:
 
 
 def _csv(frame: pl.DataFrame, path: Path, kind: str, encoding: str, office: bool) -> None:
+    if encoding == "utf-8" and not office:
+        frame.write_csv(path)  # straight to disk
+        return
     body = frame.rename(dict(zip(frame.columns, _headers(frame, kind, office), strict=True))).write_csv()
     if office:
         width = frame.width
