@@ -9,12 +9,12 @@ definitions serve one record (:mod:`fpschema.record`) and whole files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 
-from . import contract, divisions, gb11643, uscc
+from . import contract, dataset_checks, divisions, gb11643, uscc
+from .check import Check
 
 POLARS_TYPES: dict[str, pl.DataType] = {
     "string": pl.Utf8(),
@@ -30,13 +30,6 @@ AGE_RANGE = {"2": (15, 49), "1": (18, 60)}
 
 def polars_type(f: contract.Field) -> pl.DataType:
     return pl.Date() if f.fmt == "date" else POLARS_TYPES[f.json_type]
-
-
-@dataclass(frozen=True)
-class Check:
-    rule: str
-    column: str
-    failed: pl.Expr
 
 
 def _id_applies(kind: str) -> pl.Expr:
@@ -65,7 +58,8 @@ def stages(kind: str, reference_date: date) -> list[dict[str, pl.Expr]]:
         id_ok = _id_applies(kind) & (status.is_null() | (status == "id.legacy_15"))
         out.append({"service#id_ok": id_ok,
                     "service#birth": pl.coalesce(pl.col("birth_date"), pl.when(id_ok).then(pl.col("client_id#birth")))})
-        out.append({"service#age": gb11643.age_expr(pl.col("service#birth"), pl.col("service_date"))})
+        out.append({"service#age": gb11643.age_expr(pl.col("service#birth"), pl.col("service_date")),
+                    **dataset_checks.key_stage(kind)})
     return [s for s in out if s]
 
 

@@ -14,7 +14,7 @@ from datetime import date
 import polars as pl
 
 from . import checks, contract
-from .checks import Check
+from .check import Check
 
 ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")

@@ -14,7 +14,8 @@ from datetime import date
 import pandera.polars as pa
 import polars as pl
 
-from . import checks, engine
+from . import engine
+from .check import Check
 
 
 def prepare(text: pl.DataFrame, kind: str, reference_date: date) -> pl.DataFrame:
@@ -22,7 +23,7 @@ def prepare(text: pl.DataFrame, kind: str, reference_date: date) -> pl.DataFrame
     return engine.prepare(text, kind, reference_date)
 
 
-def _check(check: checks.Check) -> pa.Check:
+def _check(check: Check) -> pa.Check:
     passed = ~check.failed.fill_null(False)
     return pa.Check(lambda data, e=passed: data.lazyframe.select(e.alias("ok")),
                     name=check.rule, error=f"{check.rule}|{check.column}")

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from . import contract
-from .checks import Check
+from .check import Check
 
 KEYWORD_RULES = {
     "enum": "field.code",
