@@ -142,6 +142,28 @@ _RULES = [
     # --- aggregate reports -----------------------------------------------------------------------------
     Rule("indicator.numerator_exceeds", ERROR, "record", "分子大于分母", "The numerator exceeds the denominator",
          "WS/T 598.5-2018"),
+    Rule("indicator.rate_mismatch", ERROR, "record", "报告值与分子、分母重算的值不一致（超出舍入误差）",
+         "The reported value differs from numerator / denominator beyond rounding", "WS/T 598.5-2018; 表内审核"),
+    Rule("indicator.unit", ERROR, "record", "单位与该指标的定义不符", "The unit is not the indicator's unit",
+         "WS/T 598.5-2018"),
+    Rule("indicator.below_target", WARNING, "record", "未达标：指标值未达到考核目标", "Below target: the value misses "
+         "the target", "考核目标配置（fpschema/targets/）"),
+    Rule("report.future_period", ERROR, "record", "统计年度尚未开始", "The statistical year has not begun yet",
+         "全国妇幼卫生调查制度：统计年度为上年10月1日至本年9月30日"),
+    Rule("report.total_mismatch", ERROR, "record", "各项计划生育技术服务总例数不等于各项手术例数之和",
+         "The total number of services is not the sum of the procedure counts", "卫统45表 表内审核"),
+    Rule("report.complication_exceeds", ERROR, "record", "并发症例数大于相应手术例数",
+         "A complication count exceeds its procedure count", "卫统45表 表内审核"),
+    Rule("report.rollup_mismatch", ERROR, "report", "上级区划的数不等于其下级区划之和",
+         "A parent division's figure is not the sum of its children", "表间审核：逐级汇总"),
+    Rule("report.rollup_incomplete", ERROR, "report", "上级区划的下级区划不全（按统计年度的区划）",
+         "Some child divisions of a parent (in the report year's division list) are missing",
+         "表间审核：逐级汇总; GB/T 2260"),
+    Rule("report.implausible_change", WARNING, "report", "与上一统计年度相比变化异常（稳健 z 分数），请核实并说明",
+         "The change from the previous year is unusual (robust z-score); verify and explain",
+         "修正 z 分数（Iglewicz & Hoaglin）"),
+    Rule("report.reconcile_mismatch", ERROR, "report", "报表数与个案记录重算数不一致",
+         "The reported count differs from the count recomputed from the service records", "表间审核：报表与个案"),
 ]
 
 RULES: dict[str, Rule] = {r.code: r for r in _RULES}

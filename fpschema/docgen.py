@@ -70,7 +70,28 @@ def data_dictionary_md() -> str:
     return "".join(out)
 
 
-GENERATED = {"rules.md": rules_md, "data-dictionary.md": data_dictionary_md}
+def indicators_md() -> str:
+    from . import aggregates
+
+    labels = contract.codetables()["indicator"].labels
+    targets = aggregates.load_targets()
+    out = [HEADER, "# 统计指标 / Indicators\n\n",
+           "指标定义（分子、分母、单位、来源）写在契约中（`schemas/defs.json` 的 `indicator.x-definitions`），考核目标是"
+           f"可覆盖的配置（`fpschema/targets/default.json`，版本 `{targets['version']}`；省、市或年度用 "
+           "`fpschema validate --targets FILE` 或 `validate(..., targets=...)` 覆盖）。未达标是警告（核实性），不是错误。"
+           "\n\nDefinitions live in the contract; targets are configuration that a province or year overrides with a "
+           "file. Missing a target is a warning (verify), never an error.\n\n",
+           "| 代码 code | 指标 | 分子 numerator | 分母 denominator | 单位 unit | 默认目标 default target | 来源 source |\n",
+           "|---|---|---|---|---|---|---|\n"]
+    for code, d in aggregates.definitions().items():
+        t = targets["targets"].get(code)
+        goal = f"{t['op']} {t['value']}（{_cell(t['source'])}）" if t else "无 / none"
+        out.append(f"| `{code}` | {_cell(labels[code])} | {_cell(d['numerator'])} | {_cell(d['denominator'])} | "
+                   f"{d['unit']} | {goal} | {_cell(d['source'])} |\n")
+    return "".join(out)
+
+
+GENERATED = {"rules.md": rules_md, "data-dictionary.md": data_dictionary_md, "indicators.md": indicators_md}
 
 
 def main(docs: Path = Path("docs")) -> None:

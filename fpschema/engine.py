@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from . import checks, contract, convert, dataset_checks, schema_checks
+from . import aggregates, checks, contract, convert, dataset_checks, schema_checks
 from .catalogue import RULES
 from .check import Check
 from .errors import InputError
@@ -39,6 +39,8 @@ class Mapping:
 class Options:
     reference_date: date
     unmask: bool = False
+    targets: dict[str, Any] | None = None  # indicator targets (aggregates.load_targets); None: the default
+    zscore: float = aggregates.ZSCORE  # threshold of the year-on-year plausibility check
 
 
 def _aliases(kind: str) -> dict[str, str]:
@@ -82,12 +84,15 @@ def map_headers(headers: list[str], kind: str) -> Mapping:
     return Mapping(columns, pl.DataFrame(found, schema=FINDING_SCHEMA), required)
 
 
-def all_checks(kind: str, reference_date: date, *, cross_row: bool = True) -> list[Check]:
-    """Every row-level check of a kind: conversion, schema, catalogue, and (unless told not to) cross-row."""
+def all_checks(kind: str, reference_date: date, *, cross_row: bool = True,
+               targets: dict[str, Any] | None = None) -> list[Check]:
+    """Every check of a kind as a column expression: conversion, schema, catalogue, report rows, and (unless told
+    not to) cross-row."""
     return (
         convert.conversion_checks(kind)
         + list(schema_checks.schema_checks(kind))
         + checks.checks(kind, reference_date)
+        + aggregates.row_checks(kind, reference_date, targets if targets is not None else aggregates.load_targets())
         + (dataset_checks.dataset_checks(kind) if cross_row else [])
     )
 
@@ -109,7 +114,25 @@ def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
     Values are the cells as given (ID numbers masked unless ``options.unmask``).
     """
     typed = prepare(text, kind, options.reference_date)
-    return findings_of(typed, all_checks(kind, options.reference_date), text, kind, options.unmask)
+    found = findings_of(typed, all_checks(kind, options.reference_date, targets=options.targets), text, kind,
+                        options.unmask)
+    return with_table_findings(found, [aggregates.rollup_findings(typed, kind),
+                                       aggregates.plausibility_findings(typed, kind, options.zscore)], kind)
+
+
+def with_table_findings(found: pl.DataFrame, extra: list[pl.DataFrame], kind: str) -> pl.DataFrame:
+    """Add findings made by aggregations (row, column, rule, value) to row findings, in report order."""
+    extra = [e for e in extra if e.height]
+    if not extra:
+        return found
+    severity = {code: r.severity for code, r in RULES.items()}
+    order = {f.name: i for i, f in enumerate(contract.fields(kind))}
+    more = pl.concat(extra).with_columns(pl.col("rule").replace_strict(severity, return_dtype=pl.Utf8)
+                                         .alias("severity")).select(list(FINDING_SCHEMA))
+    return (pl.concat([found, more.cast(FINDING_SCHEMA)])
+            .with_columns(pl.col("column").replace_strict(order, default=len(order), return_dtype=pl.Int32)
+                          .alias("_order"))
+            .sort(["row", "_order", "rule"]).drop("_order"))
 
 
 def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind: str,

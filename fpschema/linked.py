@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from . import contract, uscc
+from . import aggregates, contract, uscc
 from .generator import (
     DEFAULT_REFERENCE,
     Injector,
@@ -30,13 +30,6 @@ from .generator import (
 ALNUM = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 PROCEDURES = contract.code_group("procedure_surgical")
 
-# 卫统45表 columns counting each procedure code (the complication columns are counted from events).
-PROCEDURE_COLUMNS = {
-    "01": "iud_insertion", "02": "iud_removal", "03": "vasectomy", "04": "tubal_ligation",
-    "05": "vacuum_aspiration", "06": "dilation_curettage", "07": "medical_abortion", "08": "anaesthesia_abortion",
-    "09": "implant_insertion", "10": "implant_removal", "11": "vas_reanastomosis", "12": "tubal_reanastomosis",
-}
-INDICATOR_UNITS = {"maternal_mortality": ("1/10万", 100_000), "contraceptive_adr_report": ("1/百万", 1_000_000)}
 
 
 def _counties(rng: np.random.Generator, n: int, how_many: int = 40) -> tuple[pl.Series, pl.Series, np.ndarray]:
@@ -130,8 +123,8 @@ def _indicator_rows(county: pl.Series, name: pl.Series, indicator: pl.Series, nu
                     denominator: np.ndarray) -> pl.DataFrame:
     frame = pl.DataFrame({"division_code": county, "division_name": name, "indicator": indicator,
                           "numerator": numerator, "denominator": denominator})
-    scale = {k: v[1] for k, v in INDICATOR_UNITS.items()}
-    units = {k: v[0] for k, v in INDICATOR_UNITS.items()}
+    units = {k: d["unit"] for k, d in aggregates.definitions().items()}
+    scale = {k: aggregates.scales()[u] for k, u in units.items()}
     return frame.select(
         "division_code", "division_name", pl.lit("2023").alias("report_year"), "indicator",
         pl.col("numerator").cast(pl.Utf8), pl.col("denominator").cast(pl.Utf8),
@@ -141,18 +134,32 @@ def _indicator_rows(county: pl.Series, name: pl.Series, indicator: pl.Series, nu
     )
 
 
+def _share_range(indicator: str) -> tuple[float, float]:
+    """Shares (numerator / denominator) that meet the default target with a margin, or plausible ones."""
+    unit = aggregates.definitions()[indicator]["unit"]
+    scale = aggregates.scales()[unit]
+    target = aggregates.load_targets()["targets"].get(indicator)
+    if target is None:
+        return 0.0, 20 / scale  # e.g. maternal mortality: up to 20 per 100,000
+    low = min((float(target["value"]) + 0.6) / scale, 1.0)
+    return low, min(1.0, low * 3) if unit != "%" else 1.0
+
+
 def indicator_reports(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
     county, name, _ = _counties(rng, n, profile.counties)
     indicators = list(contract.codetables()["indicator"].labels)
-    denominator = rng.integers(200, 20_000, size=n)
-    numerator = (denominator * rng.uniform(0.0, 1.0, size=n)).astype(np.int64)
-    return _indicator_rows(county, name, _pick(indicators, rng.integers(0, len(indicators), size=n)), numerator,
-                           denominator)
+    chosen = rng.integers(0, len(indicators), size=n)
+    ranges = np.array([_share_range(i) for i in indicators])
+    denominator = rng.integers(2_000, 20_000, size=n)
+    share = rng.uniform(ranges[chosen, 0], ranges[chosen, 1])
+    numerator = np.minimum(np.ceil(denominator * share), denominator).astype(np.int64)
+    return _indicator_rows(county, name, _pick(indicators, chosen), numerator, denominator)
 
 
 def procedure_reports(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
     county, name, _ = _counties(rng, n, profile.counties)
-    counts = {col: rng.integers(0, 400, size=n) for col in PROCEDURE_COLUMNS.values()}
+    procedures, _, _ = aggregates.procedure_columns()
+    counts = {col: rng.integers(0, 400, size=n) for col in procedures.values()}
     return _procedure_frame(county, name, counts, rng)
 
 
@@ -161,13 +168,12 @@ def _procedure_frame(county: pl.Series, name: pl.Series, counts: dict[str, np.nd
     n = len(county)
     out = {"division_code": county, "division_name": name, "report_year": pl.repeat("2023", n, eager=True)}
     out["total_services"] = pl.Series(sum(counts.values())).cast(pl.Utf8)
-    fields = [f.name for f in contract.fields("procedure_report")]
-    for column in fields[4:]:
-        if column in counts:
-            out[column] = pl.Series(counts[column]).cast(pl.Utf8)
-        else:  # a complication column: a few of its procedure's cases
-            parent = max((c for c in counts if column.startswith(c)), key=len)
-            out[column] = pl.Series(np.minimum(rng.integers(0, 3, size=n), counts[parent])).cast(pl.Utf8)
+    _, complications, _ = aggregates.procedure_columns()
+    for column in counts:
+        out[column] = pl.Series(counts[column]).cast(pl.Utf8)
+    for column, parent in complications.items():  # a few of the procedure's cases
+        out[column] = pl.Series(np.minimum(rng.integers(0, 3, size=n), counts[parent])).cast(pl.Utf8)
+    fields = [f.name for f in contract.fields("procedure_report") if f.name in out]
     return pl.DataFrame(out).select(fields)
 
 
@@ -198,11 +204,11 @@ def linked_set(rows: int, seed: int = 0, profile: Profile | None = None) -> dict
     by_county = services.group_by("city_code", "city_name", "procedure").len().pivot(
         on="procedure", index=["city_code", "city_name"], values="len").fill_null(0).sort("city_code")
     counts = {col: (by_county[code].to_numpy() if code in by_county.columns else np.zeros(by_county.height, int))
-              for code, col in PROCEDURE_COLUMNS.items()}
+              for code, col in aggregates.procedure_columns()[0].items()}
     zero = np.random.default_rng(0)  # complications: none (the records carry none)
+    _, complications, _ = aggregates.procedure_columns()
     report = _procedure_frame(by_county["city_code"], by_county["city_name"], counts, zero).with_columns(
-        pl.col(c).str.replace(r"^\d+$", "0") for c in contract.field_map("procedure_report")
-        if c not in ("division_code", "division_name", "report_year", "total_services", *PROCEDURE_COLUMNS.values()))
+        pl.lit("0").alias(c) for c in complications)
     chosen = services.group_by("city_code", "city_name").agg(
         pl.len().alias("denominator"), pl.col("contraceptive_method").is_not_null().sum().alias("numerator")
     ).sort("city_code")
@@ -251,7 +257,36 @@ def _unknown_county(column: str) -> Callable:
     return _set(column, "999999")
 
 
-NOT_SERIOUS = (pl.col("severity") == "1") & (pl.col("is_new") == "否")
+def _rate(df: pl.DataFrame, numerator: pl.Series) -> pl.Series:
+    """The value as the report would state it for this numerator (rounded to 2 places)."""
+    units = {k: d["unit"] for k, d in aggregates.definitions().items()}
+    scale = df["indicator"].replace_strict(units, return_dtype=pl.Utf8).replace_strict(
+        aggregates.scales(), return_dtype=pl.Float64)
+    return (numerator.cast(pl.Float64) / df["denominator"].cast(pl.Float64) * scale).round(2).cast(pl.Utf8)
+
+
+def _exceeding(df, rng, ref):
+    numerator = df["denominator"].cast(pl.Int64) + 5
+    return {"numerator": numerator.cast(pl.Utf8), "value": _rate(df, numerator)}
+
+
+def _below_target(df, rng, ref):
+    targets = aggregates.load_targets()["targets"]
+    units = {k: d["unit"] for k, d in aggregates.definitions().items()}
+    share = df["indicator"].replace_strict(
+        {k: float(t["value"]) / aggregates.scales()[units[k]] / 2 for k, t in targets.items()},
+        return_dtype=pl.Float64)
+    numerator = (df["denominator"].cast(pl.Float64) * share).floor().cast(pl.Int64)
+    return {"numerator": numerator.cast(pl.Utf8), "value": _rate(df, numerator)}
+
+
+def _wrong_unit(df, rng, ref):
+    units = {k: d["unit"] for k, d in aggregates.definitions().items()}
+    other = {u: ("‰" if u != "‰" else "%") for u in set(units.values())}
+    return {"unit": df["indicator"].replace_strict(units, return_dtype=pl.Utf8).replace_strict(other)}
+
+
+HAS_TARGET = pl.col("indicator").is_in(list(aggregates.load_targets()["targets"]))
 
 DEFECTS: dict[str, dict[str, Injector]] = {
     "institution": {i.rule: i for i in [
@@ -294,7 +329,14 @@ DEFECTS: dict[str, dict[str, Injector]] = {
         Injector("field.required", "occurred_date", _set("occurred_date", None)),
     ]},
     "indicator_report": {i.rule: i for i in [
-        Injector("indicator.numerator_exceeds", "numerator", _plus("numerator", "denominator", 5)),
+        Injector("indicator.numerator_exceeds", "numerator", _exceeding),
+        Injector("indicator.rate_mismatch", "value",
+                 lambda df, rng, ref: {"value": (df["value"].cast(pl.Float64) + 7).round(2).cast(pl.Utf8)},
+                 lambda df: pl.col("value").cast(pl.Float64) < 90),  # stays under the target ceiling either way
+        Injector("indicator.unit", "unit", _wrong_unit),
+        Injector("indicator.below_target", "value", _below_target, lambda df: HAS_TARGET),
+        Injector("report.future_period", "report_year", lambda df, rng, ref: {
+            "report_year": pl.repeat(str(ref.year + 2), df.height, eager=True)}),
         Injector("field.range", "value", _set("value", "-5")),
         Injector("field.code", "unit", _set("unit", "percent")),
         Injector("field.pattern", "division_code", _set("division_code", "1101")),
@@ -303,6 +345,11 @@ DEFECTS: dict[str, dict[str, Injector]] = {
     ]},
     "procedure_report": {i.rule: i for i in [
         Injector("field.range", "iud_insertion", _set("iud_insertion", "-3")),
+        Injector("report.total_mismatch", "total_services", _plus("total_services", "total_services", 3)),
+        Injector("report.complication_exceeds", "iud_insertion_infection",
+                 _plus("iud_insertion_infection", "iud_insertion", 1)),
+        Injector("report.future_period", "report_year", lambda df, rng, ref: {
+            "report_year": pl.repeat(str(ref.year + 2), df.height, eager=True)}),
         Injector("field.type", "vasectomy", _set("vasectomy", "2.5")),
         Injector("field.pattern", "division_code", _set("division_code", "1101")),
         Injector("division.unknown", "division_code", _unknown_county("division_code")),
