@@ -24,6 +24,7 @@ from .check import Check
 
 TOLERANCE = {"%": 0.05, "‰": 0.05, "1/10万": 0.5, "1/百万": 0.5}  # half a unit of the last digit shown
 ZSCORE = 3.5  # |modified z| above this is an implausible change (Iglewicz & Hoaglin)
+MIN_COUNT = 10  # year-on-year changes of smaller counts are not scored
 KEY_COLUMNS = ("division_code", "division_name", "report_year", "indicator", "unit", "value", "explanation")
 
 
@@ -168,15 +169,18 @@ def rollup_findings(typed: pl.DataFrame, kind: str) -> pl.DataFrame:
         pl.col("division_code").alias("#children"))
     joined = parents.join(sums, left_on=["division_code", *group], right_on=["#parent", *group], how="inner")
     found: list[dict[str, Any]] = []
-    for c in columns:
-        bad = joined.filter(_count(c).is_not_null() & ~pl.col(f"#sentinel_{c}") & (_count(c) != pl.col(f"#sum_{c}")))
-        found += [{"row": r, "column": c, "rule": "report.rollup_mismatch", "value": f"{v} ≠ Σ {s}"}
-                  for r, v, s in bad.select("__row__", c, f"#sum_{c}").iter_rows()]
+    incomplete = set()
     for row, code, year, children in joined.select("__row__", "division_code", "report_year", "#children").iter_rows():
         missing = sorted(set(expected_children(code, year)) - set(children))
-        if missing:
+        if missing:  # then the sums cannot be compared: the missing children are the finding
+            incomplete.add(row)
             found.append({"row": row, "column": "division_code", "rule": "report.rollup_incomplete",
                           "value": ",".join(missing[:20]) + (" …" if len(missing) > 20 else "")})
+    complete = joined.filter(~pl.col("__row__").is_in(sorted(incomplete)))
+    for c in columns:
+        bad = complete.filter(_count(c).is_not_null() & ~pl.col(f"#sentinel_{c}") & (_count(c) != pl.col(f"#sum_{c}")))
+        found += [{"row": r, "column": c, "rule": "report.rollup_mismatch", "value": f"{v} ≠ Σ {s}"}
+                  for r, v, s in bad.select("__row__", c, f"#sum_{c}").iter_rows()]
     return pl.DataFrame(found, schema=_SCHEMA) if found else _empty()
 
 
@@ -204,20 +208,27 @@ def plausibility_findings(typed: pl.DataFrame, kind: str, threshold: float = ZSC
         return _empty()
     keys = ["division_code", *_group(kind)[1:]]
     columns = ["value"] if kind == "indicator_report" else additive_columns(kind)
+    typed = typed.filter(~pl.col("division_code").str.ends_with("00"))  # compare divisions of one level
     found: list[dict[str, Any]] = []
     for c in columns:
         measure = (pl.when(pl.col(c) >= 0).then(pl.col(c).cast(pl.Float64))).alias("#x")
         rows = typed.select("__row__", "report_year", *keys, measure).drop_nulls("#x")
         prev = rows.select(*keys, (pl.col("report_year") + 1).alias("report_year"), pl.col("#x").alias("#prev"))
+        # rates change in points; counts in proportion to their size (a big county moves more)
+        step = pl.col("#x") - pl.col("#prev")
         change = rows.join(prev, on=[*keys, "report_year"], how="inner").with_columns(
-            (pl.col("#x") - pl.col("#prev")).alias("#d"))
+            (step if kind == "indicator_report" else step / pl.max_horizontal(pl.col("#prev"), 1.0)).alias("#d"))
+
+        group = ["report_year", *keys[1:]]
+        deviation = (pl.col("#d") - pl.col("#d").median().over(group))
         scored = change.with_columns(
-            ((pl.col("#d") - pl.col("#d").median().over(["report_year", *keys[1:]])).abs()
-             .median().over(["report_year", *keys[1:]]).alias("#mad")),
-        ).with_columns(
-            (0.6745 * (pl.col("#d") - pl.col("#d").median().over(["report_year", *keys[1:]])) / pl.col("#mad"))
-            .alias("#z"))
-        bad = scored.filter((pl.col("#mad") > 0) & (pl.col("#z").abs() > threshold))
+            deviation.abs().median().over(group).alias("#mad"), deviation.abs().mean().over(group).alias("#meanad"),
+        ).with_columns(  # the modified z-score; when most changes are equal (MAD 0), the mean deviation instead
+            pl.when(pl.col("#mad") > 0).then(0.6745 * deviation / pl.col("#mad"))
+            .when(pl.col("#meanad") > 0).then(deviation / (1.253314 * pl.col("#meanad"))).alias("#z"))
+        bad = scored.filter(pl.col("#z").abs() > threshold)
+        if kind != "indicator_report":  # counts under 10 in both years are too small to judge a change by
+            bad = bad.filter(pl.max_horizontal(pl.col("#x"), pl.col("#prev")) >= MIN_COUNT)
         found += [{"row": r, "column": c, "rule": "report.implausible_change", "value": f"{p:g} → {x:g} (z={z:.1f})"}
                   for r, p, x, z in bad.select("__row__", "#prev", "#x", "#z").iter_rows()]
     return pl.DataFrame(found, schema=_SCHEMA) if found else _empty()
@@ -260,6 +271,8 @@ def reconcile(typed: pl.DataFrame, records: pl.DataFrame) -> tuple[pl.DataFrame,
         index=["__row__", "division_code", "report_year"], variable_name="column", value_name="reported")
     long_records = recomputed.unpivot(index=["division_code", "report_year"], variable_name="column",
                                       value_name="recomputed")
+    covered = recomputed.get_column("report_year").unique().implode()  # only the years the records cover
+    long_report = long_report.filter(pl.col("report_year").is_in(covered))
     table = long_report.join(long_records, on=["division_code", "report_year", "column"], how="left").with_columns(
         pl.col("recomputed").fill_null(0).cast(pl.Int64),
     ).with_columns((pl.col("reported") - pl.col("recomputed")).alias("difference"))

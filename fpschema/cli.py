@@ -156,9 +156,18 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
 @click.option("--batch-rows", type=click.IntRange(min=1000), default=None,
               help="超大 UTF-8 CSV 分批校验，每批行数（需 --kind）/ validate a very large UTF-8 CSV in batches "
                    "of this many rows (needs --kind)")
+@click.option("--records", type=click.Path(path_type=Path), default=None,
+              help="与卫统45表核对的个案服务记录文件（表间审核）/ service records to reconcile a 卫统45表 with")
+@click.option("--targets", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="考核目标文件（JSON），覆盖默认目标 / a targets file overriding the default targets")
+@click.option("--explanations", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="核实说明表（CSV：division_code,rule,explanation）/ explanations for warnings (CSV)")
+@click.option("--zscore", type=click.FloatRange(min=0.5), default=3.5, show_default=True,
+              help="与上期比较的稳健 z 分数阈值 / robust z-score threshold for year-on-year changes")
 def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Path | None, lang: str,
                  max_findings: int | None, unmask: bool, valid_out: Path | None, invalid_out: Path | None,
-                 encoding: str | None, reference_date, batch_rows: int | None) -> None:
+                 encoding: str | None, reference_date, batch_rows: int | None, records: Path | None,
+                 targets: Path | None, explanations: Path | None, zscore: float) -> None:
     from .engine import validate, validate_batched
 
     if batch_rows and (kind is None or valid_out or invalid_out):
@@ -181,7 +190,8 @@ def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Pa
                 else:
                     report = validate(path, kind, encoding=encoding, lang=lang, max_findings=max_findings,
                                       unmask=unmask, reference_date=ref, valid_out=quarantine[0],
-                                      invalid_out=quarantine[1])
+                                      invalid_out=quarantine[1], records=records, targets=targets,
+                                      explanations=explanations, zscore=zscore)
         except InputError as err:
             label = "错误" if lang == "zh" else "error"
             click.echo(f"{path}: {label} [{err.code}]: {err.message(lang)}", err=True)
@@ -189,6 +199,10 @@ def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Pa
             continue
         except OSError as err:
             click.echo(f"{path}: [output.unwritable] {err}", err=True)
+            worst = EXIT_USAGE
+            continue
+        except ValueError as err:  # a targets file naming unknown indicators, and the like
+            click.echo(f"{path}: [usage] {err}", err=True)
             worst = EXIT_USAGE
             continue
         if fmt == "text" or target is not None:  # the summary shows whenever stdout is free
@@ -263,6 +277,14 @@ def _render_summary(console, report, lang: str) -> None:
     line = (f"共 {report.rows_total} 行：合格 {report.rows_valid} 行，不合格 {report.rows_invalid} 行"
             if zh else f"{report.rows_total} rows: {report.rows_valid} valid, {report.rows_invalid} invalid")
     console.print(line)
+    recon = report.extras.get("reconciliation")
+    if recon:
+        console.print(f"与个案记录核对：{recon['cells']} 个单元格，{recon['mismatches']} 个不一致" if zh else
+                       f"reconciled with records: {recon['cells']} cells, {recon['mismatches']} differ")
+    notes = report.extras.get("explanations")
+    if notes and notes["warnings"]:
+        console.print(f"核实性问题 {notes['warnings']} 个：已说明 {notes['explained']}，未说明 {notes['unexplained']}"
+                       if zh else f"warnings: {notes['explained']} explained, {notes['unexplained']} not")
     counts = report.counts
     if counts["by_rule"]:
         table = Table(*(("规则", "级别", "数量", "说明") if zh else ("rule", "severity", "count", "message")),

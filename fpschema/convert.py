@@ -115,10 +115,10 @@ def _few_values(f: contract.Field) -> bool:
     return bool(f.codetable) or f.fmt == "date" or f.json_type in ("integer", "number", "boolean")
 
 
-def convert_frame(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
+def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None = None) -> pl.DataFrame:
     """Eager :func:`convert` with the same expressions, applied to each distinct text of low-cardinality
-    columns and mapped back (a hash lookup per cell instead of a parse per cell)."""
-    fields = contract.fields(kind)
+    columns and mapped back (a hash lookup per cell instead of a parse per cell). ``only`` limits the fields."""
+    fields = [f for f in contract.fields(kind) if only is None or f.name in only]
     # blank cells arrive as null (the reader's contract), so the text column is the cell itself
     out = frame.with_columns(pl.col(f.name).alias(f"{f.name}#text") for f in fields)
     out = out.with_columns(typed_expr(f) for f in fields if not _few_values(f))

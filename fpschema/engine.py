@@ -113,11 +113,47 @@ def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
 
     Values are the cells as given (ID numbers masked unless ``options.unmask``).
     """
+    return _evaluate(text, kind, options)[0]
+
+
+def _evaluate(text: pl.DataFrame, kind: str, options: Options) -> tuple[pl.DataFrame, pl.DataFrame]:
     typed = prepare(text, kind, options.reference_date)
     found = findings_of(typed, all_checks(kind, options.reference_date, targets=options.targets), text, kind,
                         options.unmask)
-    return with_table_findings(found, [aggregates.rollup_findings(typed, kind),
-                                       aggregates.plausibility_findings(typed, kind, options.zscore)], kind)
+    found = with_table_findings(found, [aggregates.rollup_findings(typed, kind),
+                                        aggregates.plausibility_findings(typed, kind, options.zscore)], kind)
+    return found, typed
+
+
+def records_frame(source: Any) -> pl.DataFrame:
+    """Service records (a path, DataFrame or list) typed just enough to be counted: county, procedure, date."""
+    table = read(source, known_headers=known_headers("service_record"))
+    mapping = map_headers([c for c in table.frame.columns if c != "__row__"], "service_record")
+    needed = ["city_code", "procedure", "service_date"]
+    missing = [n for n in needed if n not in mapping.columns]
+    if missing:
+        raise InputError("input.kind_not_inferred")
+    text = table.frame.select(pl.col(mapping.columns[n]).alias(n) for n in needed)
+    return convert.convert_frame(text, "service_record", only=tuple(needed)).select(needed)
+
+
+def explanations_of(findings: pl.DataFrame, text: pl.DataFrame, side: Any = None) -> dict[str, Any]:
+    """Which warnings carry an explanation: the row's ``explanation`` cell, or a side table keyed by division
+    and rule (columns division_code, rule, explanation: a path to a CSV or a DataFrame)."""
+    warnings = findings.filter((pl.col("severity") == "warning") & pl.col("row").is_not_null())
+    cols = [c for c in ("division_code", "explanation") if c in text.columns]
+    rows = warnings.join(text.select(pl.col("__row__").alias("row"), *cols), on="row", how="left")
+    if "explanation" not in rows.columns:
+        rows = rows.with_columns(pl.lit(None, dtype=pl.Utf8).alias("explanation"))
+    if side is not None and "division_code" in rows.columns:
+        table = side if isinstance(side, pl.DataFrame) else pl.read_csv(side, infer_schema=False, encoding="utf8-lossy")
+        table = table.select("division_code", "rule", pl.col("explanation").alias("#side"))
+        rows = rows.join(table, on=["division_code", "rule"], how="left").with_columns(
+            pl.coalesce(pl.col("explanation"), pl.col("#side")).alias("explanation"))
+    rows = rows.with_columns(pl.col("explanation").str.strip_chars().replace("", None))
+    explained = rows.filter(pl.col("explanation").is_not_null())
+    return {"warnings": rows.height, "explained": explained.height, "unexplained": rows.height - explained.height,
+            "items": explained.select("row", "rule", "explanation").head(1000).to_dicts()}
 
 
 def with_table_findings(found: pl.DataFrame, extra: list[pl.DataFrame], kind: str) -> pl.DataFrame:
@@ -208,9 +244,15 @@ def _sample_rows(text: pl.DataFrame, findings: pl.DataFrame, kind: str, unmask: 
 
 def validate_table(
     table: Table, kind: str | None = None, *, reference_date: date | None = None, lang: str = "zh",
-    max_findings: int | None = None, unmask: bool = False,
+    max_findings: int | None = None, unmask: bool = False, records: Any = None, targets: Any = None,
+    explanations: Any = None, zscore: float = aggregates.ZSCORE,
 ) -> Report:
-    """Validate a table from :func:`fpschema.reader.read`."""
+    """Validate a table from :func:`fpschema.reader.read`.
+
+    For aggregate reports: ``records`` (service records: a path, DataFrame or list) reconciles a county-level
+    卫统45表 with counts recomputed from them; ``targets`` is a targets file (or its parsed dict) overriding the
+    default; ``explanations`` a side table (division_code, rule, explanation) for warnings; ``zscore`` the
+    threshold of the year-on-year check."""
     headers = [c for c in table.frame.columns if c != "__row__"]
     if kind is None:
         kind = infer_kind(headers)
@@ -218,8 +260,19 @@ def validate_table(
         raise InputError("input.unknown_kind", kind=kind)
     mapping = map_headers(headers, kind)
     text = table.frame.select("__row__", *[pl.col(h).alias(f) for f, h in mapping.columns.items()])
-    options = Options(reference_date or date.today(), unmask)
-    findings = evaluate(text, kind, options)
+    target_doc = targets if isinstance(targets, dict) else aggregates.load_targets(targets)
+    options = Options(reference_date or date.today(), unmask, target_doc, zscore)
+    findings, typed = _evaluate(text, kind, options)
+    extras: dict[str, Any] = {}
+    if records is not None and kind == "procedure_report":
+        recon_findings, table_ = aggregates.reconcile(typed, records_frame(records))
+        findings = with_table_findings(findings, [recon_findings], kind)
+        extras["reconciliation"] = {"cells": table_.height, "mismatches": recon_findings.height,
+                                    "differences": table_.filter(pl.col("difference") != 0).head(1000).to_dicts()}
+    if kind in ("indicator_report", "procedure_report"):
+        extras["explanations"] = explanations_of(findings, text, explanations)
+        if kind == "indicator_report":
+            extras["dashboard"] = dashboard(typed, target_doc)
     file_findings = mapping.findings
     if text.height == 0:
         file_findings = pl.concat([file_findings, pl.DataFrame([_file_finding("file.no_rows", "")],
@@ -233,15 +286,38 @@ def validate_table(
     return Report(
         kind=kind, source=source, rows_total=text.height, findings_all=all_findings, rows_invalid=rows_invalid,
         lang=lang, max_findings=max_findings, sample_rows=_sample_rows(text, findings, kind, unmask),
-        columns=list(mapping.columns),
+        columns=list(mapping.columns), extras=extras,
     )
+
+
+def dashboard(typed: pl.DataFrame, targets: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per indicator and year: each division's value against the target, ranked (for the HTML report)."""
+    labels = contract.codetables()["indicator"].labels
+    goals = targets.get("targets", {})
+    rows = typed.filter(pl.col("value") >= 0).select("indicator", "report_year", "division_code", "division_name",
+                                                      "value", "unit")
+    out = []
+    for (indicator, year), group in rows.group_by("indicator", "report_year", maintain_order=True):
+        if indicator not in labels:
+            continue
+        goal = goals.get(indicator)
+        ranked = group.sort("value", descending=True).head(60)
+        out.append({
+            "indicator": indicator, "label": labels[indicator], "year": year, "unit": ranked["unit"][0],
+            "target": None if goal is None else {"op": goal["op"], "value": goal["value"]},
+            "divisions": [{"code": c, "name": n, "value": v,
+                           "missed": goal is not None and (v <= goal["value"] if goal["op"] == ">" else v < goal["value"])}
+                          for c, n, v in ranked.select("division_code", "division_name", "value").iter_rows()],
+        })
+    return out
 
 
 def validate(
     source: Any, kind: str | None = None, *, fmt: str | None = None, encoding: str | None = None,
     reference_date: date | None = None, lang: str = "zh", max_findings: int | None = None,
     unmask: bool = False, limits: Limits | None = None, valid_out: str | Path | None = None,
-    invalid_out: str | Path | None = None,
+    invalid_out: str | Path | None = None, records: Any = None, targets: Any = None, explanations: Any = None,
+    zscore: float = aggregates.ZSCORE,
 ) -> Report:
     """Validate a file (path), a polars or pandas DataFrame, or a list of dicts.
 
@@ -253,7 +329,8 @@ def validate(
         raise InputError("input.unknown_kind", kind=kind)
     table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits)
     report = validate_table(table, kind, reference_date=reference_date, lang=lang, max_findings=max_findings,
-                            unmask=unmask)
+                            unmask=unmask, records=records, targets=targets, explanations=explanations,
+                            zscore=zscore)
     if valid_out or invalid_out:
         valid, invalid = split_rows(table, report)
         if valid_out:

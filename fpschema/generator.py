@@ -39,6 +39,7 @@ class Profile:
         "09": 0.04, "10": 0.03, "11": 0.01, "12": 0.02})
     rural_share: float = 0.55
     counties: int = 40  # how many counties one data set spans
+    county_codes: tuple[str, ...] = ()  # or exactly these counties
 
 
 def load_profile(path) -> Profile:
@@ -138,7 +139,10 @@ def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl
     """Clean service records as text columns."""
     n = rows
     counties = current_counties()
-    chosen = rng.choice(len(counties), size=min(profile.counties, len(counties)), replace=False)
+    if profile.county_codes:
+        chosen = np.array([i for i, (code, _) in enumerate(counties) if code in set(profile.county_codes)])
+    else:
+        chosen = rng.choice(len(counties), size=min(profile.counties, len(counties)), replace=False)
     county_idx = rng.choice(chosen, size=n)
     city_code = _pick([c for c, _ in counties], county_idx)
     city_name = _pick([name for _, name in counties], county_idx)

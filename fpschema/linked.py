@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from . import aggregates, contract, uscc
+from . import aggregates, contract, divisions, uscc
 from .generator import (
     DEFAULT_REFERENCE,
     Injector,
@@ -364,3 +364,62 @@ GENERATORS: dict[str, Callable[[int, np.random.Generator, Profile], pl.DataFrame
     "indicator_report": indicator_reports,
     "procedure_report": procedure_reports,
 }
+
+
+# --- a report set with report-level defects ---------------------------------------------------------------
+
+SET_DEFECTS = ("report.rollup_mismatch", "report.rollup_incomplete", "report.implausible_change",
+               "report.reconcile_mismatch")
+
+
+def report_set(prefecture: str = "130100", rows: int = 20_000, seed: int = 0, defects: bool = False,
+               year: int = 2023) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """A prefecture's 卫统45表 for two statistical years (every county of the year and the prefecture row,
+    summing exactly) and the service records the later year counts; with ``defects``, one defect of each
+    report-level rule. Returns ({"procedure_report", "service_record"}, manifest (index, column, rule))."""
+    rng = np.random.default_rng(seed)
+    procedures, complications, total = aggregates.procedure_columns()
+    columns = [total, *procedures.values(), *complications]
+    children = aggregates.expected_children(prefecture, year)
+    services = service_records(rows, rng, Profile(county_codes=tuple(children)))
+    now = aggregates.recount(services.select("city_code", "procedure", pl.col("service_date").str.to_date()))
+    now = now.with_columns(pl.lit(0).alias(c) for c in complications).cast({c: pl.Int64 for c in columns})
+    # the year before: the same counts (a steady prefecture), so that only an injected jump is implausible
+    before = now.with_columns(pl.lit(year - 1, dtype=pl.Int64).alias("report_year"))
+    report = pl.concat([before, now.cast({"report_year": pl.Int64})]).sort("report_year", "division_code")
+    manifest: list[tuple[str, int, str, str]] = []
+    dropped = None
+    if defects:
+        counties = sorted(now["division_code"].to_list())
+        dropped, odd, recon = counties[0], counties[1], counties[2]
+        infection = next(c for c, parent in complications.items() if parent == procedures["01"])
+        at = lambda code, y: (pl.col("division_code") == code) & (pl.col("report_year") == y)  # noqa: E731
+        report = report.with_columns(  # an implausible jump: infections in one county where all others have none
+            pl.when(at(odd, year)).then(pl.min_horizontal(pl.col(procedures["01"]), 50)).otherwise(pl.col(infection))
+            .alias(infection))
+        report = report.with_columns(  # counts the records do not support, in both years (no jump), and the
+            # total moves too, so the rows still add up
+            pl.when(pl.col("division_code") == recon).then(pl.col(c) + 2).otherwise(pl.col(c)).alias(c)
+            for c in (procedures["03"], total))
+        manifest += [(odd, year, infection, "report.implausible_change"),
+                     (recon, year, procedures["03"], "report.reconcile_mismatch"),
+                     (recon, year, total, "report.reconcile_mismatch")]
+    parents = report.group_by("report_year").agg(pl.col(c).sum() for c in columns).with_columns(
+        pl.lit(prefecture).alias("division_code"))
+    if defects:
+        first = complications and next(iter(complications))
+        parents = parents.with_columns(pl.when(pl.col("report_year") == year).then(pl.col(first) + 1)
+                                       .otherwise(pl.col(first)).alias(first))
+        report = report.filter(~((pl.col("division_code") == dropped) & (pl.col("report_year") == year - 1)))
+        manifest += [(prefecture, year, first, "report.rollup_mismatch"),
+                     (prefecture, year - 1, "division_code", "report.rollup_incomplete")]
+    names = {**dict(services.select("city_code", "city_name").unique().iter_rows()),
+             prefecture: divisions.name(prefecture, year) or ""}
+    out = pl.concat([report, parents.select(report.columns)]).sort("report_year", "division_code").with_columns(
+        pl.col("division_code").replace_strict(names, default="").alias("division_name"))
+    fields = [f.name for f in contract.fields("procedure_report") if f.name in out.columns]
+    text = out.select(pl.col(c).cast(pl.Utf8) for c in fields)
+    index = {(c, int(y)): i for i, (c, y) in enumerate(text.select("division_code", "report_year").iter_rows())}
+    rows_ = [(index[(code, y)], column, rule) for code, y, column, rule in manifest]
+    frame = pl.DataFrame(rows_, schema={"index": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8}, orient="row")
+    return {"procedure_report": text, "service_record": services}, frame.sort("index", "column", "rule")

@@ -53,6 +53,7 @@ class Report:
     max_findings: int | None = None
     sample_rows: list[dict[str, Any]] = field(default_factory=list)  # first failing rows, for the HTML page
     columns: list[str] = field(default_factory=list)  # field names in the file, in order
+    extras: dict[str, Any] = field(default_factory=dict)  # aggregate reports: reconciliation, explanations, dashboard
     fpschema_version: str = ""
 
     def __post_init__(self) -> None:
@@ -94,6 +95,9 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {**self.to_dict_summary(), "findings": self.findings.to_dicts()}
 
+    def _extras(self) -> dict[str, Any]:
+        return {k: v for k, v in self.extras.items() if k != "dashboard"}
+
     def to_dict_summary(self) -> dict[str, Any]:
         """Everything but the findings list, in the documented key order."""
         return {
@@ -107,6 +111,7 @@ class Report:
             "counts": self.counts,
             "findings": None,
             "truncated": self.truncated,
+            **self._extras(),
         }
 
     # --- renderers ---------------------------------------------------------------------------------------

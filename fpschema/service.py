@@ -1,0 +1,882 @@
+"""HTTP service: ``fpschema serve`` — validate uploads over HTTP and in a web page (FastAPI + uvicorn).
+
+``POST /v1/validate`` takes a multipart upload (field ``file``) or a JSON list of records and answers the
+same report as the command line (JSON, HTML or CSV). ``GET /v1/schemas``, ``/v1/schemas/{kind}``,
+``/v1/rules`` and ``/healthz`` describe the contract and the service; ``GET /`` is the upload page.
+
+Validate-only: an upload is streamed to a temporary file that is deleted as soon as its validation ends;
+nothing is kept. ID numbers are masked in every answer. The log gets one line per request (request id,
+method, route, status, duration) and one per validation (kind, format, row and finding counts): never a
+value, a file name or a query string. Needs the ``service`` extra: ``pip install 'fpschema[service]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import logging.config
+import os
+import secrets
+import tempfile
+import threading
+import time
+import traceback
+import unicodedata
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field, fields
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+try:
+    from fastapi import FastAPI, Query, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.openapi.utils import get_openapi
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from pydantic import BaseModel, Field
+    from python_multipart.exceptions import MultipartParseError
+    from python_multipart.multipart import MultipartParser, parse_options_header
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError("fpschema serve needs the service extra: pip install 'fpschema[service]' "
+                      f"(missing: {exc.name})") from exc
+
+from . import __version__, contract
+from .catalogue import RULES
+from .errors import InputError
+
+log = logging.getLogger("fpschema.service")
+
+MB = 1024 * 1024
+ALLOWED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".json", ".jsonl", ".ndjson", ".parquet")
+PAGE_FINDINGS = 1000  # findings the upload page asks for (the counts always cover all of them)
+MAX_NAME_CHARS = 255
+
+# ------------------------------------------------------------------------------------------------ settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Limits of the service; each field can also be set by the environment variable
+    ``FPSCHEMA_<FIELD NAME IN CAPITALS>`` (e.g. ``FPSCHEMA_MAX_UPLOAD_BYTES=1048576``)."""
+
+    max_upload_bytes: int = 50 * MB  # request body, multipart envelope included
+    max_rows: int = 2_000_000  # data rows of one upload
+    time_limit: float = 120.0  # seconds one validation may take (504 beyond)
+    max_concurrent: int = 2  # validations at once (uploads included); beyond: 503 + Retry-After
+    read_timeout: float = 30.0  # seconds one read of the request body may wait (408 beyond)
+    upload_timeout: float = 600.0  # seconds the whole body may take to arrive (408 beyond)
+    retry_after: int = 5  # seconds advertised in Retry-After with 503
+    reference_date: date | None = None  # "today" for the future-date and age rules (tests)
+    log_file: str | None = None  # log here instead of standard error (used by serve())
+    tmp_dir: str | None = None  # where uploads are spooled (default: the system's temporary folder)
+
+    def __post_init__(self) -> None:
+        for name in ("max_upload_bytes", "max_rows", "max_concurrent"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("time_limit", "read_timeout", "upload_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``FPSCHEMA_*`` environment variables; keyword arguments win over them."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"FPSCHEMA_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse_setting(f.name, raw, f.default)
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _parse_setting(name: str, raw: str, default: Any) -> Any:
+    try:
+        if name == "reference_date":
+            return date.fromisoformat(raw)
+        if isinstance(default, bool):
+            return raw.lower() in ("1", "true", "yes")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"FPSCHEMA_{name.upper()}={raw!r} is not a valid value") from None
+    return raw
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+# code → (status, 中文, English); InputError codes of the reader answer 400 with their own messages.
+SERVICE_ERRORS: dict[str, tuple[int, str, str]] = {
+    "request.not_multipart": (415, "请求须为 multipart/form-data 文件上传（字段 file）或 JSON 记录列表（application/json）",
+                              "send a multipart/form-data upload (field file) or a JSON list of records "
+                              "(application/json)"),
+    "request.no_file": (400, "上传中没有名为 file 的文件", "the upload has no file in a field named file"),
+    "request.bad_multipart": (400, "multipart 请求格式错误：{detail}", "malformed multipart request: {detail}"),
+    "request.bad_filename": (400, "文件名不可接受（含路径分隔符、..、控制字符或格式字符）",
+                             "the file name is not acceptable (path separators, .., control or format "
+                             "characters)"),
+    "request.too_large": (413, "请求体超过 {limit} 字节的上限", "the request body exceeds the limit of {limit} bytes"),
+    "request.incomplete": (400, "请求体不完整（客户端断开或数据被截断）",
+                           "the request body is incomplete (the client went away or the data is truncated)"),
+    "request.timeout": (408, "上传太慢：{seconds} 秒内没有收到数据", "the upload is too slow: no data for {seconds} s"),
+    "request.validation_timeout": (504, "校验超过 {seconds} 秒的时间上限", "the validation took longer than {seconds} s"),
+    "request.busy": (503, "服务繁忙（已有 {n} 个校验在进行），请 {retry} 秒后重试",
+                     "the service is busy ({n} validations running); retry in {retry} s"),
+    "request.invalid_json": (400, "请求体不是 JSON 记录列表：{detail}", "the body is not a JSON list of records: {detail}"),
+    "request.invalid_parameter": (400, "参数无效：{names}", "invalid parameter: {names}"),
+    "request.not_found": (404, "没有这个地址", "no such address"),
+    "request.method_not_allowed": (405, "该地址不支持此请求方法", "this method is not allowed here"),
+    "request.http_error": (400, "请求无效", "invalid request"),
+    "schema.not_found": (404, "没有这个记录类型的契约：{kind}", "no contract for the record kind: {kind}"),
+    "internal.error": (500, "服务内部错误（请求编号 {request_id}）", "internal error (request id {request_id})"),
+}
+# Both slow-body and slow-validation answers carry the code request.timeout (408 and 504 respectively).
+PUBLIC_CODE = {"request.validation_timeout": "request.timeout"}
+
+
+class ServiceError(Exception):
+    """An answer other than a report: a status, a stable code and a message in the request's language."""
+
+    def __init__(self, code: str, *, status: int | None = None, headers: dict[str, str] | None = None,
+                 **details: Any):
+        self.code = code
+        self.status = status or SERVICE_ERRORS[code][0]
+        self.headers = headers or {}
+        self.details = details
+        super().__init__(code)
+
+    def message(self, lang: str) -> str:
+        _, zh, en = SERVICE_ERRORS[self.code]
+        try:
+            return (zh if lang == "zh" else en).format(**self.details)
+        except (KeyError, IndexError):
+            return zh if lang == "zh" else en
+
+    def response(self, lang: str) -> JSONResponse:
+        return error_response(PUBLIC_CODE.get(self.code, self.code), self.message(lang), self.status, self.headers)
+
+
+def error_response(code: str, message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _lang_of(request: Request) -> str:
+    return "en" if request.query_params.get("lang") == "en" else "zh"
+
+
+# ------------------------------------------------------------------------------------------------ models
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="稳定的错误代码 / stable error code, e.g. input.empty")
+    message: str = Field(description="请求语言的说明 / message in the request's language")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class FindingModel(BaseModel):
+    row: int | None = Field(description="表格软件中的行号；文件级问题为 null / spreadsheet row, null for file findings")
+    column: str | None
+    rule: str
+    severity: Literal["error", "warning"]
+    value: str | None = Field(description="单元格原文（身份证号脱敏）/ the cell as written (ID numbers masked)")
+    message: str | None
+
+
+class CountsModel(BaseModel):
+    by_rule: dict[str, int]
+    by_column: dict[str, int]
+    by_severity: dict[str, int]
+
+
+class ReportModel(BaseModel):
+    """The validation report (docs/report.md)."""
+
+    fpschema_version: str
+    kind: str
+    source: dict[str, Any]
+    ok: bool
+    rows_total: int
+    rows_valid: int
+    rows_invalid: int
+    counts: CountsModel
+    findings: list[FindingModel]
+    truncated: bool
+
+
+class KindInfo(BaseModel):
+    kind: str
+    title: str
+    description: str
+    id: str = Field(description="契约的 $id / the contract's $id")
+    url: str = Field(description="本服务上的契约地址 / the contract on this service")
+
+
+class RuleInfo(BaseModel):
+    code: str
+    severity: Literal["error", "warning"]
+    scope: str
+    zh: str
+    en: str
+    source: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    active: int = Field(description="正在进行的校验数 / validations in progress")
+    max_concurrent: int
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in [
+        (400, "请求或文件无法处理 / bad request or unreadable file (request.*, input.*)"),
+        (408, "上传太慢 / the body arrives too slowly (request.timeout)"),
+        (413, "请求体过大 / body too large (request.too_large)"),
+        (415, "既不是文件上传也不是 JSON / neither multipart nor JSON (request.not_multipart)"),
+        (503, "服务繁忙，见 Retry-After / busy, see Retry-After (request.busy)"),
+        (504, "校验超时 / validation over the time limit (request.timeout)"),
+    ]
+}
+ERROR_RESPONSES[503]["headers"] = {"Retry-After": {"description": "重试前等待的秒数 / seconds to wait",
+                                                   "schema": {"type": "integer"}}}
+
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary",
+                                        "description": "CSV/TSV/TXT、XLSX、XLS、JSON、JSONL/NDJSON、Parquet；"
+                                                       "格式由文件名后缀决定 / the format comes from the "
+                                                       "file name's suffix"}},
+            }
+        },
+        "application/json": {
+            "schema": {"type": "array", "items": {"type": "object", "additionalProperties": True},
+                       "description": "记录列表 / a list of records"}
+        },
+    },
+}
+
+# ------------------------------------------------------------------------------------------------ slots
+
+
+class Slots:
+    """A non-blocking counter of validations in progress: ``try_acquire`` never waits."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.active = 0
+        self._lock = threading.Lock()
+
+    def try_acquire(self) -> bool:
+        with self._lock:
+            if self.active >= self.limit:
+                return False
+            self.active += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self.active = max(0, self.active - 1)
+
+
+# ------------------------------------------------------------------------------------------------ uploads
+
+
+def client_file_name(raw: bytes | None) -> tuple[str, str]:
+    """(name to show, whitelisted suffix) of an uploaded file's name. The name is never used as a path:
+    names with separators, ``..``, NUL, control or format characters (e.g. U+202E) are refused with
+    ``request.bad_filename``; a suffix outside :data:`ALLOWED_SUFFIXES` is ``input.format``."""
+    if raw is None or not raw.strip():
+        raise ServiceError("request.no_file")
+    try:
+        name = unicodedata.normalize("NFC", raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ServiceError("request.bad_filename") from None
+    bad_chars = any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in name)
+    if (bad_chars or "/" in name or "\\" in name or name.startswith("..") or not name.strip(". ")
+            or len(name) > MAX_NAME_CHARS):
+        raise ServiceError("request.bad_filename")
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix not in ALLOWED_SUFFIXES:
+        raise InputError("input.format", path=name)
+    return name, suffix
+
+
+class _Upload:
+    """Feeds a multipart body to python-multipart and spools the ``file`` part to a temporary file."""
+
+    def __init__(self, boundary: bytes, tmp_dir: str | None):
+        self.tmp_dir = tmp_dir
+        self.path: Path | None = None
+        self.name = ""
+        self.size = 0
+        self.ended = False
+        self._fh: Any = None
+        self._in_file = False
+        self._seen_file = False
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+        self._headers: dict[bytes, bytes] = {}
+        self.parser = MultipartParser(boundary, {
+            "on_part_begin": self._part_begin, "on_header_field": self._hfield, "on_header_value": self._hvalue,
+            "on_header_end": self._hend, "on_headers_finished": self._headers_done, "on_part_data": self._data,
+            "on_part_end": self._part_end, "on_end": self._end,
+        })
+
+    def _part_begin(self) -> None:
+        self._headers = {}
+        self._in_file = False
+
+    def _hfield(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def _hvalue(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _hend(self) -> None:
+        self._headers[bytes(self._header_field).lower().strip()] = bytes(self._header_value)
+        self._header_field.clear()
+        self._header_value.clear()
+
+    def _headers_done(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if options.get(b"name") != b"file" or self._seen_file:
+            return  # other fields (and a second file) are read past and dropped
+        self._seen_file = True
+        self.name, suffix = client_file_name(options.get(b"filename"))
+        fd, path = tempfile.mkstemp(prefix="fpschema-", suffix=suffix, dir=self.tmp_dir)
+        self.path = Path(path)
+        self._fh = os.fdopen(fd, "wb")
+        self._in_file = True
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._in_file:
+            self._fh.write(data[start:end])
+            self.size += end - start
+
+    def _part_end(self) -> None:
+        if self._in_file:
+            self._fh.close()
+            self._in_file = False
+
+    def _end(self) -> None:
+        self.ended = True
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self.parser.write(chunk)
+        except MultipartParseError as exc:
+            raise ServiceError("request.bad_multipart", detail=type(exc).__name__) from None
+
+    def finish(self) -> None:
+        with suppress(MultipartParseError):
+            self.parser.finalize()
+        self.close()
+        if not self.ended:
+            raise ServiceError("request.incomplete")
+        if self.path is None:
+            raise ServiceError("request.no_file")
+
+    def close(self) -> None:
+        if self._fh is not None and not self._fh.closed:
+            self._fh.close()
+
+    def discard(self) -> None:
+        self.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+async def _body(request: Request, settings: Settings) -> AsyncIterator[bytes]:
+    """The request body in chunks, with a per-read and a whole-body timeout and a running size check
+    (so a chunked or lying request is stopped as well as one whose Content-Length is too large)."""
+    stream = request.stream().__aiter__()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.upload_timeout
+    total = 0
+    while True:
+        wait = min(settings.read_timeout, deadline - loop.time())
+        if wait <= 0:
+            raise ServiceError("request.timeout", headers={"Connection": "close"}, seconds=settings.upload_timeout)
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), wait)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ServiceError("request.timeout", headers={"Connection": "close"},
+                               seconds=round(wait, 3)) from None
+        except ClientDisconnect:
+            raise ServiceError("request.incomplete") from None
+        total += len(chunk)
+        if total > settings.max_upload_bytes:
+            raise ServiceError("request.too_large", limit=settings.max_upload_bytes)
+        if chunk:
+            yield chunk
+
+
+# ------------------------------------------------------------------------------------------------ validation
+
+
+@dataclass
+class _Job:
+    """One validation: a spooled file or JSON bytes, with what the answer should be."""
+
+    kind: str | None
+    lang: str
+    fmt: str
+    max_findings: int | None
+    path: Path | None = None
+    name: str = ""
+    json_body: bytes | None = None
+    size: int = 0
+
+
+@dataclass
+class _Outcome:
+    body: str
+    media_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _records(body: bytes) -> list[Any]:
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ServiceError("request.invalid_json", detail=f"{exc.msg} (line {exc.lineno}, column {exc.colno})") \
+            from None
+    except (UnicodeDecodeError, RecursionError, ValueError) as exc:
+        raise ServiceError("request.invalid_json", detail=type(exc).__name__) from None
+    if not isinstance(data, list):
+        raise ServiceError("request.invalid_json", detail=f"expected a list, got {type(data).__name__}")
+    return data
+
+
+def _run(job: _Job, settings: Settings) -> _Outcome:
+    """Validate and render (in a worker thread). InputError paths name the client's file, not the spool."""
+    from .engine import validate
+    from .reader import Limits
+
+    source: Any = _records(job.json_body) if job.json_body is not None else job.path
+    try:
+        report = validate(source, job.kind, lang=job.lang, max_findings=job.max_findings,
+                          reference_date=settings.reference_date, limits=Limits(max_rows=settings.max_rows))
+    except InputError as err:
+        if job.path is None:
+            raise
+        spool = str(job.path)
+        details = {k: str(v).replace(spool, job.name) for k, v in err.details.items()}
+        raise InputError(err.code, **details) from None
+    report.source["name"] = job.name or "<records>"
+    summary = {"kind": report.kind, "format": report.source.get("format"), "rows": report.rows_total,
+               "invalid": report.rows_invalid, **report.counts["by_severity"]}
+    if job.fmt == "html":
+        return _Outcome(report.to_html(), "text/html; charset=utf-8", {"Content-Security-Policy": REPORT_CSP},
+                        summary)
+    if job.fmt == "csv":
+        stem = os.path.splitext(job.name)[0] if job.name else "records"
+        return _Outcome("\ufeff" + report.to_csv(), "text/csv; charset=utf-8",
+                        {"Content-Disposition": _attachment(f"{stem}.findings.csv")}, summary)
+    return _Outcome(report.to_json(), "application/json", {}, summary)
+
+
+def _attachment(name: str) -> str:
+    """Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 6266 / 5987)."""
+    ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name) or "findings.csv"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+
+# ------------------------------------------------------------------------------------------------ logging
+
+
+def _traceback_without_values(exc: BaseException) -> str:
+    """Where an exception happened (type, files, lines, functions) but not its message, which may quote data."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames[-8:]))
+    return f"{type(exc).__module__}.{type(exc).__qualname__} at {where}"
+
+
+class RequestLog:
+    """ASGI middleware: a request id (``X-Request-ID``), one log line per request with method, route
+    template, status and duration only, and a JSON 500 instead of a traceback for anything unexpected."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = uuid.uuid4().hex[:12]
+        scope.setdefault("state", {})["request_id"] = rid
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers += [(b"x-request-id", rid.encode()), (b"x-content-type-options", b"nosniff")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # the app's own handlers answer every expected error
+            log.error("%s internal error: %s", rid, _traceback_without_values(exc))
+            if status == 0:
+                lang = "en" if b"lang=en" in scope.get("query_string", b"") else "zh"
+                err = ServiceError("internal.error", request_id=rid)
+                await err.response(lang)(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "<unmatched>"
+            log.info("%s %s %s %d %.1fms", rid, scope.get("method", "-"), path, status,
+                     (time.perf_counter() - started) * 1000)
+
+
+def log_config(log_file: str | None = None, level: str = "INFO") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for uvicorn and the service: one handler (a file or standard
+    error); uvicorn's access log is off (it would print query strings) — the service logs its own line."""
+    handler: dict[str, Any] = (
+        {"class": "logging.FileHandler", "filename": log_file, "encoding": "utf-8", "formatter": "plain"}
+        if log_file else {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain"})
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+        "handlers": {"main": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["main"], "level": level, "propagate": False},
+            "uvicorn.error": {"handlers": ["main"], "level": level, "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+            "fpschema.service": {"handlers": ["main"], "level": level, "propagate": False},
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------------------ the page
+
+PAGE_LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "fpschema 数据校验", "subtitle": "计划生育技术服务统计数据：上传文件，按数据契约校验。文件只用于本次校验，不会保存。",
+        "drop": "把文件拖到这里，或", "choose": "选择文件", "formats": "支持 CSV（UTF-8/GB18030）、XLSX、XLS、JSON、JSONL、Parquet，最大 {size}",
+        "kind": "记录类型", "auto": "自动识别", "validating": "正在校验…", "summary": "概要", "file": "文件",
+        "verdict": "结论", "passed": "通过", "failed": "未通过", "rows_total": "总行数", "rows_valid": "有效行",
+        "rows_invalid": "无效行", "errors": "错误", "warnings": "警告", "by_rule": "按规则统计", "by_column": "按字段统计",
+        "findings": "问题明细", "row": "行号", "column": "字段", "rule": "规则", "severity": "级别", "value": "值",
+        "message": "说明", "error": "错误", "warning": "警告", "none": "没有发现问题。",
+        "shown": "显示前 {shown} 条，共 {total} 条；完整清单请下载 CSV。", "download_csv": "下载问题清单（CSV）",
+        "download_html": "下载 HTML 报告", "failed_request": "无法校验", "too_big": "文件超过 {size} 的上限",
+        "language": "English", "masked": "身份证号已脱敏显示。", "file_level": "文件",
+    },
+    "en": {
+        "title": "fpschema data validation",
+        "subtitle": "Family-planning service statistics: upload a file and check it against the data contract. "
+                    "The file is used for this check only and is not kept.",
+        "drop": "Drop a file here, or", "choose": "choose a file",
+        "formats": "CSV (UTF-8/GB18030), XLSX, XLS, JSON, JSONL, Parquet; at most {size}",
+        "kind": "Record kind", "auto": "Detect automatically", "validating": "Validating…", "summary": "Summary",
+        "file": "File", "verdict": "Verdict", "passed": "Passed", "failed": "Failed", "rows_total": "Rows",
+        "rows_valid": "Valid rows", "rows_invalid": "Invalid rows", "errors": "Errors", "warnings": "Warnings",
+        "by_rule": "Findings by rule", "by_column": "Findings by column", "findings": "Findings", "row": "Row",
+        "column": "Column", "rule": "Rule", "severity": "Severity", "value": "Value", "message": "Message",
+        "error": "error", "warning": "warning", "none": "No findings.",
+        "shown": "Showing the first {shown} of {total}; download the CSV for the full list.",
+        "download_csv": "Download findings (CSV)", "download_html": "Download HTML report",
+        "failed_request": "Cannot validate", "too_big": "The file is larger than the limit of {size}",
+        "language": "中文", "masked": "ID numbers are shown masked.", "file_level": "file",
+    },
+}
+
+
+@cache
+def _templates() -> Any:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    return Environment(loader=PackageLoader("fpschema", "templates"),
+                       autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True))
+
+
+def _kind_infos(request: Request | None = None) -> list[dict[str, str]]:
+    out = []
+    for kind in contract.kinds():
+        doc = contract.schema(kind)
+        url = str(request.url_for("get_schema", name=kind)) if request is not None else f"/v1/schemas/{kind}"
+        out.append({"kind": kind, "title": doc.get("title", kind), "description": doc.get("description", ""),
+                    "id": doc.get("$id", ""), "url": url})
+    return out
+
+
+def _size_text(n: int) -> str:
+    return f"{n / MB:.0f} MB" if n >= MB else f"{n / 1024:.0f} KB"
+
+
+def render_page(lang: str, settings: Settings, nonce: str) -> str:
+    kinds = [{"kind": k["kind"], "title": k["title"]} for k in _kind_infos()]
+    rules = {code: {"zh": r.zh, "en": r.en, "severity": r.severity} for code, r in RULES.items()}
+    return _templates().get_template("upload.html.j2").render(
+        lang=lang, t=PAGE_LABELS[lang], labels=PAGE_LABELS, kinds=kinds, rules=rules, nonce=nonce,
+        max_bytes=settings.max_upload_bytes, max_size=_size_text(settings.max_upload_bytes),
+        page_findings=PAGE_FINDINGS, version=__version__)
+
+
+def _page_csp(nonce: str) -> str:
+    return (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self'; "
+            "img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+# ------------------------------------------------------------------------------------------------ the app
+
+
+def _is_json(content_type: bytes) -> bool:
+    return content_type == b"application/json" or (content_type.startswith(b"application/")
+                                                   and content_type.endswith(b"+json"))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The FastAPI application; ``settings`` default to :meth:`Settings.from_env`."""
+    settings = settings or Settings.from_env()
+    slots = Slots(settings.max_concurrent)
+    executor = ThreadPoolExecutor(max_workers=settings.max_concurrent, thread_name_prefix="fpschema-validate")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        title="fpschema",
+        version=__version__,
+        description="计划生育技术服务统计数据校验服务 / validation service for Chinese family-planning service "
+                    "statistics. Errors answer `{\"error\": {\"code\", \"message\"}}`; see docs/service.md.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.slots = slots
+    app.add_middleware(RequestLog)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return exc.response(_lang_of(request))
+
+    @app.exception_handler(InputError)
+    async def _input_error(request: Request, exc: InputError) -> JSONResponse:
+        return error_response(exc.code, exc.message(_lang_of(request)), 400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
+        names = sorted({str(e.get("loc", ("?",))[-1]) for e in exc.errors()})
+        return ServiceError("request.invalid_parameter", names=", ".join(names)).response(_lang_of(request))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "request.not_found", 405: "request.method_not_allowed"}.get(exc.status_code,
+                                                                                 "request.http_error")
+        return ServiceError(code, status=exc.status_code, headers=exc.headers).response(_lang_of(request))
+
+    @app.get("/healthz", response_model=Health, tags=["service"], summary="健康检查 / health check")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "active": slots.active,
+                "max_concurrent": settings.max_concurrent}
+
+    @app.get("/v1/schemas", response_model=list[KindInfo], tags=["contract"],
+             summary="记录类型及其契约 / the record kinds and their contracts")
+    async def list_schemas(request: Request) -> list[dict[str, str]]:
+        return _kind_infos(request)
+
+    @app.get("/v1/schemas/{name}", name="get_schema", tags=["contract"],
+             summary="一个记录类型的 JSON Schema（原样发布）/ the JSON Schema of one kind, as published",
+             responses={200: {"content": {"application/schema+json": {"schema": {"type": "object"}}},
+                              "description": "JSON Schema 2020-12"},
+                        404: {"model": ErrorBody, "description": "schema.not_found"}},
+             response_class=Response)
+    async def get_schema(name: str) -> Response:
+        stem = name.removesuffix(".json")
+        if stem not in (*contract.kinds(), contract.DEFS_FILE.removesuffix(".json")):
+            raise ServiceError("schema.not_found", kind=name[:80])
+        body = (contract.schema_dir() / f"{stem}.json").read_bytes()
+        return Response(body, media_type="application/schema+json")
+
+    @app.get("/v1/rules", response_model=list[RuleInfo], tags=["contract"],
+             summary="规则目录 / the rule catalogue")
+    async def list_rules() -> list[dict[str, str]]:
+        return [{"code": r.code, "severity": r.severity, "scope": r.scope, "zh": r.zh, "en": r.en,
+                 "source": r.source} for r in RULES.values()]
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page(request: Request) -> HTMLResponse:
+        nonce = secrets.token_urlsafe(16)
+        return HTMLResponse(render_page(_lang_of(request), settings, nonce),
+                            headers={"Content-Security-Policy": _page_csp(nonce), "Cache-Control": "no-store"})
+
+    @app.post(
+        "/v1/validate", tags=["validate"], response_class=Response,
+        summary="校验一个文件或一组记录 / validate a file or a list of records",
+        description="multipart/form-data（字段 file）或 application/json 记录列表。无论有无问题均返回 200，"
+                    "以报告的 ok 表示结论。/ A multipart upload (field file) or a JSON list of records. 200 "
+                    "whether or not the data has findings; the report's ok says.",
+        openapi_extra={"requestBody": UPLOAD_BODY},
+        responses={200: {"model": ReportModel, "description": "校验报告 / the report",
+                         "content": {"text/html": {"schema": {"type": "string"}},
+                                     "text/csv": {"schema": {"type": "string"}}}},
+                   **ERROR_RESPONSES},
+    )
+    async def validate_upload(
+        request: Request,
+        kind: str | None = Query(None, max_length=64,
+                                 description="记录类型，缺省时由表头判断 / record kind, inferred when omitted"),
+        lang: Literal["zh", "en"] = Query("zh", description="说明的语言 / language of the messages"),
+        format: Literal["json", "html", "csv"] = Query("json", description="报告格式 / report format"),  # noqa: A002
+        max_findings: int | None = Query(None, ge=0, le=10_000_000,
+                                         description="报告中最多列出的问题数 / most findings listed"),
+    ) -> Response:
+        content_type, options = parse_options_header(request.headers.get("content-type", "").encode("latin-1"))
+        is_multipart = content_type == b"multipart/form-data"
+        if not is_multipart and not _is_json(content_type):
+            raise ServiceError("request.not_multipart")
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > settings.max_upload_bytes:
+            raise ServiceError("request.too_large", limit=settings.max_upload_bytes)
+        if kind is not None and kind not in contract.kinds():
+            raise InputError("input.unknown_kind", kind=kind)
+        if is_multipart and not options.get(b"boundary"):
+            raise ServiceError("request.bad_multipart", detail="no boundary")
+        if not slots.try_acquire():
+            raise ServiceError("request.busy", headers={"Retry-After": str(settings.retry_after)},
+                               n=settings.max_concurrent, retry=settings.retry_after)
+        job = _Job(kind, lang, format, max_findings)
+        upload: _Upload | None = None
+        handed_over = False
+        rid = request.state.request_id
+        try:
+            if is_multipart:
+                upload = _Upload(options[b"boundary"], settings.tmp_dir)
+                async for chunk in _body(request, settings):
+                    upload.write(chunk)
+                upload.finish()
+                job.path, job.name, job.size = upload.path, upload.name, upload.size
+            else:
+                buf = bytearray()
+                async for chunk in _body(request, settings):
+                    buf += chunk
+                job.json_body, job.size = bytes(buf), len(buf)
+            started = time.perf_counter()
+            future = executor.submit(_run, job, settings)
+            future.add_done_callback(_cleanup(slots, upload))
+            handed_over = True
+            try:
+                outcome = await asyncio.wait_for(asyncio.wrap_future(future), settings.time_limit)
+            except TimeoutError:
+                log.warning("%s validation over the time limit (%.0f s)", rid, settings.time_limit)
+                raise ServiceError("request.validation_timeout", seconds=settings.time_limit) from None
+        except (ServiceError, InputError) as err:
+            log.info("%s refused: %s", rid, err.code)
+            raise
+        finally:
+            if not handed_over:
+                if upload is not None:
+                    upload.discard()
+                slots.release()
+        s = outcome.summary
+        log.info("%s validated kind=%s format=%s lang=%s out=%s bytes=%d rows=%d invalid=%d errors=%d warnings=%d "
+                 "%.2fs", rid, s["kind"], s["format"], lang, format, job.size, s["rows"], s["invalid"],
+                 s.get("error", 0), s.get("warning", 0), time.perf_counter() - started)
+        return Response(outcome.body, media_type=outcome.media_type, headers=outcome.headers)
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document without the 422 answers: parameter errors answer 400 here."""
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path in doc.get("paths", {}).values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+                if operation.get("parameters") and "400" not in operation.get("responses", {}):
+                    operation["responses"]["400"] = {"description": "request.invalid_parameter",
+                                                     "content": {"application/json": {"schema": {
+                                                         "$ref": "#/components/schemas/ErrorBody"}}}}
+        schemas = doc.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        schemas.setdefault("ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}"))
+        schemas.setdefault("ErrorDetail", ErrorDetail.model_json_schema())
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _cleanup(slots: Slots, upload: _Upload | None) -> Callable[[Future[Any]], None]:
+    """Done-callback of a validation: delete the spooled upload and free the slot, also after a timeout
+    (the worker thread keeps its slot until it really ends, so timed-out work cannot pile up)."""
+
+    def done(_: Future[Any]) -> None:
+        try:
+            if upload is not None:
+                upload.discard()
+        finally:
+            slots.release()
+
+    return done
+
+
+# ------------------------------------------------------------------------------------------------ serve
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, **settings: Any) -> None:
+    """Run the service with uvicorn (blocking). Keyword arguments are :class:`Settings` fields and win over
+    the ``FPSCHEMA_*`` environment variables."""
+    import uvicorn
+
+    resolved = Settings.from_env(**settings)
+    config = log_config(resolved.log_file)
+    logging.config.dictConfig(config)
+    log.info("fpschema %s serving on %s:%d (max_upload_bytes=%d max_rows=%d max_concurrent=%d time_limit=%s)",
+             __version__, host, port, resolved.max_upload_bytes, resolved.max_rows, resolved.max_concurrent,
+             resolved.time_limit)
+    uvicorn.run(create_app(resolved), host=host, port=port, log_config=config, access_log=False, http="h11",
+                server_header=False, proxy_headers=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m fpschema.service --host 127.0.0.1 --port 8000`` (settings from ``FPSCHEMA_*``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m fpschema.service", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()
