@@ -176,6 +176,11 @@ def error_response(code: str, message: str, status: int, headers: dict[str, str]
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
+def _log_refusal(request: Request, code: str) -> None:
+    """Log the code of an error answer (never its message: it may quote a header or a cell)."""
+    log.info("%s refused: %s", getattr(request.state, "request_id", "-"), code)
+
+
 def _lang_of(request: Request) -> str:
     return "en" if request.query_params.get("lang") == "en" else "zh"
 
@@ -685,10 +690,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        _log_refusal(request, exc.code)
         return exc.response(_lang_of(request))
 
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError) -> JSONResponse:
+        _log_refusal(request, exc.code)
         return error_response(exc.code, exc.message(_lang_of(request)), 400)
 
     @app.exception_handler(RequestValidationError)
@@ -754,7 +761,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kind: str | None = Query(None, max_length=64,
                                  description="记录类型，缺省时由表头判断 / record kind, inferred when omitted"),
         lang: Literal["zh", "en"] = Query("zh", description="说明的语言 / language of the messages"),
-        format: Literal["json", "html", "csv"] = Query("json", description="报告格式 / report format"),  # noqa: A002
+        format: Literal["json", "html", "csv"] = Query("json", description="报告格式 / report format"),
         max_findings: int | None = Query(None, ge=0, le=10_000_000,
                                          description="报告中最多列出的问题数 / most findings listed"),
     ) -> Response:
@@ -797,9 +804,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             except TimeoutError:
                 log.warning("%s validation over the time limit (%.0f s)", rid, settings.time_limit)
                 raise ServiceError("request.validation_timeout", seconds=settings.time_limit) from None
-        except (ServiceError, InputError) as err:
-            log.info("%s refused: %s", rid, err.code)
-            raise
         finally:
             if not handed_over:
                 if upload is not None:
