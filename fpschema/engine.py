@@ -126,7 +126,14 @@ def _evaluate(text: pl.DataFrame, kind: str, options: Options) -> tuple[pl.DataF
 
 
 def records_frame(source: Any) -> pl.DataFrame:
-    """Service records (a path, DataFrame or list) typed just enough to be counted: county, procedure, date."""
+    """Service records (a path, DataFrame or list) typed just enough to be counted: county, procedure, date.
+
+    A plain UTF-8 CSV whose first line is the header is read for those three columns only; anything else
+    goes through the full reader."""
+    needed = ["city_code", "procedure", "service_date"]
+    fast = _three_columns(source, needed)
+    if fast is not None:
+        return convert.convert_frame(fast, "service_record", only=tuple(needed)).select(needed)
     table = read(source, known_headers=known_headers("service_record"))
     mapping = map_headers([c for c in table.frame.columns if c != "__row__"], "service_record")
     needed = ["city_code", "procedure", "service_date"]
@@ -135,6 +142,23 @@ def records_frame(source: Any) -> pl.DataFrame:
         raise InputError("input.kind_not_inferred")
     text = table.frame.select(pl.col(mapping.columns[n]).alias(n) for n in needed)
     return convert.convert_frame(text, "service_record", only=tuple(needed)).select(needed)
+
+
+def _three_columns(source: Any, needed: list[str]) -> pl.DataFrame | None:
+    if not isinstance(source, str | Path) or Path(source).suffix.lower() != ".csv" or not Path(source).is_file():
+        return None
+    try:
+        with open(source, encoding="utf-8") as fh:
+            first = fh.readline().lstrip("\ufeff").rstrip("\r\n")
+        aliases = _aliases("service_record")
+        headers = {aliases.get(normalize_header(h)): h for h in first.split(",")}
+        if not all(n in headers for n in needed):
+            return None
+        frame = pl.read_csv(source, columns=[headers[n] for n in needed], infer_schema=False)
+    except (UnicodeDecodeError, pl.exceptions.PolarsError, OSError):
+        return None
+    return frame.rename({headers[n]: n for n in needed}).with_columns(
+        pl.when(pl.col(n).str.strip_chars() != "").then(pl.col(n)).alias(n) for n in needed)
 
 
 def explanations_of(findings: pl.DataFrame, text: pl.DataFrame, side: Any = None) -> dict[str, Any]:

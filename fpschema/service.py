@@ -276,7 +276,10 @@ UPLOAD_BODY = {
                                         "description": "CSV/TSV/TXT、XLSX、XLS、JSON、JSONL/NDJSON、Parquet；"
                                                        "格式由文件名后缀决定 / the format comes from the "
                                                        "file name's suffix"}},
-            }
+            },
+            "encoding": {"file": {"headers": {"Content-Disposition": {
+                "description": "文件名只取其后缀 / only the file name's suffix is used",
+                "schema": {"type": "string", "example": 'form-data; name="file"; filename="upload.csv"'}}}}},
         },
         "application/json": {
             "schema": {"type": "array", "items": {"type": "object", "additionalProperties": True},
@@ -828,6 +831,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                      "content": {"application/json": {"schema": {
                                                          "$ref": "#/components/schemas/ErrorBody"}}}}
         schemas = doc.get("components", {}).get("schemas", {})
+        named = doc["paths"].get("/v1/schemas/{name}", {}).get("get", {})
+        for parameter in named.get("parameters", []):
+            if parameter.get("name") == "name":
+                parameter["schema"]["enum"] = [*contract.kinds(), contract.DEFS_FILE.removesuffix(".json")]
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
         schemas.setdefault("ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}"))
