@@ -222,22 +222,13 @@ def linked_set(rows: int, seed: int = 0, profile: Profile | None = None) -> dict
 # --- defects ------------------------------------------------------------------------------------------------
 
 
-def _uscc_wrong_check(column: str) -> Callable:
+def _wrong_check(column: str) -> Callable:
+    """Replace the check character (position 18) of an ID number or credit code by another one (1 or 2, so an
+    ID never gets a "000" ending)."""
     def apply(df, rng, ref):
-        codes = df[column]
-        good = codes.str.slice(17, 1)
-        other = pl.select(pl.when(good == "1").then(pl.lit("2")).otherwise(pl.lit("1"))).to_series()
-        return {column: codes.str.slice(0, 17) + other}
-    return apply
-
-
-def _id_wrong_check(column: str) -> Callable:
-    def apply(df, rng, ref):
-        ids = df[column]
-        good = ids.str.slice(17, 1)
-        # a digit different from the check character, never making a "000" ending
-        other = pl.select(pl.when(good == "1").then(pl.lit("2")).otherwise(pl.lit("1"))).to_series()
-        return {column: ids.str.slice(0, 17) + other}
+        values = df[column]
+        other = pl.select(pl.when(values.str.slice(17, 1) == "1").then(pl.lit("2")).otherwise(pl.lit("1"))).to_series()
+        return {column: values.str.slice(0, 17) + other}
     return apply
 
 
@@ -290,7 +281,7 @@ HAS_TARGET = pl.col("indicator").is_in(list(aggregates.load_targets()["targets"]
 
 DEFECTS: dict[str, dict[str, Injector]] = {
     "institution": {i.rule: i for i in [
-        Injector("uscc.checksum", "uscc", _uscc_wrong_check("uscc")),
+        Injector("uscc.checksum", "uscc", _wrong_check("uscc")),
         Injector("uscc.format", "uscc", lambda df, rng, ref: {"uscc": df["uscc"].str.slice(0, 17) + "I"}),
         Injector("field.code", "licence_type", _set("licence_type", "3")),
         Injector("field.pattern", "licence_no", _set("licence_no", "X1")),
@@ -308,8 +299,8 @@ DEFECTS: dict[str, dict[str, Injector]] = {
                  lambda df: pl.col("is_individual") == "否"),
     ]},
     "staff": {i.rule: i for i in [
-        Injector("uscc.checksum", "institution_uscc", _uscc_wrong_check("institution_uscc")),
-        Injector("id.checksum", "id_number", _id_wrong_check("id_number"),
+        Injector("uscc.checksum", "institution_uscc", _wrong_check("institution_uscc")),
+        Injector("id.checksum", "id_number", _wrong_check("id_number"),
                  lambda df: pl.col("id_number").str.slice(15, 2) != "00"),
         Injector("field.code", "qualification", _set("qualification", "药剂师")),
         Injector("field.pattern", "registration_no", _set("registration_no", "123")),
@@ -323,8 +314,8 @@ DEFECTS: dict[str, dict[str, Injector]] = {
         Injector("event.report_before_occur", "reported_date", _days_before("reported_date", "occurred_date", 3)),
         Injector("date.future", "reported_date", _future("reported_date")),
         Injector("field.code", "kind", _set("kind", "9")),
-        Injector("uscc.checksum", "institution_uscc", _uscc_wrong_check("institution_uscc")),
-        Injector("id.checksum", "client_id", _id_wrong_check("client_id"),
+        Injector("uscc.checksum", "institution_uscc", _wrong_check("institution_uscc")),
+        Injector("id.checksum", "client_id", _wrong_check("client_id"),
                  lambda df: pl.col("client_id").str.slice(15, 2) != "00"),
         Injector("field.required", "occurred_date", _set("occurred_date", None)),
     ]},
