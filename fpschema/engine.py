@@ -237,10 +237,12 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
 
 def mask_expr(value: pl.Expr) -> pl.Expr:
     """Column form of :func:`fpschema.mask.mask_id`: keep the first 6 and last 4 of 15+ characters."""
-    n = value.str.len_chars()
+    n = value.str.len_chars().cast(pl.Int64)
+    # both branches are evaluated on every row: keep every count >= 0 (a negative count would be read as huge)
+    middle = (n - 10).clip(lower_bound=0)
     return (
         pl.when(n >= 15)
-        .then(value.str.slice(0, 6) + pl.lit("*").repeat_by(n - 10).list.join("") + value.str.slice(-4))
+        .then(value.str.slice(0, 6) + pl.lit("*").repeat_by(middle).list.join("") + value.str.slice(-4))
         .otherwise(pl.lit("*").repeat_by(n).list.join(""))
         .alias("value")
     )

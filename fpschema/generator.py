@@ -71,6 +71,13 @@ def _names() -> tuple[list[str], np.ndarray, list[str], list[str]]:
 
 
 @cache
+def _full_names() -> tuple[list[str], list[str]]:
+    """Every surname with every female / male given name, indexed surname * len(given) + given."""
+    last, _, female, male = _names()
+    return [s + g for s in last for g in female], [s + g for s in last for g in male]
+
+
+@cache
 def _place_words() -> list[str]:
     from faker.providers.address.zh_CN import Provider
 
@@ -153,8 +160,10 @@ def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl
     township_code = pl.Series(township_int).cast(pl.Utf8)
     village_code = pl.Series(township_int * 1000 + village_no).cast(pl.Utf8)
     # names derive from the codes, so one code always has one name
-    township_name = _pick(words, (township_no * 7 + county_idx) % len(words)) + "镇"
-    village_name = _pick(words, (village_no * 13 + township_no) % len(words)) + "村"
+    township_idx = (township_no * 7 + county_idx) % len(words)
+    township_name = _pick([w + "镇" for w in words], township_idx)  # whole names gathered, not joined per row
+    office = _pick([w + "镇计划生育办公室" for w in words], township_idx)
+    village_name = _pick([w + "村" for w in words], (village_no * 13 + township_no) % len(words))
 
     procedure = _choice(rng, profile.procedure, n)
     male_np = procedure.is_in(list(contract.code_group("procedure_male_only"))).to_numpy()
@@ -181,16 +190,19 @@ def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl
     fee = np.where(rural, 0, rng.integers(0, 30, size=n) * 10)
 
     last, weights, female_names, male_names = _names()
-    surname = _pick(last, rng.choice(len(last), size=n, p=weights))
-    given = pl.select(pl.when(male).then(_pick(male_names, rng.integers(0, len(male_names), size=n)))
-                      .otherwise(_pick(female_names, rng.integers(0, len(female_names), size=n)))).to_series()
+    surname = rng.choice(len(last), size=n, p=weights)
+    female_full, male_full = _full_names()
+    name = pl.select(
+        pl.when(male).then(_pick(male_full, surname * len(male_names) + rng.integers(0, len(male_names), size=n)))
+        .otherwise(_pick(female_full, surname * len(female_names) + rng.integers(0, len(female_names), size=n)))
+    ).to_series()
     no_yes = ["否", "是"]
     return pl.DataFrame({
         "record_id": "SR" + pl.Series(np.arange(1, n + 1)).cast(pl.Utf8).str.zfill(8),
         "station_code": township_code,
         "id_doc_type": pl.repeat("01", n, eager=True),
         "client_id": client_id,
-        "client_name": surname + given,
+        "client_name": name,
         "sex": sex,
         "birth_date": _iso(birth),
         "birth_status": status,
@@ -207,7 +219,7 @@ def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl
         "village_code": village_code,
         "village_name": village_name,
         "service_date": _iso(service),
-        "issuing_office": township_name + "计划生育办公室",
+        "issuing_office": office,
         "is_rural": _pick(no_yes, rural.astype(np.int8)),
         "fee": pl.Series(fee).cast(pl.Utf8),
     })

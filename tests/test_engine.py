@@ -181,3 +181,20 @@ def test_batched_validation_equals_whole_file(tmp_path):
     assert batched.findings_all.select(key).sort(key).equals(whole.findings_all.select(key).sort(key))
     assert (batched.rows_total, batched.rows_invalid) == (whole.rows_total, whole.rows_invalid)
     assert batched.source["sha256"] == whole.source["sha256"]
+
+
+def test_short_id_values_are_masked_without_blowing_up_memory():
+    """Masking runs both branches on every row: a count below zero once asked for billions of stars."""
+    import subprocess
+    import sys
+
+    script = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "import fpschema\n"
+        "rows = [{'client_id': v, 'sex': '2'} for v in ('1', '12345', '\\x00x', '123456789')]\n"
+        "r = fpschema.validate(rows, 'service_record')\n"
+        "print(sorted(set(r.findings.filter(r.findings['column'] == 'client_id')['value'].to_list())))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "['*', '**', '*****', '*********']"
