@@ -396,6 +396,32 @@ def score_cmd(truth: Path, findings: Path, fmt: str) -> None:
             click.echo(table)
 
 
+@main.command("serve", help="启动上传校验服务：HTTP 接口与网页（需要 service 附加依赖）。\n\n"
+                            "Start the upload service: HTTP API and web page (needs the service extra). "
+                            "Limits also come from FPSCHEMA_* environment variables; see docs/service.md.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="监听地址 / address to listen on")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="端口 / port")
+@click.option("--max-upload-bytes", type=click.IntRange(min=1), default=None,
+              help="请求体上限，默认 50 MB / largest request body, default 50 MB")
+@click.option("--max-rows", type=click.IntRange(min=1), default=None,
+              help="每个文件的行数上限，默认 2000000 / most rows per upload")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="每次校验的秒数上限，默认 120 / seconds per validation, default 120")
+@click.option("--max-concurrent", type=click.IntRange(min=1), default=None,
+              help="同时进行的校验数，默认 2 / validations at once, default 2")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="日志文件，默认标准错误 / log file, default standard error")
+def serve_cmd(host: str, port: int, max_upload_bytes: int | None, max_rows: int | None, time_limit: float | None,
+              max_concurrent: int | None, log_file: Path | None) -> None:
+    try:
+        from .service import serve
+    except ImportError as err:
+        click.echo(f"错误 [usage]: {err}", err=True)
+        sys.exit(EXIT_USAGE)
+    serve(host, port, max_upload_bytes=max_upload_bytes, max_rows=max_rows, time_limit=time_limit,
+          max_concurrent=max_concurrent, log_file=str(log_file) if log_file else None)
+
+
 def pl_config():
     import polars as pl
 

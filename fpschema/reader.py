@@ -704,10 +704,13 @@ def _null_blank(frame: pl.DataFrame, maybe: pl.Series | None = None) -> pl.DataF
     if maybe is not None and not maybe.any():
         return frame
     probe = frame if maybe is None else frame.filter(maybe)
-    flags = probe.select(pl.col(c).str.contains(BLANK_RE).any().alias(c) for c in texts).row(0)
-    touched = [c for c, flag in zip(texts, flags, strict=True) if flag]
-    return frame.with_columns(pl.when(pl.col(c).str.contains(BLANK_RE)).then(None).otherwise(pl.col(c)).alias(c)
-                              for c in touched)
+    # Series, not pl.col: a column may be named "*" or "^…$", which pl.col reads as a pattern
+    # (Series methods also go through pl.col(name) inside polars: give each a fixed name first)
+    touched = [c for c in texts if probe.get_column(c).alias("v").str.contains(BLANK_RE).any()]
+    for c in touched:
+        column = frame.get_column(c).alias("v")
+        frame = frame.with_columns(column.set(column.str.contains(BLANK_RE).fill_null(False), None).alias(c))
+    return frame
 
 
 def _first_cell_flags(width: int) -> list[pl.Expr]:
@@ -851,7 +854,10 @@ def _cells_series(name: str, values: list[Any]) -> pl.Series:
     (int, bool, date, datetime, time) one by one."""
     kinds = set(map(type, values)) - {type(None)}
     if kinds <= {str}:
-        return pl.Series(name, values, dtype=pl.String)
+        try:
+            return pl.Series(name, values, dtype=pl.String)
+        except UnicodeEncodeError:  # lone surrogates from "\ud800" escapes: replaced, value by value
+            return pl.Series(name, [_cell_text(v) for v in values], dtype=pl.String)
     parts = []
     if str in kinds:
         parts.append(pl.Series([v if type(v) is str else None for v in values], dtype=pl.String))
@@ -923,11 +929,16 @@ def _check_zip(path: Path, limits: Limits) -> None:
         raise InputError("input.spreadsheet", detail=f"{type(exc).__name__}: {exc}") from None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _cell_text(value: Any) -> str | None:
     """A spreadsheet/frame cell as text: integral floats without .0, dates ISO, booleans true/false."""
     if value is None:
         return None
     if isinstance(value, str):
+        if _SURROGATE.search(value):  # JSON "\ud800" escapes decode to lone surrogates, which are not text
+            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         return None if _blank(value) else value
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -997,7 +1008,10 @@ def _json_column(name: str, values: list[Any]) -> pl.Series:
     call per value."""
     kinds = set(map(type, values)) - {type(None)}
     if kinds <= {str}:
-        return pl.Series(name, values, dtype=pl.String)
+        try:
+            return pl.Series(name, values, dtype=pl.String)
+        except UnicodeEncodeError:  # lone surrogates from "\ud800" escapes: replaced, value by value
+            return pl.Series(name, [_cell_text(v) for v in values], dtype=pl.String)
     if kinds in ({int}, {bool}):
         with contextlib.suppress(OverflowError, TypeError, ValueError, pl.exceptions.PolarsError):
             return pl.Series(name, values, dtype=pl.Int64 if kinds == {int} else pl.Boolean).cast(pl.String)
@@ -1092,12 +1106,12 @@ def _jsonl_fast(data: bytes) -> pl.DataFrame | None:
     except pl.exceptions.PolarsError:
         return None
     present = marked.select(line.str.count_matches('":', literal=True)).to_series()
-    found = decoded.select(pl.sum_horizontal(pl.col(k).is_not_null().cast(pl.UInt32) for k in keys)
+    found = decoded.select(pl.sum_horizontal(pl.nth(i).is_not_null().cast(pl.UInt32) for i in range(len(keys)))
                            if keys else pl.repeat(0, decoded.height, dtype=pl.UInt32)).to_series()
     if not (present == found).all():
         return None
     rows = pl.int_range(1, decoded.height + 1, dtype=pl.Int64, eager=True).alias(ROW)
-    return decoded.with_columns(pl.col(k).replace("\x00", None) for k in keys).insert_column(0, rows) \
+    return decoded.with_columns(pl.nth(i).replace("\x00", None) for i in range(len(keys))).insert_column(0, rows) \
         .filter(~blank)
 
 
@@ -1143,11 +1157,13 @@ def _text_frame(frame: pl.DataFrame) -> pl.DataFrame:
     are converted value by value; everything else with polars expressions.
     """
     columns = []
-    for name, dtype in frame.schema.items():
-        if _vectorised(frame, name, dtype):
-            columns.append(frame.select(_text_expr(name, dtype)).to_series())
+    for i, (name, dtype) in enumerate(frame.schema.items()):
+        # work on the column under a fixed name: pl.col reads names such as "*" or "^a$" as patterns
+        single = frame.to_series(i).to_frame("v")
+        if _vectorised(single, "v", dtype):
+            columns.append(single.select(_text_expr("v", dtype)).to_series().alias(name))
         else:
-            columns.append(pl.Series(name, [_cell_text(v) for v in frame[name].to_list()], dtype=pl.String))
+            columns.append(pl.Series(name, [_cell_text(v) for v in single["v"].to_list()], dtype=pl.String))
     return pl.DataFrame(columns) if columns else pl.DataFrame()
 
 

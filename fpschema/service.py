@@ -17,6 +17,7 @@ import json
 import logging
 import logging.config
 import os
+import re
 import secrets
 import tempfile
 import threading
@@ -144,6 +145,9 @@ SERVICE_ERRORS: dict[str, tuple[int, str, str]] = {
     "request.method_not_allowed": (405, "该地址不支持此请求方法", "this method is not allowed here"),
     "request.http_error": (400, "请求无效", "invalid request"),
     "schema.not_found": (404, "没有这个记录类型的契约：{kind}", "no contract for the record kind: {kind}"),
+    "input.unprocessable": (422, "数据无法处理（{error}），请检查文件中的特殊字符；请求编号 {request_id}",
+                            "the data could not be processed ({error}); check it for unusual characters; "
+                            "request id {request_id}"),
     "internal.error": (500, "服务内部错误（请求编号 {request_id}）", "internal error (request id {request_id})"),
 }
 # Both slow-body and slow-validation answers carry the code request.timeout (408 and 504 respectively).
@@ -258,6 +262,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (408, "上传太慢 / the body arrives too slowly (request.timeout)"),
         (413, "请求体过大 / body too large (request.too_large)"),
         (415, "既不是文件上传也不是 JSON / neither multipart nor JSON (request.not_multipart)"),
+        (422, "数据触发了读取缺陷 / the data could not be processed (input.unprocessable)"),
         (503, "服务繁忙，见 Retry-After / busy, see Retry-After (request.busy)"),
         (504, "校验超时 / validation over the time limit (request.timeout)"),
     ]
@@ -471,6 +476,9 @@ class _Outcome:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 def _records(body: bytes) -> list[Any]:
     try:
         data = json.loads(body)
@@ -481,11 +489,17 @@ def _records(body: bytes) -> list[Any]:
         raise ServiceError("request.invalid_json", detail=type(exc).__name__) from None
     if not isinstance(data, list):
         raise ServiceError("request.invalid_json", detail=f"expected a list, got {type(data).__name__}")
+    if _SURROGATE_ESCAPE.search(body):  # only then: \ud800 escapes may leave lone surrogates (not Unicode)
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ServiceError("request.invalid_json", detail="lone surrogate escape (\\ud800-\\udfff)") from None
     return data
 
 
-def _run(job: _Job, settings: Settings) -> _Outcome:
-    """Validate and render (in a worker thread). InputError paths name the client's file, not the spool."""
+def _run(job: _Job, settings: Settings, request_id: str) -> _Outcome:
+    """Validate and render (in a worker thread). InputError paths name the client's file, not the spool;
+    any other failure while reading the data is ``input.unprocessable`` (422), logged for the developers."""
     from .engine import validate
     from .reader import Limits
 
@@ -499,6 +513,9 @@ def _run(job: _Job, settings: Settings) -> _Outcome:
         spool = str(job.path)
         details = {k: str(v).replace(spool, job.name) for k, v in err.details.items()}
         raise InputError(err.code, **details) from None
+    except Exception as exc:  # a defect the data provoked in the reader or engine: 422, never a 500
+        log.error("%s unprocessable input: %s", request_id, _traceback_without_values(exc))
+        raise ServiceError("input.unprocessable", error=type(exc).__name__, request_id=request_id) from None
     report.source["name"] = job.name or "<records>"
     summary = {"kind": report.kind, "format": report.source.get("format"), "rows": report.rows_total,
                "invalid": report.rows_invalid, **report.counts["by_severity"]}
@@ -534,8 +551,18 @@ class RequestLog:
     """ASGI middleware: a request id (``X-Request-ID``), one log line per request with method, route
     template, status and duration only, and a JSON 500 instead of a traceback for anything unexpected."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, routes: list[Any] | None = None):
         self.app = app
+        self.routes = routes or []
+
+    def _template(self, scope: Scope) -> str:
+        """The matched route's path template (``/v1/schemas/{name}``), never the path as sent."""
+        route = scope.get("route")
+        if route is None:  # frameworks that do not record the route: match again
+            from starlette.routing import Match
+
+            route = next((r for r in self.routes if r.matches(scope)[0] == Match.FULL), None)
+        return getattr(route, "path", None) or "<unmatched>"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -564,9 +591,7 @@ class RequestLog:
                 err = ServiceError("internal.error", request_id=rid)
                 await err.response(lang)(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "<unmatched>"
-            log.info("%s %s %s %d %.1fms", rid, scope.get("method", "-"), path, status,
+            log.info("%s %s %s %d %.1fms", rid, scope.get("method", "-"), self._template(scope), status,
                      (time.perf_counter() - started) * 1000)
 
 
@@ -677,6 +702,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.get_running_loop().run_in_executor(executor, _warm_up)
         yield
         executor.shutdown(wait=False, cancel_futures=True)
 
@@ -686,10 +712,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="计划生育技术服务统计数据校验服务 / validation service for Chinese family-planning service "
                     "statistics. Errors answer `{\"error\": {\"code\", \"message\"}}`; see docs/service.md.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN; the service refers to nothing outside
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.slots = slots
-    app.add_middleware(RequestLog)
+    app.add_middleware(RequestLog, routes=app.router.routes)
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -799,7 +827,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     buf += chunk
                 job.json_body, job.size = bytes(buf), len(buf)
             started = time.perf_counter()
-            future = executor.submit(_run, job, settings)
+            future = executor.submit(_run, job, settings, rid)
             future.add_done_callback(_cleanup(slots, upload))
             handed_over = True
             try:
@@ -844,6 +872,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _warm_up() -> None:
+    """Import the engine and run one tiny validation at start-up, so the first upload is not the slow one."""
+    try:
+        from .engine import validate
+
+        validate([{"station_code": "110105001"}], "service_record")
+    except Exception as exc:  # a failed warm-up only costs the first request its speed
+        log.warning("warm-up failed: %s", _traceback_without_values(exc))
 
 
 def _cleanup(slots: Slots, upload: _Upload | None) -> Callable[[Future[Any]], None]:

@@ -504,3 +504,17 @@ def test_huge_single_line_keeps_memory_bounded(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == "input.line_too_long"
     assert int(out[1]) < 16, f"peak RSS grew by {out[1]} MB reading a 50 MB line"
+
+
+def test_column_names_that_look_like_patterns_and_lone_surrogates(tmp_path):
+    """pl.col reads "*" and "^…$" as patterns; JSON "\\ud800" escapes decode to lone surrogates. Neither may
+    crash the reader."""
+    odd = read([{"": None, "*": "a", "^x$": " ", "sex": "2"}])
+    assert odd.frame.columns[2:] == ["*", "^x$", "sex"] and odd.frame.row(0)[2:] == ("a", None, "2")
+    frame = read(pl.DataFrame({"*": [1.0, 2.5], "^a$": ["x", " "]})).frame
+    assert frame["*"].to_list() == ["1", "2.5"] and frame["^a$"].to_list() == ["x", None]
+    for name, text in (("s.jsonl", '{"client_id": "\\ud800x", "sex": "2"}\n'),
+                       ("s.json", '[{"client_id": "\\udc00x", "sex": "2"}]')):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        assert read(path).frame.height == 1
