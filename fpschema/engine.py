@@ -175,9 +175,10 @@ def explanations_of(findings: pl.DataFrame, text: pl.DataFrame, side: Any = None
         rows = rows.join(table, on=["division_code", "rule"], how="left").with_columns(
             pl.coalesce(pl.col("explanation"), pl.col("#side")).alias("explanation"))
     rows = rows.with_columns(pl.col("explanation").str.strip_chars().replace("", None))
-    explained = rows.filter(pl.col("explanation").is_not_null())
-    return {"warnings": rows.height, "explained": explained.height, "unexplained": rows.height - explained.height,
-            "items": explained.select("row", "rule", "explanation").head(1000).to_dicts()}
+    rows = rows.with_columns(pl.col("explanation").is_not_null().alias("explained"))
+    explained = int(rows["explained"].sum())
+    return {"warnings": rows.height, "explained": explained, "unexplained": rows.height - explained,
+            "items": rows.select("row", "column", "rule", "explained", "explanation").head(1000).to_dicts()}
 
 
 def with_table_findings(found: pl.DataFrame, extra: list[pl.DataFrame], kind: str) -> pl.DataFrame:
