@@ -164,10 +164,16 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
               help="核实说明表（CSV：division_code,rule,explanation）/ explanations for warnings (CSV)")
 @click.option("--zscore", type=click.FloatRange(min=0.5), default=3.5, show_default=True,
               help="与上期比较的稳健 z 分数阈值 / robust z-score threshold for year-on-year changes")
+@click.option("--engine", type=click.Choice(["polars", "spark"]), default="polars", show_default=True,
+              help="校验引擎；spark 需要 spark 附加依赖，可读 Parquet、CSV 或表名 / validation engine; spark reads "
+                   "Parquet, CSV or a table name (needs the spark extra)")
+@click.option("--findings-out", type=click.Path(path_type=Path), default=None,
+              help="（spark）把全部问题写成 Parquet 目录 / (spark) write every finding to this Parquet folder")
 def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Path | None, lang: str,
                  max_findings: int | None, unmask: bool, valid_out: Path | None, invalid_out: Path | None,
                  encoding: str | None, reference_date, batch_rows: int | None, records: Path | None,
-                 targets: Path | None, explanations: Path | None, zscore: float) -> None:
+                 targets: Path | None, explanations: Path | None, zscore: float, engine: str,
+                 findings_out: Path | None) -> None:
     from .engine import validate, validate_batched
 
     if batch_rows and (kind is None or valid_out or invalid_out):
@@ -184,7 +190,11 @@ def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Pa
         try:
             ref = reference_date.date() if reference_date else None
             with _progress(path, lang):
-                if batch_rows:
+                if engine == "spark":
+                    report = _spark_report(path, kind, encoding=encoding, reference_date=ref, lang=lang,
+                                           max_findings=max_findings if max_findings is not None else 1000,
+                                           unmask=unmask, findings_path=findings_out)
+                elif batch_rows:
                     report = validate_batched(path, kind, batch_rows=batch_rows, reference_date=ref, lang=lang,
                                               max_findings=max_findings, unmask=unmask)
                 else:
@@ -219,6 +229,15 @@ def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Pa
         if not report.ok:
             worst = max(worst, EXIT_FINDINGS)
     sys.exit(worst)
+
+
+def _spark_report(path: Path, kind: str | None, **options):
+    """Validate with fpschema.spark (a local session unless spark-submit set one up)."""
+    try:
+        from . import spark as fs
+    except ImportError as err:
+        raise click.UsageError(f"--engine spark: {err} (pip install 'fpschema[spark]')") from err
+    return fs.validate_path(fs.session(), str(path), kind, **options)
 
 
 def _target(option: Path | None, source: Path, suffix: str, several: bool) -> Path | None:
