@@ -135,7 +135,7 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
                                "Validate data files (CSV, XLSX, XLS, JSON, JSONL, Parquet).\n\n"
                                "退出码 / exit codes: 0 通过 valid, 1 有错误 findings of severity error, "
                                "2 无法读取或命令有误 unreadable input or wrong command.")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--kind", type=click.Choice(contract.kinds()), default=None,
               help="记录类型，缺省时由表头判断 / record kind, inferred from the header when omitted")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
@@ -167,13 +167,13 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
 @click.option("--engine", type=click.Choice(["polars", "spark"]), default="polars", show_default=True,
               help="校验引擎；spark 需要 spark 附加依赖，可读 Parquet、CSV 或表名 / validation engine; spark reads "
                    "Parquet, CSV or a table name (needs the spark extra)")
-@click.option("--findings-out", type=click.Path(path_type=Path), default=None,
+@click.option("--findings-out", type=click.Path(path_type=str), default=None,
               help="（spark）把全部问题写成 Parquet 目录 / (spark) write every finding to this Parquet folder")
-def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Path | None, lang: str,
+def validate_cmd(files: tuple[str, ...], kind: str | None, fmt: str, output: Path | None, lang: str,
                  max_findings: int | None, unmask: bool, valid_out: Path | None, invalid_out: Path | None,
                  encoding: str | None, reference_date, batch_rows: int | None, records: Path | None,
                  targets: Path | None, explanations: Path | None, zscore: float, engine: str,
-                 findings_out: Path | None) -> None:
+                 findings_out: str | None) -> None:
     from .engine import validate, validate_batched
 
     if batch_rows and (kind is None or valid_out or invalid_out):
@@ -181,9 +181,14 @@ def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Pa
                    "--kind and cannot be combined with --valid-out/--invalid-out", err=True)
         sys.exit(EXIT_USAGE)
 
+    if engine == "spark" and (batch_rows or valid_out or invalid_out or records or explanations):
+        click.echo("错误 [usage]: --engine spark 不能与 --batch-rows、--valid-out、--invalid-out、--records、--explanations "
+                   "同用 / --engine spark cannot be combined with those options", err=True)
+        sys.exit(EXIT_USAGE)
     several = len(files) > 1
     worst = EXIT_OK
-    for path in files:
+    for raw in files:
+        path = Path(raw)  # Spark gets the text as given: pathlib would turn s3a://b/x into s3a:/b/x
         target = _target(output, path, SUFFIX[fmt], several)
         quarantine = (_target(valid_out, path, ".valid.csv", several), _target(invalid_out, path, ".invalid.csv",
                                                                                several))
@@ -191,9 +196,11 @@ def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Pa
             ref = reference_date.date() if reference_date else None
             with _progress(path, lang):
                 if engine == "spark":
-                    report = _spark_report(path, kind, encoding=encoding, reference_date=ref, lang=lang,
+                    out = (f"{findings_out.rstrip('/')}/{path.stem}.findings" if findings_out and several
+                           else findings_out)
+                    report = _spark_report(raw, kind, encoding=encoding, reference_date=ref, lang=lang,
                                            max_findings=max_findings if max_findings is not None else 1000,
-                                           unmask=unmask, findings_path=findings_out)
+                                           unmask=unmask, findings_path=out)
                 elif batch_rows:
                     report = validate_batched(path, kind, batch_rows=batch_rows, reference_date=ref, lang=lang,
                                               max_findings=max_findings, unmask=unmask)
@@ -231,13 +238,17 @@ def validate_cmd(files: tuple[Path, ...], kind: str | None, fmt: str, output: Pa
     sys.exit(worst)
 
 
-def _spark_report(path: Path, kind: str | None, **options):
+def _spark_report(path: str, kind: str | None, **options):
     """Validate with fpschema.spark (a local session unless spark-submit set one up)."""
     try:
         from . import spark as fs
+
+        session = fs.session()
     except ImportError as err:
-        raise click.UsageError(f"--engine spark: {err} (pip install 'fpschema[spark]')") from err
-    return fs.validate_path(fs.session(), str(path), kind, **options)
+        click.echo(f"错误 [usage]: --engine spark 需要 pyspark / needs pyspark: pip install 'fpschema[spark]' ({err})",
+                   err=True)
+        sys.exit(EXIT_USAGE)
+    return fs.validate_path(session, path, kind, **options)
 
 
 def _target(option: Path | None, source: Path, suffix: str, several: bool) -> Path | None:

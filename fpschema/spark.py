@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -503,6 +504,10 @@ def _validate_on_driver(spark_df: DataFrame, kind: str, cols: _Columns, ref: dat
 # ---------------------------------------------------------------------------------------------- sources
 
 
+# hdfs://…, s3a://…, file:/… (also as pathlib leaves them: hdfs:/…); a one-letter "scheme" is a Windows drive
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
 def read_source(spark: SparkSession, path: str | Path, fmt: str | None = None,
                 encoding: str | None = None) -> tuple[DataFrame, dict[str, Any]]:
     """A Spark DataFrame from Parquet (a file or folder), CSV (header on the first line, every column read as
@@ -515,7 +520,7 @@ def read_source(spark: SparkSession, path: str | Path, fmt: str | None = None,
             fmt = "csv" if Path(text).suffix.lower() in (".csv", ".tsv", ".txt") else "parquet"
     if fmt not in ("csv", "parquet", "table"):
         raise InputError("input.format", path=text)
-    if fmt != "table" and "://" not in text and not Path(text).exists():
+    if fmt != "table" and not _URI.match(text) and not Path(text).exists():
         raise InputError("input.not_found", path=text)
     from pyspark.errors import AnalysisException
 
