@@ -41,6 +41,7 @@ class Options:
     unmask: bool = False
     targets: dict[str, Any] | None = None  # indicator targets (aggregates.load_targets); None: the default
     zscore: float = aggregates.ZSCORE  # threshold of the year-on-year plausibility check
+    rollups: bool = True  # False when the caller runs the roll-ups itself (the Spark engine)
 
 
 def _aliases(kind: str) -> dict[str, str]:
@@ -120,8 +121,9 @@ def _evaluate(text: pl.DataFrame, kind: str, options: Options) -> tuple[pl.DataF
     typed = prepare(text, kind, options.reference_date)
     found = findings_of(typed, all_checks(kind, options.reference_date, targets=options.targets), text, kind,
                         options.unmask)
-    found = with_table_findings(found, [aggregates.rollup_findings(typed, kind),
-                                        aggregates.plausibility_findings(typed, kind, options.zscore)], kind)
+    rollups = aggregates.rollup_findings(typed, kind) if options.rollups else pl.DataFrame()
+    found = with_table_findings(found, [rollups, aggregates.plausibility_findings(typed, kind, options.zscore)],
+                                kind)
     return found, typed
 
 
@@ -272,7 +274,7 @@ def _sample_rows(text: pl.DataFrame, findings: pl.DataFrame, kind: str, unmask: 
 def validate_table(
     table: Table, kind: str | None = None, *, reference_date: date | None = None, lang: str = "zh",
     max_findings: int | None = None, unmask: bool = False, records: Any = None, targets: Any = None,
-    explanations: Any = None, zscore: float = aggregates.ZSCORE,
+    explanations: Any = None, zscore: float = aggregates.ZSCORE, rollups: bool = True,
 ) -> Report:
     """Validate a table from :func:`fpschema.reader.read`.
 
@@ -288,7 +290,7 @@ def validate_table(
     mapping = map_headers(headers, kind)
     text = table.frame.select("__row__", *[pl.col(h).alias(f) for f, h in mapping.columns.items()])
     target_doc = targets if isinstance(targets, dict) else aggregates.load_targets(targets)
-    options = Options(reference_date or date.today(), unmask, target_doc, zscore)
+    options = Options(reference_date or date.today(), unmask, target_doc, zscore, rollups)
     findings, typed = _evaluate(text, kind, options)
     extras: dict[str, Any] = {}
     if records is not None and kind == "procedure_report":
@@ -344,7 +346,7 @@ def validate(
     reference_date: date | None = None, lang: str = "zh", max_findings: int | None = None,
     unmask: bool = False, limits: Limits | None = None, valid_out: str | Path | None = None,
     invalid_out: str | Path | None = None, records: Any = None, targets: Any = None, explanations: Any = None,
-    zscore: float = aggregates.ZSCORE,
+    zscore: float = aggregates.ZSCORE, rollups: bool = True,
 ) -> Report:
     """Validate a file (path), a polars or pandas DataFrame, or a list of dicts.
 
@@ -357,7 +359,7 @@ def validate(
     table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits)
     report = validate_table(table, kind, reference_date=reference_date, lang=lang, max_findings=max_findings,
                             unmask=unmask, records=records, targets=targets, explanations=explanations,
-                            zscore=zscore)
+                            zscore=zscore, rollups=rollups)
     if valid_out or invalid_out:
         valid, invalid = split_rows(table, report)
         if valid_out:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from . import contract, dataset_checks, engine, reader
+from . import aggregates, contract, dataset_checks, engine, reader
 from .catalogue import RULES
 from .check import Check
 from .errors import InputError
@@ -487,18 +487,88 @@ def validate(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "
 
 def _validate_on_driver(spark_df: DataFrame, kind: str, cols: _Columns, ref: date, lang: str,
                         max_findings: int | None, unmask: bool, targets: Any, src: dict[str, Any]) -> Report:
-    """Aggregate reports: collected (one row per division and year) and validated by the polars engine, table
-    rules (roll-ups, year-on-year plausibility) included. ``row`` counts the collected rows from 0."""
+    """Aggregate reports: collected (one row per division and year) and validated by the polars engine; the
+    roll-ups run as Spark aggregations (:func:`rollup_findings`). ``row`` counts the collected rows from 0."""
     frame = to_polars(spark_df)
     data = frame.drop(cols.id_raw) if cols.id_raw and cols.id_raw not in cols.raw.values() else frame
     report = engine.validate(data, kind, reference_date=ref, lang=lang, max_findings=max_findings,
-                             unmask=unmask, targets=targets)
+                             unmask=unmask, targets=targets, rollups=False)
+    mapping = engine.map_headers(data.columns, kind)
+    text = data.select(pl.col(h).cast(pl.Utf8).alias(f) for f, h in mapping.columns.items()).with_row_index(
+        "__row__").with_columns(pl.col("__row__").cast(pl.Int64))
+    rollups = rollup_findings(spark_df.sparkSession, text, kind)
+    if rollups.height:
+        merged = engine.with_table_findings(report.findings_all.filter(pl.col("row").is_not_null()), [rollups], kind)
+        report.findings_all = pl.concat([report.findings_all.filter(pl.col("row").is_null()), merged])
+        errors = merged.filter(pl.col("severity") == "error").get_column("row").n_unique()
+        report.rows_invalid = max(report.rows_invalid, errors)
     report.source = {**report.source, **src, "collected_to_driver": True}
     if cols.id_raw is not None:
         ids = frame.select(pl.int_range(0, frame.height, dtype=pl.Int64).alias("row"),
                            pl.col(cols.id_raw).cast(pl.Utf8).alias("record_id"))
         report.findings_all = report.findings_all.join(ids, on="row", how="left", maintain_order="left")
     return report
+
+
+def rollup_findings(spark: SparkSession, text: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """:func:`fpschema.aggregates.rollup_findings` as Spark aggregations: children summed per parent and year
+    (sentinels and unreadable counts left out, ``try_cast`` so ANSI mode never aborts), parents joined to their
+    sums; the few joined parent rows are then judged on the driver exactly as the polars engine judges them."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    if kind not in ("indicator_report", "procedure_report") or text.height == 0:
+        return aggregates._empty()
+    group = ["report_year", "indicator"] if kind == "indicator_report" else ["report_year"]
+    columns = aggregates.additive_columns(kind)
+    sdf = spark.createDataFrame(text.select("__row__", "division_code", *group, *columns).to_arrow())
+
+    def number(name: str):
+        return F.expr(f"try_cast(`{name}` as bigint)")
+
+    sdf = sdf.select("__row__", "division_code", *[number(g).alias(g) if g == "report_year" else F.col(g)
+                                                   for g in group], *[number(c).alias(c) for c in columns])
+    code = F.col("division_code")
+    sdf = sdf.where(code.rlike("^[0-9]{6}$")).withColumn(
+        "#parent", F.when(code.endswith("0000"), F.lit(None))
+        .when(code.endswith("00"), F.concat(code.substr(1, 2), F.lit("0000")))
+        .otherwise(F.concat(code.substr(1, 4), F.lit("00"))))
+    sums = sdf.where(F.col("#parent").isNotNull()).groupBy("#parent", *group).agg(
+        *[F.coalesce(F.sum(F.when(F.col(c) >= 0, F.col(c))), F.lit(0)).alias(f"#sum_{c}") for c in columns],
+        *[F.max(F.when(F.col(c) < 0, 1).otherwise(0)).alias(f"#sentinel_{c}") for c in columns],
+        F.collect_set("division_code").alias("#children"))
+    parents = sdf.where(code.endswith("00")).drop("#parent")
+    joined = parents.join(sums, (parents["division_code"] == sums["#parent"]) & _equal_on(parents, sums, group),
+                          "inner").select(parents["__row__"], parents["division_code"], parents["report_year"],
+                                          *[parents[c] for c in columns],
+                                          *[sums[f"#sum_{c}"] for c in columns],
+                                          *[sums[f"#sentinel_{c}"] for c in columns], sums["#children"])
+    rows = joined.collect()
+    found: list[dict[str, Any]] = []
+    incomplete = set()
+    for r in rows:
+        missing = sorted(set(aggregates.expected_children(r["division_code"], r["report_year"])) - set(r["#children"]))
+        if missing:
+            incomplete.add(r["__row__"])
+            found.append({"row": r["__row__"], "column": "division_code", "rule": "report.rollup_incomplete",
+                          "value": ",".join(missing[:20]) + (" …" if len(missing) > 20 else "")})
+    for c in columns:
+        for r in rows:
+            value = r[c] if r[c] is not None and r[c] >= 0 else None
+            if r["__row__"] in incomplete or value is None or r[f"#sentinel_{c}"]:
+                continue
+            if value != r[f"#sum_{c}"]:
+                found.append({"row": r["__row__"], "column": c, "rule": "report.rollup_mismatch",
+                              "value": f"{r[c]} ≠ Σ {r[f'#sum_{c}']}"})
+    return pl.DataFrame(found, schema=aggregates._SCHEMA) if found else aggregates._empty()
+
+
+def _equal_on(left: DataFrame, right: DataFrame, names: list[str]):
+    from pyspark.sql import functions as F  # noqa: N812
+
+    condition = F.lit(True)
+    for name in names:
+        condition = condition & (left[name] == right[name])
+    return condition
 
 
 # ---------------------------------------------------------------------------------------------- sources

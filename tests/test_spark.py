@@ -293,3 +293,26 @@ def test_importing_fpschema_does_not_import_pyspark():
             "assert not [m for m in sys.modules if m.startswith('pyspark')]")
     subprocess.run([sys.executable, "-c", code], check=True)
 
+
+
+def test_rollups_run_as_spark_aggregations_and_equal_the_polars_engine(spark):
+    from fpschema import linked
+
+    parts, manifest = linked.report_set(seed=2, defects=True)
+    ws45 = parts["procedure_report"]
+    text = ws45.with_row_index("__row__").with_columns(pl.col("__row__").cast(pl.Int64))
+    ours = fs.rollup_findings(spark, text, "procedure_report").sort("row", "column", "rule")
+    typed = fpschema.engine.prepare(text, "procedure_report", REF)
+    polars_side = aggregates_rollups(typed).sort("row", "column", "rule")
+    assert ours.equals(polars_side) and set(ours["rule"]) == {"report.rollup_mismatch", "report.rollup_incomplete"}
+    report = fs.validate(spark.createDataFrame(ws45.to_arrow()), "procedure_report",
+                         reference_date=REF, id_column=None)
+    reference = fpschema.validate(ws45, "procedure_report", reference_date=REF)
+    key = ["row", "column", "rule"]
+    assert report.findings_all.select(key).sort(key).equals(reference.findings_all.select(key).sort(key))
+
+
+def aggregates_rollups(typed: pl.DataFrame) -> pl.DataFrame:
+    from fpschema import aggregates
+
+    return aggregates.rollup_findings(typed, "procedure_report")
