@@ -849,15 +849,21 @@ def _head_grid(cells: list[list[Any]], width: int) -> list[list[str | None]]:
     return grid
 
 
+def _strings_series(name: str, values: list[Any]) -> pl.Series:
+    """A column of strings (and nulls) as one polars call; lone surrogates from JSON "\ud800" escapes, which
+    polars cannot encode, are replaced value by value."""
+    try:
+        return pl.Series(name, values, dtype=pl.String)
+    except UnicodeEncodeError:
+        return pl.Series(name, [_cell_text(v) for v in values], dtype=pl.String)
+
+
 def _cells_series(name: str, values: list[Any]) -> pl.Series:
     """A column of spreadsheet cells as text: strings and floats converted by polars, other types
     (int, bool, date, datetime, time) one by one."""
     kinds = set(map(type, values)) - {type(None)}
     if kinds <= {str}:
-        try:
-            return pl.Series(name, values, dtype=pl.String)
-        except UnicodeEncodeError:  # lone surrogates from "\ud800" escapes: replaced, value by value
-            return pl.Series(name, [_cell_text(v) for v in values], dtype=pl.String)
+        return _strings_series(name, values)
     parts = []
     if str in kinds:
         parts.append(pl.Series([v if type(v) is str else None for v in values], dtype=pl.String))
@@ -1008,10 +1014,7 @@ def _json_column(name: str, values: list[Any]) -> pl.Series:
     call per value."""
     kinds = set(map(type, values)) - {type(None)}
     if kinds <= {str}:
-        try:
-            return pl.Series(name, values, dtype=pl.String)
-        except UnicodeEncodeError:  # lone surrogates from "\ud800" escapes: replaced, value by value
-            return pl.Series(name, [_cell_text(v) for v in values], dtype=pl.String)
+        return _strings_series(name, values)
     if kinds in ({int}, {bool}):
         with contextlib.suppress(OverflowError, TypeError, ValueError, pl.exceptions.PolarsError):
             return pl.Series(name, values, dtype=pl.Int64 if kinds == {int} else pl.Boolean).cast(pl.String)
