@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from .catalogue import RULES
 from .check import Check
+from .contract import fields
+from .mask import mask_expr
+from .report import FINDING_SCHEMA
 
 # The identity of one service: the same client, procedure, date and station twice is a duplicate.
 SERVICE_KEY = ("client_id#c", "procedure", "service_date", "station_code")
@@ -52,22 +56,47 @@ def dataset_checks(kind: str) -> list[Check]:
     return make() if make else []
 
 
-def key_frame(typed: pl.DataFrame, kind: str) -> pl.DataFrame:
-    """The few columns the cross-row rules read (about 30 bytes a row)."""
+VALUE = "v#"  # key-frame columns holding the cell as written (for the findings' values)
+
+
+def key_frame(typed: pl.DataFrame, kind: str, text: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The few columns the cross-row rules read (about 30 bytes a row), and, given the text frame, the cells
+    as written of the columns they report (``v#column``)."""
     if kind != "service_record":
         return typed.select("__row__")
-    return typed.select("__row__", DUP, PERSON, pl.col("sex").cast(pl.Categorical), "birth_date")
+    names = [c.column for c in _unique_columns(kind)] if text is not None else []
+    values = [text.get_column(c).alias(VALUE + c) if c in text.columns else pl.lit(None, dtype=pl.Utf8).alias(VALUE + c)
+              for c in names]
+    return typed.select("__row__", DUP, PERSON, pl.col("sex").cast(pl.Categorical), "birth_date").with_columns(values)
 
 
-def cross_row_findings(keys: pl.DataFrame, kind: str) -> pl.DataFrame:
-    """Findings of the cross-row rules over a key frame (values left empty: the rows were read in batches)."""
-    from .catalogue import RULES
-    from .report import FINDING_SCHEMA
-
-    parts = []
+def _unique_columns(kind: str) -> list[Check]:
+    seen: dict[str, Check] = {}
     for check in dataset_checks(kind):
-        rows = keys.filter(check.failed.fill_null(False)).get_column("__row__")
-        parts.append(pl.DataFrame({"row": rows, "column": [check.column] * len(rows), "rule": [check.rule] * len(rows),
-                                   "severity": [RULES[check.rule].severity] * len(rows), "value": [None] * len(rows)},
-                                  schema=FINDING_SCHEMA))
-    return pl.concat(parts) if parts else pl.DataFrame(schema=FINDING_SCHEMA)
+        seen.setdefault(check.column, check)
+    return list(seen.values())
+
+
+def cross_row_findings(keys: pl.DataFrame, kind: str, unmask: bool = False) -> pl.DataFrame:
+    """Findings of the cross-row rules over key frames (concatenated), sorted by row.
+
+    Only rows whose person or service key occurs more than once can fail, so the window checks run on
+    those alone (the same result as over every row, at a fraction of the cost). Values come from the
+    ``v#`` columns (null without them), sensitive ones masked unless ``unmask``.
+    """
+    todo = dataset_checks(kind)
+    if not todo or keys.height == 0:
+        return pl.DataFrame(schema=FINDING_SCHEMA)
+    dup, person = pl.col(DUP), pl.col(PERSON)
+    keys = keys.filter((dup.is_not_null() & dup.is_duplicated()) | (person.is_not_null() & person.is_duplicated()))
+    sensitive = {f.name for f in fields(kind) if f.sensitive}
+    parts = []
+    for check in todo:
+        name = VALUE + check.column
+        value = pl.col(name).cast(pl.Utf8) if name in keys.columns else pl.lit(None, dtype=pl.Utf8)
+        if check.column in sensitive and not unmask:
+            value = mask_expr(value)
+        parts.append(keys.filter(check.failed.fill_null(False)).select(
+            pl.col("__row__").alias("row"), pl.lit(check.column).alias("column"), pl.lit(check.rule).alias("rule"),
+            pl.lit(RULES[check.rule].severity).alias("severity"), value.alias("value")))
+    return pl.concat(parts).cast(FINDING_SCHEMA).sort("row", maintain_order=True)

@@ -19,7 +19,7 @@ from . import aggregates, checks, contract, convert, dataset_checks, schema_chec
 from .catalogue import RULES
 from .check import Check
 from .errors import InputError
-from .mask import mask_id
+from .mask import mask_expr, mask_id
 from .reader import Limits, Table, normalize_header, read
 from .report import FINDING_SCHEMA, Report, empty_findings
 
@@ -103,10 +103,7 @@ def prepare(text: pl.DataFrame, kind: str, reference_date: date) -> pl.DataFrame
     present = set(text.columns)
     base = text.with_columns(pl.lit(None, dtype=pl.Utf8).alias(f.name) for f in contract.fields(kind)
                              if f.name not in present)
-    typed = convert.convert_frame(base, kind)
-    for stage in checks.stages(kind, reference_date):
-        typed = typed.with_columns(**stage)
-    return typed
+    return checks.derive(convert.convert_frame(base, kind), kind, reference_date)
 
 
 def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
@@ -119,8 +116,11 @@ def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
 
 def _evaluate(text: pl.DataFrame, kind: str, options: Options) -> tuple[pl.DataFrame, pl.DataFrame]:
     typed = prepare(text, kind, options.reference_date)
-    found = findings_of(typed, all_checks(kind, options.reference_date, targets=options.targets), text, kind,
-                        options.unmask)
+    found = findings_of(typed, all_checks(kind, options.reference_date, cross_row=False, targets=options.targets),
+                        text, kind, options.unmask)
+    cross = dataset_checks.cross_row_findings(dataset_checks.key_frame(typed, kind, text), kind, options.unmask)
+    if cross.height:
+        found = with_table_findings(found, [cross.drop("severity")], kind)
     rollups = aggregates.rollup_findings(typed, kind) if options.rollups else pl.DataFrame()
     found = with_table_findings(found, [rollups, aggregates.plausibility_findings(typed, kind, options.zscore)],
                                 kind)
@@ -235,19 +235,6 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
         .select(list(FINDING_SCHEMA))
         .cast(FINDING_SCHEMA)
         .collect()
-    )
-
-
-def mask_expr(value: pl.Expr) -> pl.Expr:
-    """Column form of :func:`fpschema.mask.mask_id`: keep the first 6 and last 4 of 15+ characters."""
-    n = value.str.len_chars().cast(pl.Int64)
-    # both branches are evaluated on every row: keep every count >= 0 (a negative count would be read as huge)
-    middle = (n - 10).clip(lower_bound=0)
-    return (
-        pl.when(n >= 15)
-        .then(value.str.slice(0, 6) + pl.lit("*").repeat_by(middle).list.join("") + value.str.slice(-4))
-        .otherwise(pl.lit("*").repeat_by(n).list.join(""))
-        .alias("value")
     )
 
 
@@ -448,11 +435,11 @@ def validate_batched(
         typed = prepare(text, kind, ref)
         found.append(findings_of(typed, row_checks, text, kind, unmask))
         if cross:
-            keys.append(dataset_checks.key_frame(typed, kind))
+            keys.append(dataset_checks.key_frame(typed, kind, text))
     findings = pl.concat(found) if found else empty_findings()
     if cross and keys:
-        hits = dataset_checks.cross_row_findings(pl.concat(keys), kind)
-        findings = pl.concat([findings, hits]).sort("row")
+        hits = dataset_checks.cross_row_findings(pl.concat(keys), kind, unmask)
+        findings = with_table_findings(findings, [hits.drop("severity")], kind)
     rows_total = offset - 2
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import polars as pl
+
 
 def mask_id(value: object) -> object:
     """Hide the birth date and sequence of an ID number; short or odd values are hidden whole."""
@@ -17,3 +19,16 @@ def mask_id(value: object) -> object:
     if n >= 15:
         return value[:6] + "*" * (n - 10) + value[-4:]
     return "*" * n
+
+
+def mask_expr(value: pl.Expr) -> pl.Expr:
+    """Column form of :func:`mask_id`: keep the first 6 and last 4 of 15+ characters."""
+    n = value.str.len_chars().cast(pl.Int64)
+    # both branches are evaluated on every row: keep every count >= 0 (a negative count would be read as huge)
+    middle = (n - 10).clip(lower_bound=0)
+    return (
+        pl.when(n >= 15)
+        .then(value.str.slice(0, 6) + pl.lit("*").repeat_by(middle).list.join("") + value.str.slice(-4))
+        .otherwise(pl.lit("*").repeat_by(n).list.join(""))
+        .alias("value")
+    )
