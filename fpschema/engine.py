@@ -7,7 +7,8 @@ convert cell by cell → derived columns → every rule as a column expression i
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -18,6 +19,7 @@ import polars as pl
 from . import aggregates, checks, contract, convert, dataset_checks, schema_checks
 from .catalogue import RULES
 from .check import Check
+from .csvstream import CsvStream, NotStreamable, open_stream
 from .errors import InputError
 from .mask import mask_expr, mask_id
 from .reader import Limits, Table, normalize_header, read
@@ -238,13 +240,19 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
     )
 
 
-def _sample_rows(text: pl.DataFrame, findings: pl.DataFrame, kind: str, unmask: bool) -> list[dict[str, Any]]:
-    rows = findings.filter(pl.col("row").is_not_null()).get_column("row").unique(maintain_order=True)
-    rows = rows.head(SAMPLE_ROWS).to_list()
-    if not rows:
+def _sample_cells(text: pl.DataFrame, findings: pl.DataFrame, limit: int = SAMPLE_ROWS) -> pl.DataFrame:
+    """The text rows of the first ``limit`` rows with findings of their own (cross-row ones aside)."""
+    rows = (findings.filter(pl.col("row").is_not_null() & ~pl.col("rule").str.starts_with("dataset."))
+            .get_column("row").unique(maintain_order=True).head(limit))
+    return text.filter(pl.col("__row__").is_in(rows.implode())) if len(rows) else text.clear()
+
+
+def _sample_rows(cells: pl.DataFrame, findings: pl.DataFrame, kind: str, unmask: bool) -> list[dict[str, Any]]:
+    """The rows for the HTML page: cells (ID numbers masked unless ``unmask``) and the rules each broke."""
+    if cells.height == 0:
         return []
+    rows = cells.get_column("__row__").to_list()
     sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
-    cells = text.filter(pl.col("__row__").is_in(rows))
     by_row: dict[int, dict[str, list[str]]] = {}
     for r in findings.filter(pl.col("row").is_in(rows)).iter_rows(named=True):
         by_row.setdefault(r["row"], {}).setdefault(r["column"], []).append(r["rule"])
@@ -289,21 +297,72 @@ def validate_table(
         extras["explanations"] = explanations_of(findings, text, explanations)
         if kind == "indicator_report":
             extras["dashboard"] = dashboard(typed, target_doc)
-    file_findings = mapping.findings
-    if text.height == 0:
-        file_findings = pl.concat([file_findings, pl.DataFrame([_file_finding("file.no_rows", "")],
-                                                               schema=FINDING_SCHEMA)])
-    all_findings = pl.concat([file_findings, findings])
-    error_rows = findings.filter(pl.col("severity") == "error").get_column("row").n_unique()
-    rows_invalid = text.height if mapping.missing_required else error_rows
     source = {"name": table.name, "format": table.format, "encoding": table.encoding, "sha256": table.sha256,
               "header_rows": table.header_rows, "totals_rows": table.totals_rows,
               "skipped_rows": [{"row": r, "reason": why} for r, why in table.skipped_rows]}
+    return _report(kind, source, text.height, mapping, findings, _sample_cells(text, findings), lang=lang,
+                   max_findings=max_findings, unmask=unmask, extras=extras)
+
+
+def _report(kind: str, source: dict[str, Any], rows_total: int, mapping: Mapping, findings: pl.DataFrame,
+            cells: pl.DataFrame, *, lang: str, max_findings: int | None, unmask: bool,
+            extras: dict[str, Any] | None = None) -> Report:
+    """The report of a validated source: file findings first, then the rows' findings."""
+    file_findings = mapping.findings
+    if rows_total == 0:
+        file_findings = pl.concat([file_findings, pl.DataFrame([_file_finding("file.no_rows", "")],
+                                                               schema=FINDING_SCHEMA)])
+    error_rows = findings.filter(pl.col("severity") == "error").get_column("row").n_unique()
     return Report(
-        kind=kind, source=source, rows_total=text.height, findings_all=all_findings, rows_invalid=rows_invalid,
-        lang=lang, max_findings=max_findings, sample_rows=_sample_rows(text, findings, kind, unmask),
-        columns=list(mapping.columns), extras=extras,
+        kind=kind, source=source, rows_total=rows_total, findings_all=pl.concat([file_findings, findings]),
+        rows_invalid=rows_total if mapping.missing_required else error_rows, lang=lang, max_findings=max_findings,
+        sample_rows=_sample_rows(cells, findings, kind, unmask), columns=list(mapping.columns), extras=extras or {},
     )
+
+
+TABLE_KINDS = ("indicator_report", "procedure_report")  # kinds with rules over the whole table (read whole)
+_END = object()
+
+
+def _prefetched(items: Iterator[Any]) -> Iterator[Any]:
+    """The items of an iterator, each next one produced in a worker thread while the caller uses this one."""
+    with ThreadPoolExecutor(1) as pool:
+        ahead = pool.submit(next, items, _END)
+        while (item := ahead.result()) is not _END:
+            ahead = pool.submit(next, items, _END)
+            yield item
+
+
+def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, lang: str = "zh",
+                    max_findings: int | None = None, source_extra: dict[str, Any] | None = None) -> Report:
+    """Validate a CSV read block by block (:mod:`fpschema.csvstream`): the same rules and report as
+    :func:`validate_table`, in memory bounded by the block. Row rules run per block while the next block is
+    parsed; cross-row rules run at the end over the blocks' key frames."""
+    kind = infer_kind(stream.names) if kind is None else kind
+    if kind not in contract.kinds():
+        raise InputError("input.unknown_kind", kind=kind)
+    mapping = map_headers(stream.names, kind)
+    todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets)
+    found, keys, cells = [], [], []
+    kept = 0
+    for frame in _prefetched(stream.frames()):
+        text = frame.select("__row__", *[pl.col(h).alias(f) for f, h in mapping.columns.items()])
+        typed = prepare(text, kind, options.reference_date)
+        block = findings_of(typed, todo, text, kind, options.unmask)
+        found.append(block)
+        keys.append(dataset_checks.key_frame(typed, kind, text))
+        if kept < SAMPLE_ROWS:
+            cells.append(_sample_cells(text, block, SAMPLE_ROWS - kept))
+            kept += cells[-1].height
+    findings = pl.concat(found) if found else empty_findings()
+    cross = dataset_checks.cross_row_findings(pl.concat(keys), kind, options.unmask) if keys else empty_findings()
+    if cross.height:
+        findings = with_table_findings(findings, [cross.drop("severity")], kind)
+    source = {"name": stream.name, "format": "csv", "encoding": stream.encoding, "sha256": stream.sha256,
+              "header_rows": stream.header_rows, "totals_rows": stream.totals_rows,
+              "skipped_rows": [{"row": r, "reason": why} for r, why in stream.skipped_rows], **(source_extra or {})}
+    return _report(kind, source, stream.rows, mapping, findings, pl.concat(cells) if cells else pl.DataFrame(),
+                   lang=lang, max_findings=max_findings, unmask=options.unmask)
 
 
 def dashboard(typed: pl.DataFrame, targets: dict[str, Any]) -> list[dict[str, Any]]:
@@ -343,6 +402,16 @@ def validate(
     """
     if kind is not None and kind not in contract.kinds():
         raise InputError("input.unknown_kind", kind=kind)
+    if (isinstance(source, str | Path) and kind not in TABLE_KINDS and not (valid_out or invalid_out)
+            and (fmt is None or fmt.lower().lstrip(".") in ("csv", "txt", "tsv"))):
+        stream = open_stream(Path(source), encoding=encoding, known_headers=known_headers(kind), limits=limits)
+        if stream is not None and (kind or infer_kind(stream.names)) not in TABLE_KINDS:
+            options = Options(reference_date or date.today(), unmask, aggregates.load_targets(targets)
+                              if not isinstance(targets, dict) else targets, zscore, rollups)
+            try:
+                return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings)
+            except NotStreamable:
+                pass  # read whole below
     table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits)
     report = validate_table(table, kind, reference_date=reference_date, lang=lang, max_findings=max_findings,
                             unmask=unmask, records=records, targets=targets, explanations=explanations,
@@ -380,76 +449,25 @@ def write_rows(frame: pl.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def _csv_batches(path: Path, headers: list[str], batch_rows: int):
-    """Data rows of a UTF-8 CSV in frames of about ``batch_rows`` rows, read block by block and cut at a line
-    end (no memory map, so resident memory stays with the batch). Records must not span lines."""
-    import io
-
-    with open(path, "rb") as fh:
-        fh.readline()  # the header
-        sample = fh.read(1 << 20)
-        row_bytes = max(1, len(sample) // max(1, sample.count(b"\n")))
-        size = max(1 << 20, batch_rows * row_bytes)
-        carry = sample
-        while True:
-            data = carry + fh.read(max(0, size - len(carry)))
-            if not data:
-                return
-            end = data.rfind(b"\n") + 1
-            if end == 0 or len(data) < size:  # the last block: take it all
-                end = len(data)
-            data, carry = data[:end], data[end:]
-            if data.strip():
-                yield pl.read_csv(io.BytesIO(data), has_header=False, new_columns=headers,
-                                  schema_overrides=dict.fromkeys(headers, pl.Utf8))
-            if not carry and len(data) < size:
-                return
-
-
 def validate_batched(
     path: str | Path, kind: str, *, batch_rows: int = 250_000, reference_date: date | None = None,
     lang: str = "zh", max_findings: int | None = None, unmask: bool = False,
 ) -> Report:
-    """Validate a large UTF-8 CSV (header on its first line) in batches, in memory bounded by the batch size.
-
-    Row rules run per batch; cross-row rules run at the end over a compact key frame (hashes, sex, birth
-    date, row: about 30 bytes a row), so they stay correct across batches.
-    """
-    import hashlib
-
-    ref = reference_date or date.today()
+    """Validate a large CSV in blocks of about ``batch_rows`` rows (:func:`validate_stream`), whatever its
+    size; a file that cannot be read block by block is validated whole."""
     path = Path(path)
     if not path.is_file():
         raise InputError("input.not_found", path=str(path))
-    headers = pl.read_csv(path, n_rows=0, infer_schema=False).columns
-    mapping = map_headers(headers, kind)
-    row_checks = all_checks(kind, ref, cross_row=False)
-    cross = dataset_checks.dataset_checks(kind)
-    keys, found, offset = [], [], 2
-    for batch in _csv_batches(path, headers, batch_rows):
-        text = batch.select(*[pl.col(h).alias(f) for f, h in mapping.columns.items()]).with_row_index(
-            "__row__", offset=offset).with_columns(pl.col("__row__").cast(pl.Int64))
-        text = text.with_columns(pl.when(pl.col(f).str.strip_chars() != "").then(pl.col(f)).alias(f)
-                                 for f in mapping.columns)
-        offset += batch.height
-        typed = prepare(text, kind, ref)
-        found.append(findings_of(typed, row_checks, text, kind, unmask))
-        if cross:
-            keys.append(dataset_checks.key_frame(typed, kind, text))
-    findings = pl.concat(found) if found else empty_findings()
-    if cross and keys:
-        hits = dataset_checks.cross_row_findings(pl.concat(keys), kind, unmask)
-        findings = with_table_findings(findings, [hits.drop("severity")], kind)
-    rows_total = offset - 2
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    error_rows = findings.filter(pl.col("severity") == "error").get_column("row").n_unique()
-    return Report(
-        kind=kind, source={"name": path.name, "format": "csv", "encoding": "utf-8", "sha256": digest.hexdigest(),
-                           "batch_rows": batch_rows},
-        rows_total=rows_total, findings_all=pl.concat([mapping.findings, findings]),
-        rows_invalid=rows_total if mapping.missing_required else error_rows, lang=lang,
-        max_findings=max_findings, columns=list(mapping.columns),
-    )
+    with path.open("rb") as fh:
+        sample = fh.read(1 << 20)
+    row_bytes = max(1, len(sample) // max(1, sample.count(b"\n")))
+    limits = Limits(stream_bytes=0, block_bytes=max(1 << 16, batch_rows * row_bytes))
+    ref = reference_date or date.today()
+    stream = open_stream(path, known_headers=known_headers(kind), limits=limits)
+    if stream is not None:
+        try:
+            return validate_stream(stream, kind, Options(ref, unmask), lang=lang, max_findings=max_findings,
+                                   source_extra={"batch_rows": batch_rows})
+        except NotStreamable:
+            pass
+    return validate(path, kind, reference_date=ref, lang=lang, max_findings=max_findings, unmask=unmask)

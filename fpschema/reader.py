@@ -75,6 +75,8 @@ class Limits:
     max_unzipped_bytes: int = 500_000_000    # xlsx: total uncompressed size of the zip members
     max_zip_ratio: int = 200                 # xlsx: uncompressed/compressed ratio of any member
     max_rows: int | None = None
+    stream_bytes: int = 32 << 20             # UTF-8 CSV files at least this big are read block by block
+    block_bytes: int = 16 << 20              # ... in blocks of about this many bytes
 
 
 @dataclass
@@ -507,10 +509,12 @@ def _polars_csv(content: _Utf8, **options: Any) -> pl.DataFrame:
     return pl.read_csv(content.source(), has_header=False, raise_if_empty=False, glob=False, **options)
 
 
-def _csv_body_fast(content: _Utf8, delim: str, width: int, skip: int) -> pl.DataFrame | None:
+def _csv_body_fast(content: _Utf8, delim: str, width: int, skip: int,
+                   max_line: tuple[int, int] | None = None) -> pl.DataFrame | None:
     """Parse the body with polars, counting fields per line without a Python loop.
 
     Returns None (→ the slow path) when a record spans lines or quotes are unbalanced on a line.
+    ``max_line`` (limit, row of the first line): input.line_too_long for a longer line.
     """
     try:
         lines = _polars_csv(content, separator="\x1f", quote_char=None, schema={"l": pl.String},
@@ -518,6 +522,10 @@ def _csv_body_fast(content: _Utf8, delim: str, width: int, skip: int) -> pl.Data
     except pl.exceptions.PolarsError:
         return None  # e.g. a \x1f in the data, or invalid UTF-8 (the slow path says where)
     line = pl.col("l")
+    if max_line is not None:
+        longest = lines.select(line.str.len_bytes().arg_max()).item()
+        if longest is not None and len(lines["l"][longest].encode()) > max_line[0]:
+            raise InputError("input.line_too_long", row=max_line[1] + longest, limit=max_line[0])
     any_quote = lines.select(line.str.contains('"', literal=True).any()).item()
     if any_quote and lines.select((line.str.count_matches('"', literal=True) % 2 == 1).any()).item():
         return None
@@ -729,22 +737,32 @@ def _first_cell_flags(width: int) -> list[pl.Expr]:
 def _finish_grid(body: pl.DataFrame, header: _Header, grid: list[list[str | None]], *, name: str,
                  fmt: str, encoding: str | None, limits: Limits, check_width: int | None) -> Table:
     """Classify body rows (blank, footer, totals), check widths, name the columns, build the Table."""
-    flags = body.select(pl.col(ROW), *_first_cell_flags(len(header.names)),
+    data, dropped, totals = split_body(body, len(header.names), check_width)
+    skipped = [(i + 1, "title" if any(grid[i]) else "blank") for i in range(header.first)] + dropped
+    frame = _name_columns(data, header.names)
+    _check_rows(frame, limits)
+    return Table(frame, name, fmt, encoding, None, list(range(header.first + 1, header.last + 2)), skipped, totals)
+
+
+def split_body(body: pl.DataFrame, width: int, check_width: int | None, *, footer: bool = True
+               ) -> tuple[pl.DataFrame, list[tuple[int, str]], list[int]]:
+    """(the data rows, the rows left out as (row, "blank" | "footer"), the totals rows) of a body with
+    ``__row__``; ``footer`` False when more rows follow (a footer only ends a file)."""
+    flags = body.select(pl.col(ROW), *_first_cell_flags(width),
                         *([pl.col(FIELDS)] if FIELDS in body.columns else []))
-    # The footer starts at the first footer line after which every row is blank, a footer or one cell.
-    bad_after = (~(pl.col("blank") | pl.col("footer") | pl.col("few"))).cast(pl.Int64).cum_sum(reverse=True)
-    start = flags.select(pl.arg_where(pl.col("footer") & (bad_after == 0)).first()).item()
+    start = None
+    if footer:
+        # The footer starts at the first footer line after which every row is blank, a footer or one cell.
+        bad_after = (~(pl.col("blank") | pl.col("footer") | pl.col("few"))).cast(pl.Int64).cum_sum(reverse=True)
+        start = flags.select(pl.arg_where(pl.col("footer") & (bad_after == 0)).first()).item()
     flags = flags.with_columns(in_footer=pl.int_range(pl.len()) >= (body.height if start is None else start))
     if check_width is not None:
         _check_ragged(flags, check_width)
-    skipped = [(i + 1, "title" if any(grid[i]) else "blank") for i in range(header.first)]
     dropped = flags.filter(pl.col("blank") | pl.col("in_footer"))
-    skipped += [(row, "blank" if blank else "footer") for row, blank in dropped.select(ROW, "blank").iter_rows()]
+    skipped = [(row, "blank" if blank else "footer") for row, blank in dropped.select(ROW, "blank").iter_rows()]
     totals = flags.filter(pl.col("total") & ~pl.col("blank") & ~pl.col("in_footer"))[ROW].to_list()
     drop = flags["blank"] | flags["in_footer"] | flags["total"]
-    frame = _name_columns(_drop_rows(body, drop), header.names)
-    _check_rows(frame, limits)
-    return Table(frame, name, fmt, encoding, None, list(range(header.first + 1, header.last + 2)), skipped, totals)
+    return _drop_rows(body, drop), skipped, totals
 
 
 def _drop_rows(body: pl.DataFrame, drop: pl.Series) -> pl.DataFrame:

@@ -1,0 +1,188 @@
+"""Large UTF-8 CSV files read block by block, so memory stays with the block, not the file.
+
+The header is found as :func:`fpschema.reader.read` finds it (title rows, merged headers, known header
+spellings); the body is then parsed in blocks of whole lines with the same fast parser, each block a frame
+like :attr:`Table.frame` with real row numbers. Blank rows and totals rows are left out and recorded as the
+reader does; a footer (填表人…) is recognised in the last block. The file is hashed as it is read.
+
+Files this cannot stream (another encoding, unnamed columns, records spanning lines) give None at opening
+or raise :class:`NotStreamable` while streaming: read them whole instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .errors import InputError
+from .reader import (
+    _NON_WS,
+    FIELDS,
+    ROW,
+    SAMPLE_LINES_BYTES,
+    SUFFIXES,
+    Limits,
+    _BadUtf8,
+    _clean_cells,
+    _csv_body_fast,
+    _detect_encoding,
+    _find_header,
+    _head_records,
+    _iter_lines,
+    _name_columns,
+    _sniff_delimiter,
+    _Utf8,
+    normalize_header,
+    split_body,
+)
+
+
+class NotStreamable(Exception):
+    """The file turned out to need the whole-file reader (e.g. a quoted record spanning lines)."""
+
+
+@dataclass
+class CsvStream:
+    """An opened CSV: its header, and :meth:`frames` to iterate over the body block by block."""
+
+    path: Path
+    encoding: str
+    delimiter: str
+    names: list[str]                # column names as the reader names them
+    header_rows: list[int]
+    first_row: int                  # row number of the first line after the header
+    start: int                      # byte offset of that line
+    limits: Limits
+    skipped_rows: list[tuple[int, str]] = field(default_factory=list)
+    totals_rows: list[int] = field(default_factory=list)
+    rows: int = 0                   # data rows handed out so far
+    sha256: str | None = None       # set once the last block has been read
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        """Frames of ``__row__`` and the named text columns, one per block, in file order."""
+        digest = hashlib.sha256()
+        row = self.first_row
+        width = len(self.names)
+        for data, last in _blocks(self.path, self.start, self.limits, digest):
+            content = _Utf8(self.path, data, data[:SAMPLE_LINES_BYTES], len(data))
+            body = (_csv_body_fast(content, self.delimiter, width, 0, (self.limits.max_bytes_line, row)) if data
+                    else pl.DataFrame(schema={**{f"c{j}": pl.String for j in range(width)}, FIELDS: pl.Int64}))
+            if body is None:
+                raise NotStreamable(self.path)
+            body = body.with_columns(pl.int_range(row, row + pl.len(), dtype=pl.Int64).alias(ROW))
+            row += body.height
+            kept, skipped, totals = split_body(body, width, width, footer=last)
+            self.skipped_rows += skipped
+            self.totals_rows += totals
+            frame = _name_columns(kept, self.names)
+            self.rows += frame.height
+            if self.limits.max_rows is not None and self.rows > self.limits.max_rows:
+                raise InputError("input.too_many_rows", limit=self.limits.max_rows)
+            if last:
+                self.sha256 = digest.hexdigest()
+            yield frame
+
+
+def _blocks(path: Path, start: int, limits: Limits, digest: Any) -> Iterator[tuple[bytes, bool]]:
+    """(bytes of whole lines, whether they are the last) from ``start`` on, hashing the whole file.
+
+    Each block is read with one call, up to the first line end at or after ``block_bytes``, so no byte is
+    copied twice; a line longer than ``max_bytes_line`` is input.line_too_long."""
+    size = path.stat().st_size
+    step = max(1 << 16, limits.block_bytes)
+    with path.open("rb", buffering=0) as fh:
+        digest.update(fh.read(start))
+        pos = start
+        if pos >= size:
+            yield b"", True  # a header and nothing after it
+            return
+        while pos < size:
+            end = _line_end(fh, pos + step, size, limits.max_bytes_line, path)
+            fh.seek(pos)
+            data = fh.read(end - pos)
+            digest.update(data)
+            pos = end
+            yield data, pos >= size
+
+
+def _line_end(fh: Any, at: int, size: int, limit: int, path: Path) -> int:
+    """The offset just after the first line end at or after ``at`` (or the end of the file)."""
+    if at >= size:
+        return size
+    fh.seek(at)
+    seen = 0
+    while seen <= limit:
+        window = fh.read(1 << 16)
+        if not window:
+            return size
+        nl = window.find(b"\n")
+        if nl >= 0:
+            return at + seen + nl + 1
+        seen += len(window)
+    _too_long(path, at, limit)
+    raise AssertionError("unreachable")
+
+
+def _too_long(path: Path, at: int, limit: int) -> None:
+    """input.line_too_long for the line running through byte ``at``; its row counted from the file's start."""
+    newlines = 0
+    with path.open("rb") as fh:
+        done = 0
+        while done < at and (chunk := fh.read(min(1 << 20, at - done))):
+            newlines += chunk.count(b"\n")
+            done += len(chunk)
+    raise InputError("input.line_too_long", row=newlines + 1, limit=limit)
+
+
+def open_stream(path: Path, *, encoding: str | None = None, known_headers: Collection[str] = (),
+                limits: Limits | None = None) -> CsvStream | None:
+    """A :class:`CsvStream` for a UTF-8 CSV of at least ``limits.stream_bytes`` bytes with a header whose
+    columns are all named; None for anything else (read it with :func:`fpschema.reader.read`)."""
+    limits = limits or Limits()
+    path = Path(path)
+    if SUFFIXES.get(path.suffix.lower()) != "csv" or not path.is_file():
+        return None
+    size = path.stat().st_size
+    if size == 0 or size < limits.stream_bytes:
+        return None
+    with path.open("rb") as fh:
+        head = fh.read(SAMPLE_LINES_BYTES)
+    if _NON_WS.search(head) is None:
+        return None
+    enc = _detect_encoding(head, size, encoding, path)
+    if enc not in ("utf-8", "utf-8-sig") or b"\n" not in head:
+        return None
+    content = _Utf8(path, None, head, size)
+    known = frozenset(normalize_header(h) for h in known_headers)
+    try:
+        delim = _sniff_delimiter(list(itertools.islice(_iter_lines(content), 50)),
+                                 prefer_tab=path.suffix.lower() == ".tsv")
+        records, ends = _head_records(content, delim)
+    except _BadUtf8:
+        return None
+    if not records:
+        return None
+    grid = [_clean_cells(rec) for rec in records]
+    header = _find_header(grid, known)
+    width = len(records[header.last])
+    if len(header.names) != width or not all(header.names):
+        return None
+    longest = max(map(len, head[:ends[header.last][1]].split(b"\n")))
+    if longest > limits.max_bytes_line:
+        return None  # the whole-file reader says which line
+    _name_columns(pl.DataFrame({f"c{j}": [] for j in range(width)}, schema=dict.fromkeys(
+        [f"c{j}" for j in range(width)], pl.String)).with_columns(pl.lit(0, dtype=pl.Int64).alias(ROW)),
+        header.names)  # duplicated names: input.duplicate_column
+    titles = [(i + 1, "title" if any(grid[i]) else "blank") for i in range(header.first)]
+    return CsvStream(path, enc, delim, header.names, list(range(header.first + 1, header.last + 2)),
+                     header.last + 2, ends[header.last][1], limits, skipped_rows=titles)

@@ -1,0 +1,134 @@
+"""Large CSV files read block by block (fpschema.csvstream + engine.validate_stream): the same report as
+reading the whole file, on real files, with small blocks so every test crosses block boundaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import fpschema
+from fpschema import csvstream, engine, generator, writer
+from fpschema.errors import InputError
+from fpschema.reader import Limits
+
+from .conftest import REF
+
+KIND = "service_record"
+WHOLE = Limits(stream_bytes=1 << 40)          # never streamed
+BLOCKS = Limits(stream_bytes=0, block_bytes=1 << 16)  # streamed in 64 KiB blocks
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def _same(a: fpschema.Report, b: fpschema.Report) -> None:
+    assert a.findings_all.equals(b.findings_all)
+    assert (a.kind, a.rows_total, a.rows_invalid, a.columns) == (b.kind, b.rows_total, b.rows_invalid, b.columns)
+    assert a.source == b.source
+    assert a.sample_rows == b.sample_rows
+    assert a.to_json() == b.to_json()
+
+
+def _blocks(path: Path, limits: Limits = BLOCKS) -> int:
+    stream = csvstream.open_stream(path, known_headers=engine.known_headers(), limits=limits)
+    assert stream is not None
+    return sum(1 for _ in stream.frames())
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return generator.generate(KIND, 4000, seed=5, defects="all", defect_rate=0.2, reference_date=REF)
+
+
+@pytest.mark.parametrize("office", [False, True])
+def test_streamed_report_equals_whole_file_report(tmp_path, corpus, office):
+    frame, _ = corpus
+    path = writer.write(frame, tmp_path / "data.csv", KIND, encoding="utf-8", office=office)
+    assert _blocks(path) > 5
+    whole = fpschema.validate(path, reference_date=REF, limits=WHOLE)
+    streamed = fpschema.validate(path, reference_date=REF, limits=BLOCKS)
+    _same(streamed, whole)
+    assert whole.findings_all.filter(pl.col("rule").str.starts_with("dataset.")).height > 0
+    if office:
+        assert streamed.source["header_rows"] and streamed.source["skipped_rows"]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.csv") if ".manifest" not in p.name))
+def test_fixtures_give_the_same_report_streamed(name):
+    path = FIXTURES / name
+    whole = fpschema.validate(path, reference_date=REF, limits=WHOLE)
+    streamed = fpschema.validate(path, reference_date=REF, limits=Limits(stream_bytes=0, block_bytes=1 << 12))
+    _same(streamed, whole)
+
+
+def test_batched_validation_equals_whole_file(tmp_path, corpus):
+    frame, _ = corpus
+    path = writer.write(frame, tmp_path / "data.csv", KIND)
+    whole = fpschema.validate(path, KIND, reference_date=REF, limits=WHOLE)
+    batched = engine.validate_batched(path, KIND, batch_rows=500, reference_date=REF)
+    assert batched.source.pop("batch_rows") == 500
+    _same(batched, whole)
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def test_ragged_row_deep_in_the_file_is_reported_with_its_row(tmp_path, corpus):
+    frame, _ = corpus
+    path = writer.write(frame, tmp_path / "data.csv", KIND)
+    lines = _lines(path)
+    lines[3000] += ",extra"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for limits in (BLOCKS, WHOLE):
+        with pytest.raises(InputError) as err:
+            fpschema.validate(path, reference_date=REF, limits=limits)
+        assert err.value.code == "input.ragged" and err.value.details["row"] == 3001
+
+
+def test_long_line_deep_in_the_file_is_refused_with_its_row(tmp_path, corpus):
+    frame, _ = corpus
+    path = writer.write(frame, tmp_path / "data.csv", KIND)
+    lines = _lines(path)
+    lines[2500] = "x" * 300_000
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for block in (1 << 16, 1 << 20):
+        limits = Limits(stream_bytes=0, block_bytes=block, max_bytes_line=100_000)
+        with pytest.raises(InputError) as err:
+            fpschema.validate(path, reference_date=REF, limits=limits)
+        assert err.value.code == "input.line_too_long" and err.value.details["row"] == 2501
+
+
+def test_record_spanning_lines_falls_back_to_the_whole_file_reader(tmp_path, corpus):
+    frame, _ = corpus
+    path = writer.write(frame, tmp_path / "data.csv", KIND)
+    lines = _lines(path)
+    cells = lines[3500].split(",")
+    name = frame.columns.index("client_name")
+    cells[name] = '"张\n三"'
+    lines[3500] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(csvstream.NotStreamable):
+        _blocks(path)
+    _same(fpschema.validate(path, reference_date=REF, limits=BLOCKS),
+          fpschema.validate(path, reference_date=REF, limits=WHOLE))
+
+
+def test_header_only_file_streams_to_a_no_rows_finding(tmp_path):
+    path = FIXTURES / "valid_service_records.csv"
+    header = tmp_path / "header.csv"
+    header.write_text(_lines(path)[0] + "\n", encoding="utf-8")
+    report = fpschema.validate(header, reference_date=REF, limits=BLOCKS)
+    assert report.rows_total == 0 and "file.no_rows" in report.findings_all["rule"].to_list()
+    _same(report, fpschema.validate(header, reference_date=REF, limits=WHOLE))
+
+
+def test_streaming_keeps_memory_with_the_block_not_the_file(tmp_path):
+    """Every frame handed out holds one block's rows: a 40,000-row file in 64 KiB blocks never yields a
+    frame of more than a few hundred rows."""
+    frame, _ = generator.generate(KIND, 40_000, seed=9, reference_date=REF)
+    path = writer.write(frame, tmp_path / "big.csv", KIND)
+    stream = csvstream.open_stream(path, known_headers=engine.known_headers(KIND), limits=BLOCKS)
+    heights = [f.height for f in stream.frames()]
+    assert sum(heights) == 40_000 and max(heights) < 600
+    assert stream.sha256 == fpschema.validate(path, reference_date=REF, limits=WHOLE).source["sha256"]
