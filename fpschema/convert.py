@@ -10,6 +10,7 @@ warning. The spellings accepted (code labels and aliases, yes/no words) come fro
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 
 import polars as pl
 
@@ -115,19 +116,32 @@ def _few_values(f: contract.Field) -> bool:
     return bool(f.codetable) or f.fmt == "date" or f.json_type in ("integer", "number", "boolean")
 
 
+@cache
+def _typed_exprs(kind: str) -> dict[str, pl.Expr]:
+    return {f.name: typed_expr(f) for f in contract.fields(kind)}
+
+
 def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None = None) -> pl.DataFrame:
     """Eager :func:`convert` with the same expressions, applied to each distinct text of low-cardinality
-    columns and mapped back (a hash lookup per cell instead of a parse per cell). ``only`` limits the fields."""
+    columns and mapped back (a hash lookup per cell instead of a parse per cell). ``only`` limits the fields.
+
+    A fixed handful of frame operations whatever the number of fields: all distinct texts in one pass,
+    converted together in one frame (each column padded to the longest), mapped back in one pass."""
     fields = [f for f in contract.fields(kind) if only is None or f.name in only]
+    exprs = _typed_exprs(kind)
+    few = [f.name for f in fields if _few_values(f)]
     # blank cells arrive as null (the reader's contract), so the text column is the cell itself
     out = frame.with_columns(pl.col(f.name).alias(f"{f.name}#text") for f in fields)
-    out = out.with_columns(typed_expr(f) for f in fields if not _few_values(f))
-    mapped = []
-    for f in fields:
-        if not _few_values(f):
-            continue
-        distinct = frame.select(pl.col(f.name).drop_nulls().unique())
-        table = distinct.with_columns(typed_expr(f).alias("__typed"))
-        mapped.append(pl.col(f.name).replace_strict(table[f.name], table["__typed"], default=None,
-                                                    return_dtype=checks.polars_type(f)))
-    return out.with_columns(mapped)
+    out = out.with_columns(exprs[f.name] for f in fields if f.name not in few)
+    if not few:
+        return out
+    lists = frame.select(pl.col(n).cast(pl.Utf8).drop_nulls().unique().implode() for n in few)
+    distinct = [lists.get_column(n)[0] for n in few]
+    longest = max(len(d) for d in distinct)
+    padded = pl.DataFrame([d.alias(n).extend_constant(None, longest - len(d)) for n, d in zip(few, distinct, strict=True)])
+    table = padded.select(pl.col(n).alias(f"{n}#in") for n in few).hstack(padded.select(exprs[n] for n in few))
+    types = {f.name: checks.polars_type(f) for f in fields}
+    return out.with_columns(
+        pl.col(n).replace_strict(table.get_column(f"{n}#in").head(len(d)), table.get_column(n).head(len(d)),
+                                 default=None, return_dtype=types[n])
+        for n, d in zip(few, distinct, strict=True))

@@ -202,24 +202,29 @@ def with_table_findings(found: pl.DataFrame, extra: list[pl.DataFrame], kind: st
 
 def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind: str,
                 unmask: bool) -> pl.DataFrame:
-    """Run ``todo`` over a prepared frame (rows aligned with ``text``); findings carry the cell as written."""
-    flags = typed.select(c.failed.fill_null(False).alias(f"c{i}") for i, c in enumerate(todo))
-    rows = typed.get_column("__row__")
+    """Run ``todo`` over a prepared frame (rows aligned with ``text``); findings carry the cell as written.
+
+    A fixed number of frame operations whatever the number of checks (blocks of a large file pay them once
+    each): every check's failing positions in one pass, then the cells gathered column by column."""
+    names = [f"c{i}" for i in range(len(todo))]
+    failing = typed.select(c.failed.fill_null(False).arg_true().implode().alias(n) for c, n in zip(todo, names, strict=True))
+    meta = pl.DataFrame({"check": names, "column": [c.column for c in todo], "rule": [c.rule for c in todo]})
+    long = (failing.unpivot(variable_name="check", value_name="i").explode("i").drop_nulls("i")
+            .join(meta, on="check").drop("check"))
+    if long.height == 0:
+        return empty_findings()
     sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
     parts = []
-    for i, c in enumerate(todo):
-        where = flags.get_column(f"c{i}").arg_true()
-        if not len(where):
-            continue
-        values = (text.get_column(c.column).cast(pl.Utf8).gather(where) if c.column in text.columns
+    for (column,), group in long.partition_by("column", as_dict=True, maintain_order=False).items():
+        where = group.get_column("i")
+        values = (text.get_column(column).cast(pl.Utf8).gather(where) if column in text.columns
                   else pl.repeat(None, len(where), dtype=pl.Utf8, eager=True))
-        if c.column in sensitive and not unmask:
+        if column in sensitive and not unmask:
             values = pl.select(mask_expr(pl.lit(values))).to_series()
-        parts.append(pl.DataFrame({"row": rows.gather(where), "column": pl.repeat(c.column, len(where), eager=True),
-                                   "rule": pl.repeat(c.rule, len(where), eager=True), "value": values}))
-    if not parts:
-        return empty_findings()
-    hits = pl.concat(parts).lazy().unique(subset=["row", "column", "rule"], maintain_order=False)
+        parts.append(group.with_columns(values.alias("value")))
+    hits = pl.concat(parts)
+    hits = hits.with_columns(typed.get_column("__row__").gather(hits.get_column("i")).alias("row")).drop("i")
+    hits = hits.lazy().unique(subset=["row", "column", "rule"], maintain_order=False)
     # drop findings a more specific rule on the same cell replaces (e.g. scientific notation vs format)
     replaced = [(r.code, old) for r in RULES.values() for old in r.supersedes]
     if replaced:
