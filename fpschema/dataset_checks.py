@@ -77,6 +77,13 @@ def _unique_columns(kind: str) -> list[Check]:
     return list(seen.values())
 
 
+def _repeated(keys: pl.DataFrame, name: str) -> pl.Series:
+    """The non-null values of a hash column that occur more than once, found by sorting (a copy of one
+    integer column, where a hash table over every row would take several times that)."""
+    ordered = keys.get_column(name).drop_nulls().sort()
+    return ordered.filter((ordered == ordered.shift(1)) | (ordered == ordered.shift(-1))).unique().implode()
+
+
 def cross_row_findings(keys: pl.DataFrame, kind: str, unmask: bool = False) -> pl.DataFrame:
     """Findings of the cross-row rules over key frames (concatenated), sorted by row.
 
@@ -87,8 +94,7 @@ def cross_row_findings(keys: pl.DataFrame, kind: str, unmask: bool = False) -> p
     todo = dataset_checks(kind)
     if not todo or keys.height == 0:
         return pl.DataFrame(schema=FINDING_SCHEMA)
-    dup, person = pl.col(DUP), pl.col(PERSON)
-    keys = keys.filter((dup.is_not_null() & dup.is_duplicated()) | (person.is_not_null() & person.is_duplicated()))
+    keys = keys.filter(pl.col(DUP).is_in(_repeated(keys, DUP)) | pl.col(PERSON).is_in(_repeated(keys, PERSON)))
     sensitive = {f.name for f in fields(kind) if f.sensitive}
     parts = []
     for check in todo:

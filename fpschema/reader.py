@@ -34,6 +34,7 @@ from .errors import InputError
 
 ROW = "__row__"
 FIELDS = "__fields__"  # internal: number of fields a CSV record had
+SPECIAL = "__special__"  # internal: the CSV line may be blank, a footer or a totals row (else it surely is not)
 
 SUFFIXES: dict[str, str] = {
     ".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls",
@@ -545,8 +546,16 @@ def _csv_body_fast(content: _Utf8, delim: str, width: int, skip: int,
         return None
     if body.height != lines.height:
         return None
-    maybe = lines.select(line.str.contains(f"[{BLANK_CHARS}]")).to_series()
-    return _null_blank(body, maybe).with_columns(fields[FIELDS])
+    maybe, special = lines.select(line.str.contains(f"[{BLANK_CHARS}]").alias("m"),
+                                  line.str.contains(_special_line(delim)).alias(SPECIAL)).get_columns()
+    return _null_blank(body, maybe).with_columns(fields[FIELDS], special)
+
+
+def _special_line(delim: str) -> str:
+    """A line whose first non-blank cell starts like a footer or totals word, or that has no text at all:
+    the only lines :func:`split_body` may leave out (the others need no closer look)."""
+    starts = "".join(sorted({w[0] for w in (*TOTAL_WORDS, "填表人", "审核人", "单位负责人", "填报人", "制表", "说明", "注")}))
+    return rf'^[\s\u200b"{re.escape(delim)}]*(?:[{starts}]|$)'
 
 
 def _csv_body_slow(text: str, delim: str, width: int, first_row: int) -> pl.DataFrame:
@@ -748,6 +757,10 @@ def split_body(body: pl.DataFrame, width: int, check_width: int | None, *, foote
                ) -> tuple[pl.DataFrame, list[tuple[int, str]], list[int]]:
     """(the data rows, the rows left out as (row, "blank" | "footer"), the totals rows) of a body with
     ``__row__``; ``footer`` False when more rows follow (a footer only ends a file)."""
+    if SPECIAL in body.columns and not body.get_column(SPECIAL).any():  # no line can be left out: widths only
+        if check_width is not None:
+            _check_ragged(body.select(ROW, FIELDS, blank=pl.lit(False), in_footer=pl.lit(False)), check_width)
+        return body, [], []
     flags = body.select(pl.col(ROW), *_first_cell_flags(width),
                         *([pl.col(FIELDS)] if FIELDS in body.columns else []))
     start = None
@@ -786,7 +799,7 @@ def _check_ragged(flags: pl.DataFrame, width: int) -> None:
 def _name_columns(data: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     """Rename c0… to the header names; unnamed columns are dropped if empty, else called column_N."""
     has_data = data.select(pl.col(f"c{j}").is_not_null().any() for j in range(len(names))).row(0) \
-        if data.height else (False,) * len(names)
+        if data.height and not all(names) else (False,) * len(names)
     columns: dict[str, str] = {}
     for j, name in enumerate(names):
         if not name:
