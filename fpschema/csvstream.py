@@ -90,7 +90,9 @@ class CsvStream:
                 raise InputError("input.too_many_rows", limit=self.limits.max_rows)
             if last:
                 self.sha256 = digest.hexdigest()
+            del data, content, body, kept
             yield frame
+            del frame  # the caller has it; hold nothing while the next block is read
 
 
 def _blocks(path: Path, start: int, limits: Limits, digest: Any) -> Iterator[tuple[bytes, bool]]:

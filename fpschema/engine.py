@@ -359,6 +359,7 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
         if kept < SAMPLE_ROWS:
             cells.append(_sample_cells(text, block, SAMPLE_ROWS - kept))
             kept += cells[-1].height
+        del frame, text, typed  # before the next block arrives: one block's frames alive at a time
     findings = pl.concat(found) if found else empty_findings()
     cross = dataset_checks.cross_row_findings(pl.concat(keys), kind, options.unmask) if keys else empty_findings()
     if cross.height:
