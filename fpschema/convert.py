@@ -141,7 +141,11 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
     padded = pl.DataFrame([d.alias(n).extend_constant(None, longest - len(d)) for n, d in zip(few, distinct, strict=True)])
     table = padded.select(pl.col(n).alias(f"{n}#in") for n in few).hstack(padded.select(exprs[n] for n in few))
     types = {f.name: checks.polars_type(f) for f in fields}
+    # a text column whose every distinct text converts to itself (codes already canonical) is its own typed column
+    same = table.select(pl.col(n).cast(pl.Utf8).eq_missing(pl.col(f"{n}#in")).all().alias(n) for n in few
+                        if types[n] == pl.Utf8).row(0, named=True) if any(types[n] == pl.Utf8 for n in few) else {}
     return out.with_columns(
+        pl.col(n) if same.get(n) else
         pl.col(n).replace_strict(table.get_column(f"{n}#in").head(len(d)), table.get_column(n).head(len(d)),
                                  default=None, return_dtype=types[n])
         for n, d in zip(few, distinct, strict=True))
