@@ -530,25 +530,38 @@ def _csv_body_fast(content: _Utf8, delim: str, width: int, skip: int,
     any_quote = lines.select(line.str.contains('"', literal=True).any()).item()
     if any_quote and lines.select((line.str.count_matches('"', literal=True) % 2 == 1).any()).item():
         return None
-    unquoted = line.str.replace_all(r'"[^"]*"', "") if any_quote else line
-    fields = lines.select((unquoted.str.count_matches(delim, literal=True) + 1).cast(pl.Int64).alias(FIELDS))
-    wider, narrower = fields.select((pl.col(FIELDS) > width).any().alias("w"),
-                                    (pl.col(FIELDS) < width).any().alias("n")).row(0)
-    ragged: dict[str, Any] = {}
-    if wider:
-        ragged.update(truncate_ragged_lines=True, extra_columns="ignore")
-    if narrower:
-        ragged.update(missing_columns="insert")
     try:
         body = _polars_csv(content, separator=delim, quote_char='"', skip_lines=skip,
-                           schema={f"c{j}": pl.String for j in range(width)}, **ragged)
+                           schema={f"c{j}": pl.String for j in range(width)}, truncate_ragged_lines=True,
+                           extra_columns="ignore", missing_columns="insert")
     except pl.exceptions.PolarsError:
         return None
     if body.height != lines.height:
         return None
+    fields = _field_counts(lines, body, delim, width, any_quote)
     maybe, special = lines.select(line.str.contains(f"[{BLANK_CHARS}]").alias("m"),
                                   line.str.contains(_special_line(delim)).alias(SPECIAL)).get_columns()
-    return _null_blank(body, maybe).with_columns(fields[FIELDS], special)
+    return _null_blank(body, maybe).with_columns(fields, special)
+
+
+def _field_counts(lines: pl.DataFrame, body: pl.DataFrame, delim: str, width: int, any_quote: bool) -> pl.Series:
+    """Fields per line. A line of exactly ``width`` unquoted fields is as long as its fields and delimiters
+    (and a CR); only the lines where that sum is off are counted (ragged lines, quoted fields)."""
+    line = pl.col("l")
+    parsed = (pl.sum_horizontal(pl.col(f"c{j}").str.len_bytes().fill_null(0) for j in range(width))
+              + (width - 1) * len(delim.encode()))
+    off = parsed + line.str.ends_with("\r").cast(pl.UInt32) != line.str.len_bytes()
+    if any_quote:  # a quoted delimiter can make a short line look complete: count every line with a quote
+        off = off | line.str.contains('"', literal=True)
+    off = pl.concat([lines, body], how="horizontal").select(off.alias("off")).to_series()
+    fields = pl.repeat(width, lines.height, dtype=pl.Int64, eager=True).alias(FIELDS)
+    if not off.any():
+        return fields
+    where = off.arg_true()
+    odd = lines.select(line.gather(where))
+    unquoted = line.str.replace_all(r'"[^"]*"', "") if any_quote else line
+    counts = odd.select((unquoted.str.count_matches(delim, literal=True) + 1).cast(pl.Int64)).to_series()
+    return fields.scatter(where, counts)
 
 
 def _special_line(delim: str) -> str:
