@@ -65,8 +65,9 @@ def key_frame(typed: pl.DataFrame, kind: str, text: pl.DataFrame | None = None) 
     if kind != "service_record":
         return typed.select("__row__")
     names = [c.column for c in _unique_columns(kind)] if text is not None else []
-    values = [text.get_column(c).alias(VALUE + c) if c in text.columns else pl.lit(None, dtype=pl.Utf8).alias(VALUE + c)
-              for c in names]
+    ids = {f.name for f in fields(kind) if f.sensitive}  # one value per person: kept as text; others as categories
+    values = [(text.get_column(c) if c in ids else text.get_column(c).cast(pl.Categorical)).alias(VALUE + c)
+              if c in text.columns else pl.lit(None, dtype=pl.Utf8).alias(VALUE + c) for c in names]
     return typed.select("__row__", DUP, PERSON, pl.col("sex").cast(pl.Categorical), "birth_date").with_columns(values)
 
 

@@ -330,12 +330,21 @@ _END = object()
 
 
 def _prefetched(items: Iterator[Any]) -> Iterator[Any]:
-    """The items of an iterator, each next one produced in a worker thread while the caller uses this one."""
-    with ThreadPoolExecutor(1) as pool:
-        ahead = pool.submit(next, items, _END)
-        while (item := ahead.result()) is not _END:
-            ahead = pool.submit(next, items, _END)
-            yield item
+    """The items of an iterator, each next one produced in a worker thread while the caller uses this one.
+    The first is asked for at once, so the caller can prepare while it is produced."""
+    pool = ThreadPoolExecutor(1)
+    ahead = pool.submit(next, items, _END)
+
+    def consume() -> Iterator[Any]:
+        nonlocal ahead
+        try:
+            while (item := ahead.result()) is not _END:
+                ahead = pool.submit(next, items, _END)
+                yield item
+        finally:
+            pool.shutdown(wait=True)
+
+    return consume()
 
 
 def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, lang: str = "zh",
@@ -347,10 +356,14 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
     if kind not in contract.kinds():
         raise InputError("input.unknown_kind", kind=kind)
     mapping = map_headers(stream.names, kind)
+    blocks = _prefetched(stream.frames())
     todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets)
+    # while the first block is read: one pass over no rows loads what the rules read (code lists, divisions)
+    empty = pl.DataFrame(schema={"__row__": pl.Int64, **dict.fromkeys(mapping.columns, pl.Utf8)})
+    findings_of(prepare(empty, kind, options.reference_date), todo, empty, kind, options.unmask)
     found, keys, cells = [], [], []
     kept = 0
-    for frame in _prefetched(stream.frames()):
+    for frame in blocks:
         text = frame.select("__row__", *[pl.col(h).alias(f) for f, h in mapping.columns.items()])
         typed = prepare(text, kind, options.reference_date)
         block = findings_of(typed, todo, text, kind, options.unmask)
