@@ -115,13 +115,18 @@ class Report:
         }
 
     # --- renderers ---------------------------------------------------------------------------------------
-    def to_json(self, indent: int | None = 2) -> str:
-        """The report as JSON; the findings list is serialised by polars (fast on large reports)."""
+    def _json_parts(self, indent: int | None) -> tuple[str, str]:
+        """The JSON text before and after the findings list."""
         head = {k: v for k, v in self.to_dict_summary().items()}
         head["findings"] = "__FINDINGS__"
-        text = json.dumps(head, ensure_ascii=False, indent=indent, default=str)
-        findings = self.findings.write_json() if self.findings.height else "[]"
-        return text.replace('"__FINDINGS__"', findings, 1)
+        before, after = json.dumps(head, ensure_ascii=False, indent=indent, default=str).split('"__FINDINGS__"', 1)
+        return before, after
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The report as JSON; the findings list is serialised by polars (fast on large reports)."""
+        before, after = self._json_parts(indent)
+        findings = self.findings
+        return before + (findings.write_json() if findings.height else "[]") + after
 
     def to_csv(self) -> str:
         from .render import to_csv
@@ -140,8 +145,19 @@ class Report:
 
     def write(self, path: str | Path, fmt: str = "json") -> Path:
         """Write the report as json, csv, html or junit."""
-        text = {"json": self.to_json, "csv": self.to_csv, "html": self.to_html, "junit": self.to_junit}[fmt]()
         path = Path(path)
+        if fmt == "json":  # the findings straight from polars to the file, never one big Python string
+            before, after = self._json_parts(2)
+            findings = self.findings
+            with path.open("wb") as fh:
+                fh.write(before.encode("utf-8"))
+                if findings.height:
+                    findings.write_json(fh)
+                else:
+                    fh.write(b"[]")
+                fh.write(after.encode("utf-8"))
+            return path
+        text = {"csv": self.to_csv, "html": self.to_html, "junit": self.to_junit}[fmt]()
         # CSV gets a BOM so that Excel opens the Chinese text as UTF-8
         path.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
         return path
