@@ -182,26 +182,30 @@ def _region_numbers() -> pl.Series:
     return _regions().cast(pl.Int32)
 
 
-def _clean_good(name: str, reference_date: date) -> tuple[pl.Expr, dict[str, pl.Expr]]:
-    """For numbers already in the clean 18-character form (``CLEAN``): whether one breaks no rule, and the
-    derived columns of :func:`stages` for those that break none (status null, nothing normalised or upgraded).
-    The first 17 characters read as one integer give the region, the birth date as YYYYMMDD and the sex by
-    arithmetic. Wrong for other values: :func:`derive` routes them to :func:`stages`."""
+def _clean_good(name: str, reference_date: date) -> list[dict[str, pl.Expr]]:
+    """Stages (apply in order) giving ``#good`` — the number is in the clean 18-character form (``CLEAN``) and
+    breaks no rule — and the derived columns of :func:`stages` as they are for such numbers (status null,
+    nothing normalised or upgraded). The first 17 characters read as one integer give the region, the birth
+    date as YYYYMMDD and the sex by arithmetic; no regular expression. Other rows get wrong values here:
+    :func:`derive` routes them to :func:`stages`."""
     raw, ref = pl.col(name), _ymd(reference_date)
     body = raw.str.slice(0, 17)
-    number = body.cast(pl.Int64, strict=False)
+    number, last = pl.col("#number"), pl.col("#last")
     ymd = ((number // 1000) % 100_000_000).cast(pl.Int32)
-    birth = raw.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
-    expected = (1 + 9 * (body.str.to_integer(base=13, strict=False) % 11)) % 11  # as in check_char_expr, X = 10
-    given = raw.str.slice(17, 1).cast(pl.Int8, strict=False).fill_null(10)
-    good = ((expected == given) & birth.is_not_null() & (ymd <= ref) & (ref - ymd < 121_0000)
+    clean = ((raw.str.len_bytes() == 18) & number.is_not_null() & ~raw.str.starts_with("+")
+             & ~raw.str.starts_with("-") & (last.is_not_null() | raw.str.ends_with("X")))
+    good = (clean & (pl.col("#expected") == last.fill_null(10)) & pl.col(f"{name}#birth").is_not_null()
+            & (ymd <= ref) & (ref - ymd < 121_0000)
             & (number // 100_000_000_000).cast(pl.Int32).is_in(_region_numbers().implode()))
-    return good.fill_null(False), {
-        f"{name}#status": pl.lit(None, dtype=pl.Utf8),
-        f"{name}#sex": pl.when(number % 2 == 1).then(pl.lit("1")).when(number.is_not_null()).then(pl.lit("2")),
-        f"{name}#birth": birth,
-        f"{name}#normalized": pl.lit(False),
-    }
+    return [
+        {"#number": body.cast(pl.Int64, strict=False), "#last": raw.str.slice(17, 1).cast(pl.Int8, strict=False),
+         "#expected": (1 + 9 * (body.str.to_integer(base=13, strict=False) % 11)) % 11,  # check_char_expr, X = 10
+         f"{name}#birth": raw.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)},
+        {"#good": good.fill_null(False), f"{name}#n": raw.cast(pl.Utf8), f"{name}#c": raw.cast(pl.Utf8),
+         f"{name}#status": pl.lit(None, dtype=pl.Utf8),
+         f"{name}#sex": pl.when(number % 2 == 1).then(pl.lit("1")).when(number.is_not_null()).then(pl.lit("2")),
+         f"{name}#normalized": pl.lit(False)},
+    ]
 
 
 def derive(frame: pl.DataFrame, name: str, reference_date: date) -> pl.DataFrame:
@@ -209,12 +213,11 @@ def derive(frame: pl.DataFrame, name: str, reference_date: date) -> pl.DataFrame
     the clean form (nearly all, in real files) take :func:`_clean_good`'s few integer operations; the others
     the full :func:`stages` expressions, on those rows only, put back in place. The result equals applying
     :func:`stages` (tested)."""
-    good, columns = _clean_good(name, reference_date)
-    text = pl.col(name).cast(pl.Utf8)
-    out = frame.with_columns(text.alias(f"{name}#n"), text.alias(f"{name}#c"),
-                             (text.str.contains(CLEAN).fill_null(False) & good).alias("#good"), **columns)
+    out = frame
+    for stage in _clean_good(name, reference_date):
+        out = out.with_columns(**stage)
     odd = out.get_column("#good").not_() & out.get_column(name).is_not_null()
-    out = out.drop("#good")
+    out = out.drop("#number", "#last", "#expected", "#good")
     if not odd.any():
         return out
     where = odd.arg_true()
