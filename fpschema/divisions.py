@@ -67,16 +67,12 @@ def is_valid(code: str) -> bool:
 
 @cache
 def _known() -> pl.Series:
-    return pl.Series(sorted(int(c) for c in valid_codes()), dtype=pl.UInt32)
+    return pl.Series(sorted(valid_codes()), dtype=pl.Utf8)
 
 
 def unknown_expr(col: pl.Expr) -> pl.Expr:
-    """True where a code starts with six digits that were never a GB/T 2260 code. (Six one-byte characters
-    that read as an unsigned integer and do not start with a plus sign are six digits: no regular expression.)"""
-    head = col.str.slice(0, 6)
-    number = head.cast(pl.UInt32, strict=False)
-    return pl.when(col.is_not_null()).then((head.str.len_bytes() == 6) & ~head.str.starts_with("+")
-                                           & number.is_not_null() & ~number.is_in(_known().implode()))
+    """True where a code starts with six digits that were never a GB/T 2260 code."""
+    return col.str.contains(r"^[0-9]{6}") & ~col.str.slice(0, 6).is_in(_known().implode())
 
 
 def status_expr(col: pl.Expr) -> pl.Expr:

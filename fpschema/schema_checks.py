@@ -9,7 +9,6 @@ raises at build time, so a contract change cannot be silently skipped (a test co
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from typing import Any
 
@@ -41,21 +40,6 @@ def _lit(value: Any) -> pl.Expr:
     return pl.lit(value)
 
 
-_DIGITS = re.compile(r"\^\[0-9\]\{(\d+)\}\$")
-
-
-def matches_pattern(col: pl.Expr, pattern: str) -> pl.Expr:
-    """``col`` matches the JSON Schema ``pattern``. ``^[0-9]{n}$`` (codes of n digits) is tested without
-    a regular expression: n one-byte characters that read as an unsigned integer and do not start with a
-    plus sign (the one non-digit such a reading accepts) are exactly n digits."""
-    digits = _DIGITS.fullmatch(pattern)
-    if digits and 0 < int(digits.group(1)) <= 19:
-        n = int(digits.group(1))
-        return pl.when(col.is_not_null()).then((col.str.len_bytes() == n) & ~col.str.starts_with("+")
-                                               & col.cast(pl.UInt64, strict=False).is_not_null())
-    return col.str.contains(pattern)
-
-
 def _keyword_failures(col: pl.Expr, node: dict[str, Any]) -> list[tuple[str, str, pl.Expr]]:
     """(keyword, rule code, failed) for each checkable keyword of a resolved schema node."""
     node = contract.resolve_local(node)
@@ -70,7 +54,7 @@ def _keyword_failures(col: pl.Expr, node: dict[str, Any]) -> list[tuple[str, str
         elif key == "const":
             failed = col != _lit(value)
         elif key == "pattern":
-            failed = ~matches_pattern(col, value)
+            failed = ~col.str.contains(value)
         elif key == "minimum":
             failed = col < value
         elif key == "maximum":
