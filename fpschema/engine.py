@@ -207,8 +207,8 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
     A fixed number of frame operations whatever the number of checks (blocks of a large file pay them once
     each): every check's failing positions in one pass, then the cells gathered column by column."""
     names = [f"c{i}" for i in range(len(todo))]
-    failing = typed.lazy().select(c.failed.fill_null(False).arg_true().implode().alias(n)
-                                  for c, n in zip(todo, names, strict=True)).collect()  # lazy: shared parts once
+    failing = typed.select(c.failed.fill_null(False).arg_true().implode().alias(n)
+                           for c, n in zip(todo, names, strict=True))
     meta = pl.DataFrame({"check": names, "column": [c.column for c in todo], "rule": [c.rule for c in todo]})
     long = (failing.unpivot(variable_name="check", value_name="i").explode("i").drop_nulls("i")
             .join(meta, on="check").drop("check"))
