@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import cache
+from typing import Any
 
 import polars as pl
 
@@ -126,26 +127,54 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
     columns and mapped back (a hash lookup per cell instead of a parse per cell). ``only`` limits the fields.
 
     A fixed handful of frame operations whatever the number of fields: all distinct texts in one pass,
-    converted together in one frame (each column padded to the longest), mapped back in one pass."""
+    converted together in one frame (each column padded to the longest), mapped back in one pass. Dates are
+    parsed as ISO dates first; only the texts in other layouts go through the full conversion."""
     fields = [f for f in contract.fields(kind) if only is None or f.name in only]
     exprs = _typed_exprs(kind)
-    few = [f.name for f in fields if _few_values(f)]
+    types = {f.name: checks.polars_type(f) for f in fields}
+    dates = [f.name for f in fields if f.fmt == "date" and _few_values(f)]
+    few = [f.name for f in fields if _few_values(f) and f.name not in dates]
     # blank cells arrive as null (the reader's contract), so the text column is the cell itself
     out = frame.with_columns(pl.col(f.name).alias(f"{f.name}#text") for f in fields)
-    out = out.with_columns(exprs[f.name] for f in fields if f.name not in few)
-    if not few:
-        return out
-    lists = frame.select(pl.col(n).cast(pl.Utf8).drop_nulls().unique().implode() for n in few)
-    distinct = [lists.get_column(n)[0] for n in few]
+    out = out.with_columns(*[exprs[f.name] for f in fields if not _few_values(f)],
+                           *[pl.col(n).str.to_date("%Y-%m-%d", strict=False) for n in dates])
+    if few:
+        lists = frame.select(pl.col(n).cast(pl.Utf8).drop_nulls().unique().implode() for n in few)
+        distinct = [lists.get_column(n)[0] for n in few]
+        table = _converted(distinct, few, exprs)
+        out = out.with_columns(_mapping(pl.col(n), table.get_column(f"{n}#in").head(len(d)),
+                                        table.get_column(n).head(len(d)), types[n]).alias(n)
+                               for n, d in zip(few, distinct, strict=True))
+    for n in dates:  # dates in other layouts than ISO: their distinct texts converted in full
+        left = (out.get_column(n).is_null() & out.get_column(f"{n}#text").is_not_null()).arg_true()
+        if len(left):
+            texts = out.get_column(f"{n}#text").gather(left)
+            table = _converted([texts.unique()], [n], exprs)
+            fixed = texts.replace_strict(table.get_column(f"{n}#in"), table.get_column(n), default=None,
+                                         return_dtype=types[n])
+            out = out.with_columns(out.get_column(n).clone().scatter(left, fixed))
+    return out
+
+
+def _converted(distinct: list[pl.Series], names: list[str], exprs: dict[str, pl.Expr]) -> pl.DataFrame:
+    """Distinct texts (``{name}#in``) and their conversions (``name``), columns padded to the longest."""
     longest = max(len(d) for d in distinct)
-    padded = pl.DataFrame([d.alias(n).extend_constant(None, longest - len(d)) for n, d in zip(few, distinct, strict=True)])
-    table = padded.select(pl.col(n).alias(f"{n}#in") for n in few).hstack(padded.select(exprs[n] for n in few))
-    types = {f.name: checks.polars_type(f) for f in fields}
-    # a text column whose every distinct text converts to itself (codes already canonical) is its own typed column
-    same = table.select(pl.col(n).cast(pl.Utf8).eq_missing(pl.col(f"{n}#in")).all().alias(n) for n in few
-                        if types[n] == pl.Utf8).row(0, named=True) if any(types[n] == pl.Utf8 for n in few) else {}
-    return out.with_columns(
-        pl.col(n) if same.get(n) else
-        pl.col(n).replace_strict(table.get_column(f"{n}#in").head(len(d)), table.get_column(n).head(len(d)),
-                                 default=None, return_dtype=types[n])
-        for n, d in zip(few, distinct, strict=True))
+    padded = pl.DataFrame([d.alias(n).extend_constant(None, longest - len(d))
+                           for n, d in zip(names, distinct, strict=True)])
+    return padded.select(pl.col(n).alias(f"{n}#in") for n in names).hstack(padded.select(exprs[n] for n in names))
+
+
+SMALL_MAPPING = 32  # distinct texts up to which a column is mapped by comparisons rather than a hash lookup
+
+
+def _mapping(col: pl.Expr, texts: pl.Series, values: pl.Series, dtype: pl.DataType) -> pl.Expr:
+    """The typed column from the conversion of its distinct texts, by the cheapest route: the column itself
+    when every text converts to itself; a chain of comparisons for a few texts; else a hash lookup per cell."""
+    if dtype == pl.Utf8 and values.cast(pl.Utf8).eq_missing(texts).all():
+        return col
+    if len(texts) <= SMALL_MAPPING:
+        chain: Any = pl
+        for text, value in zip(texts, values, strict=True):
+            chain = chain.when(col == text).then(pl.lit(value, dtype=dtype))
+        return chain.otherwise(pl.lit(None, dtype=dtype)) if len(texts) else pl.lit(None, dtype=dtype)
+    return col.replace_strict(texts, values, default=None, return_dtype=dtype)

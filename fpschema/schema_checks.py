@@ -44,6 +44,9 @@ def _keyword_failures(col: pl.Expr, node: dict[str, Any]) -> list[tuple[str, str
     """(keyword, rule code, failed) for each checkable keyword of a resolved schema node."""
     node = contract.resolve_local(node)
     x_rules = node.get("x-rules", {})
+    both_lengths = ("minLength" in node and "maxLength" in node
+                    and x_rules.get("minLength", KEYWORD_RULES.get("minLength"))
+                    == x_rules.get("maxLength", KEYWORD_RULES.get("maxLength")))
     out = []
     for key, value in node.items():
         if key in PASSIVE or key.startswith("x-"):
@@ -59,6 +62,10 @@ def _keyword_failures(col: pl.Expr, node: dict[str, Any]) -> list[tuple[str, str
             failed = col < value
         elif key == "maximum":
             failed = col > value
+        elif key in ("minLength", "maxLength") and both_lengths:
+            if key == "maxLength":
+                continue  # checked with minLength: the length computed once
+            failed = ~col.str.len_chars().is_between(value, node["maxLength"])
         elif key == "minLength":
             failed = col.str.len_chars() < value
         elif key == "maxLength":
