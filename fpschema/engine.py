@@ -200,6 +200,36 @@ def with_table_findings(found: pl.DataFrame, extra: list[pl.DataFrame], kind: st
             .sort(["row", "_order", "rule"]).drop("_order"))
 
 
+PROBE = 4096  # rows sampled to guess whether a column has few distinct values
+
+
+def _flag_exprs(typed: pl.DataFrame, todo: list[Check]) -> list[pl.Expr]:
+    """One boolean expression per check, true where it fails. A pattern or code-list check on one column with
+    few distinct values (division codes, stations, dates) is evaluated on those values; the rows then need
+    only a membership test with the failing ones, or nothing when none fails. Checks are row by row, so
+    this gives the same flags."""
+    exprs = [c.failed.fill_null(False) for c in todo]
+    costly: dict[str, list[int]] = {}
+    for i, c in enumerate(todo):
+        roots = set(c.failed.meta.root_names())
+        text = str(c.failed)
+        if len(roots) == 1 and (".str.contains(" in text or ".is_in(" in text):
+            costly.setdefault(roots.pop(), []).append(i)
+    rows = typed.height
+    for name, idx in costly.items():
+        column = typed.get_column(name)
+        if column.head(PROBE).n_unique() * 4 > min(PROBE, rows):
+            continue
+        distinct = column.unique()
+        if len(distinct) * 8 > rows:
+            continue
+        failed = distinct.to_frame().select(exprs[i].alias(str(i)) for i in idx)
+        for i in idx:
+            bad = distinct.filter(failed.get_column(str(i)))
+            exprs[i] = pl.lit(False) if bad.is_empty() else pl.col(name).is_in(bad.implode(), nulls_equal=True)
+    return exprs
+
+
 def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind: str,
                 unmask: bool) -> pl.DataFrame:
     """Run ``todo`` over a prepared frame (rows aligned with ``text``); findings carry the cell as written.
@@ -207,8 +237,8 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
     A fixed number of frame operations whatever the number of checks (blocks of a large file pay them once
     each): every check's failing positions in one pass, then the cells gathered column by column."""
     names = [f"c{i}" for i in range(len(todo))]
-    failing = typed.select(c.failed.fill_null(False).arg_true().implode().alias(n)
-                           for c, n in zip(todo, names, strict=True))
+    failing = typed.select(e.arg_true().implode().alias(n)
+                           for e, n in zip(_flag_exprs(typed, todo), names, strict=True))
     meta = pl.DataFrame({"check": names, "column": [c.column for c in todo], "rule": [c.rule for c in todo]})
     long = (failing.unpivot(variable_name="check", value_name="i").explode("i").drop_nulls("i")
             .join(meta, on="check").drop("check"))
