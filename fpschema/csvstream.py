@@ -43,6 +43,9 @@ from .reader import (
 )
 
 
+FIRST_BLOCK = 4 << 20
+
+
 class NotStreamable(Exception):
     """The file turned out to need the whole-file reader (e.g. a quoted record spanning lines)."""
 
@@ -108,8 +111,11 @@ def _blocks(path: Path, start: int, limits: Limits, digest: Any) -> Iterator[tup
         if pos >= size:
             yield b"", True  # a header and nothing after it
             return
+        first = True
         while pos < size:
-            end = _line_end(fh, pos + step, size, limits.max_bytes_line, path)
+            # a small first block: the rules start on it while the next, full-sized one is read
+            end = _line_end(fh, pos + (min(step, FIRST_BLOCK) if first else step), size, limits.max_bytes_line, path)
+            first = False
             fh.seek(pos)
             data = fh.read(end - pos)
             digest.update(data)

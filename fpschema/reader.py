@@ -771,7 +771,7 @@ def split_body(body: pl.DataFrame, width: int, check_width: int | None, *, foote
     """(the data rows, the rows left out as (row, "blank" | "footer"), the totals rows) of a body with
     ``__row__``; ``footer`` False when more rows follow (a footer only ends a file)."""
     if SPECIAL in body.columns and not body.get_column(SPECIAL).any():  # no line can be left out: widths only
-        if check_width is not None:
+        if check_width is not None and (body.get_column(FIELDS) != check_width).any():
             _check_ragged(body.select(ROW, FIELDS, blank=pl.lit(False), in_footer=pl.lit(False)), check_width)
         return body, [], []
     flags = body.select(pl.col(ROW), *_first_cell_flags(width),
