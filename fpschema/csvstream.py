@@ -42,7 +42,6 @@ from .reader import (
     split_body,
 )
 
-
 FIRST_BLOCK = 4 << 20
 
 
