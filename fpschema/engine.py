@@ -231,11 +231,12 @@ def _flag_exprs(typed: pl.DataFrame, todo: list[Check]) -> list[pl.Expr]:
 
 
 def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind: str,
-                unmask: bool) -> pl.DataFrame:
+                unmask: bool, *, finish: bool = True) -> pl.DataFrame:
     """Run ``todo`` over a prepared frame (rows aligned with ``text``); findings carry the cell as written.
 
     A fixed number of frame operations whatever the number of checks (blocks of a large file pay them once
-    each): every check's failing positions in one pass, then the cells gathered column by column."""
+    each): every check's failing positions in one pass, then the cells gathered column by column. Without
+    ``finish``, the raw findings (row, column, rule, value) for :func:`finish_findings` to complete once."""
     names = [f"c{i}" for i in range(len(todo))]
     failing = typed.select(e.arg_true().implode().alias(n)
                            for e, n in zip(_flag_exprs(typed, todo), names, strict=True))
@@ -243,7 +244,7 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
     long = (failing.unpivot(variable_name="check", value_name="i").explode("i").drop_nulls("i")
             .join(meta, on="check").drop("check"))
     if long.height == 0:
-        return empty_findings()
+        return empty_findings() if finish else empty_findings().drop("severity")
     sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
     parts = []
     for (column,), group in long.partition_by("column", as_dict=True, maintain_order=False).items():
@@ -254,7 +255,13 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
             values = pl.select(mask_expr(pl.lit(values))).to_series()
         parts.append(group.with_columns(values.alias("value")))
     hits = pl.concat(parts)
-    hits = hits.with_columns(typed.get_column("__row__").gather(hits.get_column("i")).alias("row")).drop("i")
+    hits = hits.select(typed.get_column("__row__").gather(hits.get_column("i")).alias("row"), "column", "rule", "value")
+    return finish_findings(hits, kind) if finish else hits
+
+
+def finish_findings(hits: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """Raw findings (row, column, rule, value) to report findings: each once, those a more specific rule on
+    the same cell replaces dropped, with severity, in report order (row, field, rule)."""
     hits = hits.lazy().unique(subset=["row", "column", "rule"], maintain_order=False)
     # drop findings a more specific rule on the same cell replaces (e.g. scientific notation vs format)
     replaced = [(r.code, old) for r in RULES.values() for old in r.supersedes]
@@ -279,7 +286,7 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
 def _sample_cells(text: pl.DataFrame, findings: pl.DataFrame, limit: int = SAMPLE_ROWS) -> pl.DataFrame:
     """The text rows of the first ``limit`` rows with findings of their own (cross-row ones aside)."""
     rows = (findings.filter(pl.col("row").is_not_null() & ~pl.col("rule").str.starts_with("dataset."))
-            .get_column("row").unique(maintain_order=True).head(limit))
+            .get_column("row").unique().sort().head(limit))
     return text.filter(pl.col("__row__").is_in(rows.implode())) if len(rows) else text.clear()
 
 
@@ -397,17 +404,16 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
     for frame in blocks:
         text = frame.select("__row__", *[pl.col(h).alias(f) for f, h in mapping.columns.items()])
         typed = prepare(text, kind, options.reference_date)
-        block = findings_of(typed, todo, text, kind, options.unmask)
+        block = findings_of(typed, todo, text, kind, options.unmask, finish=False)
         found.append(block)
         keys.append(dataset_checks.key_frame(typed, kind, text))
         if kept < SAMPLE_ROWS:
             cells.append(_sample_cells(text, block, SAMPLE_ROWS - kept))
             kept += cells[-1].height
         del frame, text, typed  # before the next block arrives: one block's frames alive at a time
-    findings = pl.concat(found) if found else empty_findings()
     cross = dataset_checks.cross_row_findings(pl.concat(keys), kind, options.unmask) if keys else empty_findings()
-    if cross.height:
-        findings = with_table_findings(findings, [cross.drop("severity")], kind)
+    found.append(cross.drop("severity"))
+    findings = finish_findings(pl.concat(found), kind)
     source = {"name": stream.name, "format": "csv", "encoding": stream.encoding, "sha256": stream.sha256,
               "header_rows": stream.header_rows, "totals_rows": stream.totals_rows,
               "skipped_rows": [{"row": r, "reason": why} for r, why in stream.skipped_rows], **(source_extra or {})}
