@@ -132,3 +132,32 @@ def test_streaming_keeps_memory_with_the_block_not_the_file(tmp_path):
     heights = [f.height for f in stream.frames()]
     assert sum(heights) == 40_000 and max(heights) < 600
     assert stream.sha256 == fpschema.validate(path, reference_date=REF, limits=WHOLE).source["sha256"]
+
+
+def test_bad_bytes_deep_in_a_streamed_file(tmp_path, corpus):
+    """Bytes that are not UTF-8 three quarters into the file: input.encoding with the row, as when read whole;
+    control characters there are text (the cell's rules judge it), the same report either way."""
+    frame, _ = corpus
+    path = writer.write(frame, tmp_path / "data.csv", KIND)
+    raw = path.read_bytes()
+    cut = raw.index(b"\n", len(raw) * 3 // 4) + 1
+    row = raw.count(b"\n", 0, cut) + 1
+    path.write_bytes(raw[:cut] + b"\xff\xfe\xfa" + raw[cut:])
+    for limits in (BLOCKS, WHOLE):
+        with pytest.raises(InputError) as err:
+            fpschema.validate(path, reference_date=REF, limits=limits)
+        assert err.value.code == "input.encoding" and int(err.value.details["row"]) == row
+    path.write_bytes(raw[:cut] + b"\x00\x01\x02" * 50 + raw[cut:])
+    _same(fpschema.validate(path, reference_date=REF, limits=BLOCKS),
+          fpschema.validate(path, reference_date=REF, limits=WHOLE))
+
+
+def test_blank_lines_and_a_totals_row_in_the_middle_are_left_out_as_whole_file_reading_does(tmp_path, corpus):
+    frame, _ = corpus
+    path = writer.write(frame, tmp_path / "data.csv", KIND)
+    lines = _lines(path)
+    lines[1500:1500] = ["", ",,,", "合计" + "," * (len(frame.columns) - 1)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    streamed = fpschema.validate(path, reference_date=REF, limits=BLOCKS)
+    _same(streamed, fpschema.validate(path, reference_date=REF, limits=WHOLE))
+    assert streamed.source["totals_rows"] == [1503] and streamed.rows_total == 4000
