@@ -194,7 +194,7 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, fmt: str, output: Pat
                                                                                several))
         try:
             ref = reference_date.date() if reference_date else None
-            with _progress(path, lang):
+            with _progress(path, lang) as bar:
                 if engine == "spark":
                     out = (f"{findings_out.rstrip('/')}/{path.stem}.findings" if findings_out and several
                            else findings_out)
@@ -203,12 +203,12 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, fmt: str, output: Pat
                                            unmask=unmask, findings_path=out)
                 elif batch_rows:
                     report = validate_batched(path, kind, batch_rows=batch_rows, reference_date=ref, lang=lang,
-                                              max_findings=max_findings, unmask=unmask)
+                                              max_findings=max_findings, unmask=unmask, progress=bar.update)
                 else:
                     report = validate(path, kind, encoding=encoding, lang=lang, max_findings=max_findings,
                                       unmask=unmask, reference_date=ref, valid_out=quarantine[0],
                                       invalid_out=quarantine[1], records=records, targets=targets,
-                                      explanations=explanations, zscore=zscore)
+                                      explanations=explanations, zscore=zscore, progress=bar.update)
         except InputError as err:
             label = "错误" if lang == "zh" else "error"
             click.echo(f"{path}: {label} [{err.code}]: {err.message(lang)}", err=True)
@@ -261,23 +261,40 @@ def _target(option: Path | None, source: Path, suffix: str, several: bool) -> Pa
 
 
 class _progress:
-    """A spinner on the terminal while a file is read and validated (silent when not a terminal)."""
+    """On a terminal: a spinner while a file is read and validated, and a bar with the bytes checked once a large
+    CSV is validated block by block. Silent when stderr is not a terminal."""
 
     def __init__(self, path: Path, lang: str):
         from rich.console import Console
 
         self.console = Console(stderr=True)
         self.text = ("正在校验 " if lang == "zh" else "validating ") + str(path)
+        self.bar = None
 
     def __enter__(self):
-        self.status = self.console.status(self.text) if self.console.is_terminal else None
-        if self.status:
-            self.status.start()
+        if self.console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                                TimeRemainingColumn(), console=self.console, transient=True)
+            self.task = self.bar.add_task(self.text, total=None)
+            self.bar.start()
         return self
 
+    def update(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total, refresh=True)
+
     def __exit__(self, *exc):
-        if self.status:
-            self.status.stop()
+        if self.bar is not None:
+            self.bar.stop()
         return False
 
 

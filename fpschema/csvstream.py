@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections import deque
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,18 +65,25 @@ class CsvStream:
     skipped_rows: list[tuple[int, str]] = field(default_factory=list)
     totals_rows: list[int] = field(default_factory=list)
     rows: int = 0                   # data rows handed out so far
+    ends: deque[int] = field(default_factory=deque)  # file offset where each block handed out ends (consumers pop)
     sha256: str | None = None       # set once the last block has been read
 
     @property
     def name(self) -> str:
         return self.path.name
 
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
     def frames(self) -> Iterator[pl.DataFrame]:
         """Frames of ``__row__`` and the named text columns, one per block, in file order."""
         digest = hashlib.sha256()
         row = self.first_row
         width = len(self.names)
+        done = self.start
         for data, last in _blocks(self.path, self.start, self.limits, digest):
+            done += len(data)
             content = _Utf8(self.path, data, data[:SAMPLE_LINES_BYTES], len(data))
             body = (_csv_body_fast(content, self.delimiter, width, 0, (self.limits.max_bytes_line, row)) if data
                     else pl.DataFrame(schema={**{f"c{j}": pl.String for j in range(width)}, FIELDS: pl.Int64}))
@@ -93,6 +101,7 @@ class CsvStream:
             if last:
                 self.sha256 = digest.hexdigest()
             del data, content, body, kept
+            self.ends.append(done)
             yield frame
             del frame  # the caller has it; hold nothing while the next block is read
 

@@ -7,7 +7,7 @@ convert cell by cell → derived columns → every rule as a column expression i
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -385,11 +385,16 @@ def _prefetched(items: Iterator[Any]) -> Iterator[Any]:
     return consume()
 
 
+Progress = Callable[[int, int], None]  # (bytes done, bytes in all), called as a large file is validated
+
+
 def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, lang: str = "zh",
-                    max_findings: int | None = None, source_extra: dict[str, Any] | None = None) -> Report:
+                    max_findings: int | None = None, source_extra: dict[str, Any] | None = None,
+                    progress: Progress | None = None) -> Report:
     """Validate a CSV read block by block (:mod:`fpschema.csvstream`): the same rules and report as
     :func:`validate_table`, in memory bounded by the block. Row rules run per block while the next block is
-    parsed; cross-row rules run at the end over the blocks' key frames."""
+    parsed; cross-row rules run at the end over the blocks' key frames. ``progress`` hears of each block
+    checked."""
     kind = infer_kind(stream.names) if kind is None else kind
     if kind not in contract.kinds():
         raise InputError("input.unknown_kind", kind=kind)
@@ -401,7 +406,9 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
     findings_of(prepare(empty, kind, options.reference_date), todo, empty, kind, options.unmask)
     found, keys, cells = [], [], []
     kept = 0
+    size = stream.size
     for frame in blocks:
+        done = stream.ends.popleft()  # where this block ends (the reader may be a block ahead)
         text = frame.select("__row__", *[pl.col(h).alias(f) for f, h in mapping.columns.items()])
         typed = prepare(text, kind, options.reference_date)
         block = findings_of(typed, todo, text, kind, options.unmask, finish=False)
@@ -411,6 +418,8 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
             cells.append(_sample_cells(text, block, SAMPLE_ROWS - kept))
             kept += cells[-1].height
         del frame, text, typed  # before the next block arrives: one block's frames alive at a time
+        if progress is not None:
+            progress(min(done, size), size)
     cross = dataset_checks.cross_row_findings(pl.concat(keys), kind, options.unmask) if keys else empty_findings()
     found.append(cross.drop("severity"))
     findings = finish_findings(pl.concat(found), kind)
@@ -448,12 +457,13 @@ def validate(
     reference_date: date | None = None, lang: str = "zh", max_findings: int | None = None,
     unmask: bool = False, limits: Limits | None = None, valid_out: str | Path | None = None,
     invalid_out: str | Path | None = None, records: Any = None, targets: Any = None, explanations: Any = None,
-    zscore: float = aggregates.ZSCORE, rollups: bool = True,
+    zscore: float = aggregates.ZSCORE, rollups: bool = True, progress: Progress | None = None,
 ) -> Report:
     """Validate a file (path), a polars or pandas DataFrame, or a list of dicts.
 
     ``valid_out`` / ``invalid_out`` write the rows without / with errors to files (CSV, Parquet or JSONL
-    by suffix), original headers and values untouched. Raises :class:`fpschema.errors.InputError` when
+    by suffix), original headers and values untouched. ``progress(done, total)`` is called with the bytes
+    checked so far as a large CSV is validated block by block. Raises :class:`fpschema.errors.InputError` when
     the source cannot be read as a table.
     """
     if kind is not None and kind not in contract.kinds():
@@ -465,7 +475,8 @@ def validate(
             options = Options(reference_date or date.today(), unmask, aggregates.load_targets(targets)
                               if not isinstance(targets, dict) else targets, zscore, rollups)
             try:
-                return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings)
+                return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings,
+                                       progress=progress)
             except NotStreamable:
                 pass  # read whole below
     table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits)
@@ -507,7 +518,7 @@ def write_rows(frame: pl.DataFrame, path: str | Path) -> Path:
 
 def validate_batched(
     path: str | Path, kind: str, *, batch_rows: int = 250_000, reference_date: date | None = None,
-    lang: str = "zh", max_findings: int | None = None, unmask: bool = False,
+    lang: str = "zh", max_findings: int | None = None, unmask: bool = False, progress: Progress | None = None,
 ) -> Report:
     """Validate a large CSV in blocks of about ``batch_rows`` rows (:func:`validate_stream`), whatever its
     size; a file that cannot be read block by block is validated whole."""
@@ -523,7 +534,7 @@ def validate_batched(
     if stream is not None:
         try:
             return validate_stream(stream, kind, Options(ref, unmask), lang=lang, max_findings=max_findings,
-                                   source_extra={"batch_rows": batch_rows})
+                                   source_extra={"batch_rows": batch_rows}, progress=progress)
         except NotStreamable:
             pass
     return validate(path, kind, reference_date=ref, lang=lang, max_findings=max_findings, unmask=unmask)

@@ -161,3 +161,32 @@ def test_blank_lines_and_a_totals_row_in_the_middle_are_left_out_as_whole_file_r
     streamed = fpschema.validate(path, reference_date=REF, limits=BLOCKS)
     _same(streamed, fpschema.validate(path, reference_date=REF, limits=WHOLE))
     assert streamed.source["totals_rows"] == [1503] and streamed.rows_total == 4000
+
+
+def test_progress_is_reported_block_by_block_up_to_the_file_size(tmp_path, corpus):
+    frame, _ = corpus
+    path = writer.write(frame, tmp_path / "data.csv", KIND)
+    calls: list[tuple[int, int]] = []
+    fpschema.validate(path, reference_date=REF, limits=BLOCKS, progress=lambda done, total: calls.append((done, total)))
+    size = path.stat().st_size
+    assert len(calls) == _blocks(path) > 5
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and calls[-1] == (size, size)
+    assert all(total == size for _, total in calls)
+
+
+def test_cli_shows_a_progress_bar_with_the_bytes_checked_on_a_terminal(tmp_path):
+    """A CSV big enough to be read block by block (over 32 MiB), validated by the CLI with stderr taken for a
+    terminal (FORCE_COLOR): the bar counts the file's megabytes."""
+    import os
+    import subprocess
+    import sys
+
+    frame, _ = generator.generate(KIND, 180_000, seed=12, reference_date=REF)
+    path = writer.write(frame, tmp_path / "big.csv", KIND)
+    assert path.stat().st_size > Limits().stream_bytes
+    done = subprocess.run([sys.executable, "-m", "fpschema", "validate", str(path), "--reference-date", "2024-06-30"],
+                          capture_output=True, text=True, env={**os.environ, "FORCE_COLOR": "1", "COLUMNS": "120"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    megabytes = f"{path.stat().st_size / 1e6:.1f}"
+    assert f"/{megabytes} MB" in done.stderr or f"/{megabytes} MB" in done.stderr.replace("\x1b", "")
+    assert "校验" in done.stdout or "校验" in done.stderr
