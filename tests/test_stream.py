@@ -74,40 +74,40 @@ def _lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
-def test_ragged_row_deep_in_the_file_is_reported_with_its_row(tmp_path, corpus):
-    frame, _ = corpus
-    path = writer.write(frame, tmp_path / "data.csv", KIND)
+def _edited(tmp_path: Path, corpus, edit) -> Path:
+    """The corpus written as CSV, its lines changed in place by ``edit``."""
+    path = writer.write(corpus[0], tmp_path / "data.csv", KIND)
     lines = _lines(path)
-    lines[3000] += ",extra"
+    edit(lines)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    for limits in (BLOCKS, WHOLE):
+    return path
+
+
+def _refused(path: Path, limits: list[Limits], code: str, row: int) -> None:
+    for each in limits:
         with pytest.raises(InputError) as err:
-            fpschema.validate(path, reference_date=REF, limits=limits)
-        assert err.value.code == "input.ragged" and err.value.details["row"] == 3001
+            fpschema.validate(path, reference_date=REF, limits=each)
+        assert err.value.code == code and int(err.value.details["row"]) == row
+
+
+def test_ragged_row_deep_in_the_file_is_reported_with_its_row(tmp_path, corpus):
+    path = _edited(tmp_path, corpus, lambda lines: lines.__setitem__(3000, lines[3000] + ",extra"))
+    _refused(path, [BLOCKS, WHOLE], "input.ragged", 3001)
 
 
 def test_long_line_deep_in_the_file_is_refused_with_its_row(tmp_path, corpus):
-    frame, _ = corpus
-    path = writer.write(frame, tmp_path / "data.csv", KIND)
-    lines = _lines(path)
-    lines[2500] = "x" * 300_000
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    for block in (1 << 16, 1 << 20):
-        limits = Limits(stream_bytes=0, block_bytes=block, max_bytes_line=100_000)
-        with pytest.raises(InputError) as err:
-            fpschema.validate(path, reference_date=REF, limits=limits)
-        assert err.value.code == "input.line_too_long" and err.value.details["row"] == 2501
+    path = _edited(tmp_path, corpus, lambda lines: lines.__setitem__(2500, "x" * 300_000))
+    _refused(path, [Limits(stream_bytes=0, block_bytes=block, max_bytes_line=100_000) for block in (1 << 16, 1 << 20)],
+             "input.line_too_long", 2501)
 
 
 def test_record_spanning_lines_falls_back_to_the_whole_file_reader(tmp_path, corpus):
-    frame, _ = corpus
-    path = writer.write(frame, tmp_path / "data.csv", KIND)
-    lines = _lines(path)
-    cells = lines[3500].split(",")
-    name = frame.columns.index("client_name")
-    cells[name] = '"张\n三"'
-    lines[3500] = ",".join(cells)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    def quote_across_lines(lines: list[str]) -> None:
+        cells = lines[3500].split(",")
+        cells[corpus[0].columns.index("client_name")] = '"张\n三"'
+        lines[3500] = ",".join(cells)
+
+    path = _edited(tmp_path, corpus, quote_across_lines)
     with pytest.raises(csvstream.NotStreamable):
         _blocks(path)
     _same(fpschema.validate(path, reference_date=REF, limits=BLOCKS),
@@ -143,21 +143,15 @@ def test_bad_bytes_deep_in_a_streamed_file(tmp_path, corpus):
     cut = raw.index(b"\n", len(raw) * 3 // 4) + 1
     row = raw.count(b"\n", 0, cut) + 1
     path.write_bytes(raw[:cut] + b"\xff\xfe\xfa" + raw[cut:])
-    for limits in (BLOCKS, WHOLE):
-        with pytest.raises(InputError) as err:
-            fpschema.validate(path, reference_date=REF, limits=limits)
-        assert err.value.code == "input.encoding" and int(err.value.details["row"]) == row
+    _refused(path, [BLOCKS, WHOLE], "input.encoding", row)
     path.write_bytes(raw[:cut] + b"\x00\x01\x02" * 50 + raw[cut:])
     _same(fpschema.validate(path, reference_date=REF, limits=BLOCKS),
           fpschema.validate(path, reference_date=REF, limits=WHOLE))
 
 
 def test_blank_lines_and_a_totals_row_in_the_middle_are_left_out_as_whole_file_reading_does(tmp_path, corpus):
-    frame, _ = corpus
-    path = writer.write(frame, tmp_path / "data.csv", KIND)
-    lines = _lines(path)
-    lines[1500:1500] = ["", ",,,", "合计" + "," * (len(frame.columns) - 1)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    totals = "合计" + "," * (len(corpus[0].columns) - 1)
+    path = _edited(tmp_path, corpus, lambda lines: lines.__setitem__(slice(1500, 1500), ["", ",,,", totals]))
     streamed = fpschema.validate(path, reference_date=REF, limits=BLOCKS)
     _same(streamed, fpschema.validate(path, reference_date=REF, limits=WHOLE))
     assert streamed.source["totals_rows"] == [1503] and streamed.rows_total == 4000
