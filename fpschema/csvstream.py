@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 
@@ -67,6 +67,8 @@ class CsvStream:
     rows: int = 0                   # data rows handed out so far
     ends: deque[int] = field(default_factory=deque)  # file offset where each block handed out ends (consumers pop)
     sha256: str | None = None       # set once the last block has been read
+
+    format: ClassVar[str] = "csv"
 
     @property
     def name(self) -> str:

@@ -26,6 +26,7 @@ from .reader import Limits, Table, normalize_header, read
 from .report import FINDING_SCHEMA, Report, empty_findings
 
 SAMPLE_ROWS = 20
+TABLE_KINDS = ("indicator_report", "procedure_report")  # kinds with rules over the whole table (read whole)
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,10 @@ def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
 
 def _evaluate(text: pl.DataFrame, kind: str, options: Options) -> tuple[pl.DataFrame, pl.DataFrame]:
     typed = prepare(text, kind, options.reference_date)
-    found = findings_of(typed, all_checks(kind, options.reference_date, cross_row=False, targets=options.targets),
-                        text, kind, options.unmask)
+    raw = findings_of(typed, all_checks(kind, options.reference_date, cross_row=False, targets=options.targets),
+                      text, kind, options.unmask, finish=False)
     cross = dataset_checks.cross_row_findings(dataset_checks.key_frame(typed, kind, text), kind, options.unmask)
-    if cross.height:
-        found = with_table_findings(found, [cross.drop("severity")], kind)
+    found = finish_findings(pl.concat([raw, cross]), kind)
     rollups = aggregates.rollup_findings(typed, kind) if options.rollups else pl.DataFrame()
     found = with_table_findings(found, [rollups, aggregates.plausibility_findings(typed, kind, options.zscore)],
                                 kind)
@@ -244,7 +244,7 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
     long = (failing.unpivot(variable_name="check", value_name="i").explode("i").drop_nulls("i")
             .join(meta, on="check").drop("check"))
     if long.height == 0:
-        return empty_findings() if finish else empty_findings().drop("severity")
+        return empty_findings() if finish else pl.DataFrame(schema=dataset_checks.RAW_SCHEMA)
     sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
     parts = []
     for (column,), group in long.partition_by("column", as_dict=True, maintain_order=False).items():
@@ -309,6 +309,11 @@ def _sample_rows(cells: pl.DataFrame, findings: pl.DataFrame, kind: str, unmask:
     return out
 
 
+def _targets(targets: Any) -> dict[str, Any]:
+    """A targets document: given parsed, read from a file, or the packaged default (None)."""
+    return targets if isinstance(targets, dict) else aggregates.load_targets(targets)
+
+
 def validate_table(
     table: Table, kind: str | None = None, *, reference_date: date | None = None, lang: str = "zh",
     max_findings: int | None = None, unmask: bool = False, records: Any = None, targets: Any = None,
@@ -327,7 +332,7 @@ def validate_table(
         raise InputError("input.unknown_kind", kind=kind)
     mapping = map_headers(headers, kind)
     text = table.frame.select("__row__", *[pl.col(h).alias(f) for f, h in mapping.columns.items()])
-    target_doc = targets if isinstance(targets, dict) else aggregates.load_targets(targets)
+    target_doc = _targets(targets)
     options = Options(reference_date or date.today(), unmask, target_doc, zscore, rollups)
     findings, typed = _evaluate(text, kind, options)
     extras: dict[str, Any] = {}
@@ -336,15 +341,19 @@ def validate_table(
         findings = with_table_findings(findings, [recon_findings], kind)
         extras["reconciliation"] = {"cells": table_.height, "mismatches": recon_findings.height,
                                     "differences": table_.filter(pl.col("difference") != 0).head(1000).to_dicts()}
-    if kind in ("indicator_report", "procedure_report"):
+    if kind in TABLE_KINDS:
         extras["explanations"] = explanations_of(findings, text, explanations)
         if kind == "indicator_report":
             extras["dashboard"] = dashboard(typed, target_doc)
-    source = {"name": table.name, "format": table.format, "encoding": table.encoding, "sha256": table.sha256,
-              "header_rows": table.header_rows, "totals_rows": table.totals_rows,
-              "skipped_rows": [{"row": r, "reason": why} for r, why in table.skipped_rows]}
-    return _report(kind, source, text.height, mapping, findings, _sample_cells(text, findings), lang=lang,
+    return _report(kind, _source(table), text.height, mapping, findings, _sample_cells(text, findings), lang=lang,
                    max_findings=max_findings, unmask=unmask, extras=extras)
+
+
+def _source(read: Table | CsvStream) -> dict[str, Any]:
+    """The report's ``source``: what was read and how, and the rows left out of the data."""
+    return {"name": read.name, "format": read.format, "encoding": read.encoding, "sha256": read.sha256,
+            "header_rows": read.header_rows, "totals_rows": read.totals_rows,
+            "skipped_rows": [{"row": r, "reason": why} for r, why in read.skipped_rows]}
 
 
 def _report(kind: str, source: dict[str, Any], rows_total: int, mapping: Mapping, findings: pl.DataFrame,
@@ -363,7 +372,6 @@ def _report(kind: str, source: dict[str, Any], rows_total: int, mapping: Mapping
     )
 
 
-TABLE_KINDS = ("indicator_report", "procedure_report")  # kinds with rules over the whole table (read whole)
 _END = object()
 
 
@@ -420,12 +428,10 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
         del frame, text, typed  # before the next block arrives: one block's frames alive at a time
         if progress is not None:
             progress(min(done, size), size)
-    cross = dataset_checks.cross_row_findings(pl.concat(keys), kind, options.unmask) if keys else empty_findings()
-    found.append(cross.drop("severity"))
-    findings = finish_findings(pl.concat(found), kind)
-    source = {"name": stream.name, "format": "csv", "encoding": stream.encoding, "sha256": stream.sha256,
-              "header_rows": stream.header_rows, "totals_rows": stream.totals_rows,
-              "skipped_rows": [{"row": r, "reason": why} for r, why in stream.skipped_rows], **(source_extra or {})}
+    if keys:
+        found.append(dataset_checks.cross_row_findings(pl.concat(keys), kind, options.unmask))
+    findings = finish_findings(pl.concat(found), kind) if found else empty_findings()
+    source = {**_source(stream), **(source_extra or {})}
     return _report(kind, source, stream.rows, mapping, findings, pl.concat(cells) if cells else pl.DataFrame(),
                    lang=lang, max_findings=max_findings, unmask=options.unmask)
 
@@ -472,8 +478,7 @@ def validate(
             and (fmt is None or fmt.lower().lstrip(".") in ("csv", "txt", "tsv"))):
         stream = open_stream(Path(source), encoding=encoding, known_headers=known_headers(kind), limits=limits)
         if stream is not None and (kind or infer_kind(stream.names)) not in TABLE_KINDS:
-            options = Options(reference_date or date.today(), unmask, aggregates.load_targets(targets)
-                              if not isinstance(targets, dict) else targets, zscore, rollups)
+            options = Options(reference_date or date.today(), unmask, _targets(targets), zscore, rollups)
             try:
                 return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings,
                                        progress=progress)
