@@ -164,7 +164,7 @@ def _converted(distinct: list[pl.Series], names: list[str], exprs: dict[str, pl.
     return padded.select(pl.col(n).alias(f"{n}#in") for n in names).hstack(padded.select(exprs[n] for n in names))
 
 
-SMALL_MAPPING = 32  # distinct texts up to which a column is mapped by comparisons rather than a hash lookup
+SMALL_MAPPING = 10  # distinct texts up to which a column is mapped by comparisons rather than a hash lookup
 
 
 def _mapping(col: pl.Expr, texts: pl.Series, values: pl.Series, dtype: pl.DataType) -> pl.Expr:

@@ -91,7 +91,7 @@ class CsvStream:
                     else pl.DataFrame(schema={**{f"c{j}": pl.String for j in range(width)}, FIELDS: pl.Int64}))
             if body is None:
                 raise NotStreamable(self.path)
-            body = body.with_columns(pl.int_range(row, row + pl.len(), dtype=pl.Int64).alias(ROW))
+            body.insert_column(0, pl.int_range(row, row + body.height, dtype=pl.Int64, eager=True).alias(ROW))
             row += body.height
             kept, skipped, totals = split_body(body, width, width, footer=last)
             self.skipped_rows += skipped

@@ -527,7 +527,8 @@ def _csv_body_fast(content: _Utf8, delim: str, width: int, skip: int,
         longest = lines.select(line.str.len_bytes().arg_max()).item()
         if longest is not None and len(lines["l"][longest].encode()) > max_line[0]:
             raise InputError("input.line_too_long", row=max_line[1] + longest, limit=max_line[0])
-    any_quote = lines.select(line.str.contains('"', literal=True).any()).item()
+    any_quote = (b'"' in content.data if content.data is not None
+                 else lines.select(line.str.contains('"', literal=True).any()).item())
     if any_quote and lines.select((line.str.count_matches('"', literal=True) % 2 == 1).any()).item():
         return None
     try:
@@ -822,6 +823,9 @@ def _name_columns(data: pl.DataFrame, names: list[str]) -> pl.DataFrame:
         if name in columns.values() or name == ROW:
             raise InputError("input.duplicate_column", column=name)
         columns[f"c{j}"] = name
+    kept = data.drop([c for c in data.columns if c != ROW and c not in columns])
+    if kept.columns == [ROW, *columns] and kept.schema[ROW] == pl.Int64:  # renaming only: no column copied
+        return kept.rename(columns)
     return data.select(pl.col(ROW).cast(pl.Int64), *(pl.col(c).alias(n) for c, n in columns.items()))
 
 

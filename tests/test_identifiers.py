@@ -187,3 +187,20 @@ def test_division_names_by_year():
     assert divisions.name("110103") == "崇文区"
     assert divisions.is_valid("110105001001") and not divisions.is_valid("999999")
 
+
+
+def test_division_history_equals_stdnum_numdb_parse_of_loc_dat():
+    """divisions reads cn/loc.dat with one regular expression; stdnum's own parser must give the same table."""
+    from stdnum import numdb
+
+    table = {}
+    for _, province, _, pprops, children in numdb.get("cn/loc").prefixes:
+        table[province + "0000"] = divisions._periods(pprops.get("province", ""))
+        for _, rest, _, props, _ in children:
+            if "county" in props:
+                table[province + rest] = divisions._periods(props["county"])
+    for code in divisions.PERMIT_PREFIXES:
+        table.setdefault(code, (divisions.Period("台湾居民居住证", 2018, None),))
+    assert divisions.history() == table
+    assert divisions.valid_codes() == frozenset(table)
+    assert len(table) > 6000
