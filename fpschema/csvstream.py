@@ -121,11 +121,12 @@ def _blocks(path: Path, start: int, limits: Limits, digest: Any) -> Iterator[tup
         if pos >= size:
             yield b"", True  # a header and nothing after it
             return
-        first = True
+        want = min(step, FIRST_BLOCK)
         while pos < size:
-            # a small first block: the rules start on it while the next, full-sized one is read
-            end = _line_end(fh, pos + (min(step, FIRST_BLOCK) if first else step), size, limits.max_bytes_line, path)
-            first = False
+            # small blocks first, each twice the last: the rules start early, and each block is checked in
+            # about the time the next one takes to read
+            end = _line_end(fh, pos + want, size, limits.max_bytes_line, path)
+            want = min(step, want * 2)
             fh.seek(pos)
             data = fh.read(end - pos)
             digest.update(data)
