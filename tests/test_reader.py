@@ -518,3 +518,32 @@ def test_column_names_that_look_like_patterns_and_lone_surrogates(tmp_path):
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
         assert read(path).frame.height == 1
+
+
+def test_quick_field_counts_equal_the_full_count_on_random_ragged_blocks() -> None:
+    """The delimiter-total shortcut (unquoted blocks) gives each line's field count exactly, or declines."""
+    import random
+
+    from fpschema.reader import _field_counts, _field_counts_unquoted, _polars_csv, _Utf8
+
+    rng = random.Random(7)
+    width, decided = 5, 0
+    for _ in range(300):
+        lines = []
+        for _ in range(rng.randint(1, 40)):
+            n = width if rng.random() < 0.8 else rng.randint(0, width + 3)
+            cells = ["" if rng.random() < 0.2 else rng.choice(["a", "bb", " ", "中文"]) for _ in range(n)]
+            lines.append(",".join(cells) + rng.choice(["\n", "\r\n"]))
+        data = "".join(lines).encode()
+        content = _Utf8(Path("x.csv"), data, data, len(data))
+        text = _polars_csv(content, separator="\x1f", quote_char=None, schema={"l": pl.String},
+                           empty_string_is_null=False)
+        body = _polars_csv(content, separator=",", quote_char='"', schema={f"c{j}": pl.String for j in range(width)},
+                           truncate_ragged_lines=True, extra_columns="ignore", missing_columns="insert")
+        if body.height != text.height:
+            continue
+        quick = _field_counts_unquoted(data, text, body, ",", width)
+        if quick is not None:
+            decided += 1
+            assert quick.to_list() == _field_counts(text, body, ",", width, False).to_list(), data
+    assert decided > 100
