@@ -122,9 +122,11 @@ def _typed_exprs(kind: str) -> dict[str, pl.Expr]:
     return {f.name: typed_expr(f) for f in contract.fields(kind)}
 
 
-def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None = None) -> pl.DataFrame:
+def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None = None,
+                  distinct: dict[str, pl.Series] | None = None) -> pl.DataFrame:
     """Eager :func:`convert` with the same expressions, applied to each distinct text of low-cardinality
-    columns and mapped back (a hash lookup per cell instead of a parse per cell). ``only`` limits the fields.
+    columns and mapped back (a hash lookup per cell instead of a parse per cell). ``only`` limits the fields;
+    ``distinct``, when given, receives each such column's typed values (every value it holds, and null).
 
     A fixed handful of frame operations whatever the number of fields: all distinct texts in one pass,
     converted together in one frame (each column padded to the longest), mapped back in one pass. Dates are
@@ -140,11 +142,14 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
                            *[pl.col(n).str.to_date("%Y-%m-%d", strict=False) for n in dates])
     if few:
         lists = frame.select(pl.col(n).cast(pl.Utf8).drop_nulls().unique().implode() for n in few)
-        distinct = [lists.get_column(n)[0] for n in few]
-        table = _converted(distinct, few, exprs)
+        texts = [lists.get_column(n)[0] for n in few]
+        table = _converted(texts, few, exprs)
         out = out.with_columns(_mapping(pl.col(n), table.get_column(f"{n}#in").head(len(d)),
                                         table.get_column(n).head(len(d)), types[n]).alias(n)
-                               for n, d in zip(few, distinct, strict=True))
+                               for n, d in zip(few, texts, strict=True))
+        if distinct is not None:
+            distinct.update({n: table.get_column(n).head(len(d)).extend_constant(None, 1)
+                             for n, d in zip(few, texts, strict=True)})
     for n in dates:  # dates in other layouts than ISO: their distinct texts converted in full
         left = (out.get_column(n).is_null() & out.get_column(f"{n}#text").is_not_null()).arg_true()
         if len(left):

@@ -101,12 +101,15 @@ def all_checks(kind: str, reference_date: date, *, cross_row: bool = True,
     )
 
 
-def prepare(text: pl.DataFrame, kind: str, reference_date: date) -> pl.DataFrame:
-    """Typed and derived columns (the frame every check reads) from text columns named by field."""
+def prepare(text: pl.DataFrame, kind: str, reference_date: date,
+            distinct: dict[str, pl.Series] | None = None) -> pl.DataFrame:
+    """Typed and derived columns (the frame every check reads) from text columns named by field.
+    ``distinct`` receives the values of the columns converted through their distinct texts (for
+    :func:`findings_of`)."""
     present = set(text.columns)
     base = text.with_columns(pl.lit(None, dtype=pl.Utf8).alias(f.name) for f in contract.fields(kind)
                              if f.name not in present)
-    return checks.derive(convert.convert_frame(base, kind), kind, reference_date)
+    return checks.derive(convert.convert_frame(base, kind, distinct=distinct), kind, reference_date)
 
 
 def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
@@ -118,9 +121,10 @@ def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
 
 
 def _evaluate(text: pl.DataFrame, kind: str, options: Options) -> tuple[pl.DataFrame, pl.DataFrame]:
-    typed = prepare(text, kind, options.reference_date)
+    distinct: dict[str, pl.Series] = {}
+    typed = prepare(text, kind, options.reference_date, distinct)
     raw = findings_of(typed, all_checks(kind, options.reference_date, cross_row=False, targets=options.targets),
-                      text, kind, options.unmask, finish=False)
+                      text, kind, options.unmask, finish=False, distinct=distinct)
     cross = dataset_checks.cross_row_findings(dataset_checks.key_frame(typed, kind, text), kind, options.unmask)
     found = finish_findings(pl.concat([raw, cross]), kind)
     rollups = aggregates.rollup_findings(typed, kind) if options.rollups else pl.DataFrame()
@@ -203,24 +207,42 @@ def with_table_findings(found: pl.DataFrame, extra: list[pl.DataFrame], kind: st
 PROBE = 4096  # rows sampled to guess whether a column has few distinct values
 
 
-def _flag_exprs(typed: pl.DataFrame, todo: list[Check]) -> list[pl.Expr]:
-    """One boolean expression per check, true where it fails. A pattern or code-list check on one column with
-    few distinct values (division codes, stations, dates) is evaluated on those values; the rows then need
-    only a membership test with the failing ones, or nothing when none fails. Checks are row by row, so
-    this gives the same flags."""
-    exprs = [c.failed.fill_null(False) for c in todo]
+_COSTLY: dict[int, tuple[list[Check], dict[str, list[int]]]] = {}
+
+
+def _costly(todo: list[Check]) -> dict[str, list[int]]:
+    """Column → the checks (positions in ``todo``) that test it alone with a pattern or a code list."""
+    seen = _COSTLY.get(id(todo))
+    if seen is not None and seen[0] is todo:
+        return seen[1]
     costly: dict[str, list[int]] = {}
     for i, c in enumerate(todo):
         roots = set(c.failed.meta.root_names())
         text = str(c.failed)
         if len(roots) == 1 and (".str.contains(" in text or ".is_in(" in text):
             costly.setdefault(roots.pop(), []).append(i)
+    if len(_COSTLY) > 64:
+        _COSTLY.clear()
+    _COSTLY[id(todo)] = (todo, costly)  # the list is kept, so its id is not reused while cached
+    return costly
+
+
+def _flag_exprs(typed: pl.DataFrame, todo: list[Check], known: dict[str, pl.Series] | None = None
+                ) -> list[pl.Expr]:
+    """One boolean expression per check, true where it fails. A pattern or code-list check on one column with
+    few distinct values (division codes, stations, dates) is evaluated on those values; the rows then need
+    only a membership test with the failing ones, or nothing when none fails. Checks are row by row, so
+    this gives the same flags. ``known``: columns whose values are known already (from :func:`prepare`)."""
+    exprs = [c.failed.fill_null(False) for c in todo]
     rows = typed.height
-    for name, idx in costly.items():
+    for name, idx in _costly(todo).items():
         column = typed.get_column(name)
-        if column.head(PROBE).n_unique() * 2 > min(PROBE, rows):  # mostly distinct already in a sample
+        if known is not None and name in known:
+            distinct = known[name]
+        elif column.head(PROBE).n_unique() * 2 > min(PROBE, rows):  # mostly distinct already in a sample
             continue
-        distinct = column.unique()
+        else:
+            distinct = column.unique()
         if len(distinct) * 8 > rows:
             continue
         failed = distinct.to_frame().select(exprs[i].alias(str(i)) for i in idx)
@@ -231,15 +253,16 @@ def _flag_exprs(typed: pl.DataFrame, todo: list[Check]) -> list[pl.Expr]:
 
 
 def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind: str,
-                unmask: bool, *, finish: bool = True) -> pl.DataFrame:
+                unmask: bool, *, finish: bool = True, distinct: dict[str, pl.Series] | None = None) -> pl.DataFrame:
     """Run ``todo`` over a prepared frame (rows aligned with ``text``); findings carry the cell as written.
 
     A fixed number of frame operations whatever the number of checks (blocks of a large file pay them once
     each): every check's failing positions in one pass, then the cells gathered column by column. Without
-    ``finish``, the raw findings (row, column, rule, value) for :func:`finish_findings` to complete once."""
+    ``finish``, the raw findings (row, column, rule, value) for :func:`finish_findings` to complete once.
+    ``distinct``: the column values :func:`prepare` reported, so they need not be looked for again."""
     names = [f"c{i}" for i in range(len(todo))]
     failing = typed.select(e.arg_true().implode().alias(n)
-                           for e, n in zip(_flag_exprs(typed, todo), names, strict=True))
+                           for e, n in zip(_flag_exprs(typed, todo, distinct), names, strict=True))
     meta = pl.DataFrame({"check": names, "column": [c.column for c in todo], "rule": [c.rule for c in todo]})
     long = (failing.unpivot(variable_name="check", value_name="i").explode("i").drop_nulls("i")
             .join(meta, on="check").drop("check"))
@@ -418,8 +441,9 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
     for frame in blocks:
         done = stream.ends.popleft()  # where this block ends (the reader may be a block ahead)
         text = frame.select("__row__", *[pl.col(h).alias(f) for f, h in mapping.columns.items()])
-        typed = prepare(text, kind, options.reference_date)
-        block = findings_of(typed, todo, text, kind, options.unmask, finish=False)
+        distinct: dict[str, pl.Series] = {}
+        typed = prepare(text, kind, options.reference_date, distinct)
+        block = findings_of(typed, todo, text, kind, options.unmask, finish=False, distinct=distinct)
         found.append(block)
         keys.append(dataset_checks.key_frame(typed, kind, text))
         if kept < SAMPLE_ROWS:

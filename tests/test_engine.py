@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import generator, scorer, writer
+from fpschema import contract, engine, generator, scorer, writer
 from fpschema.errors import InputError
 
 from .conftest import REF
@@ -198,3 +198,20 @@ def test_short_id_values_are_masked_without_blowing_up_memory():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "['*', '**', '*****', '*********']"
+
+
+@pytest.mark.parametrize("kind", contract.kinds())
+def test_checks_on_distinct_values_flag_the_same_rows_as_row_by_row(kind):
+    """_flag_exprs evaluates pattern and code-list checks on a column's distinct values (found, or reported by
+    prepare); the flags must be those of every check evaluated on every row."""
+    frame, _ = generator.generate(kind, 20_000, seed=5, defects="all", defect_rate=0.2)
+    text = frame.with_row_index("__row__").with_columns(pl.col("__row__").cast(pl.Int64))
+    known: dict[str, pl.Series] = {}
+    typed = engine.prepare(text, kind, REF, known)
+    todo = engine.all_checks(kind, REF, cross_row=False)
+    plain = typed.select(c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo))
+    assert plain.select(pl.any_horizontal(pl.all())).to_series().sum() > 1000
+    for hints in (None, known):
+        fast = typed.select(e.alias(str(i)) for i, e in enumerate(engine._flag_exprs(typed, todo, hints)))
+        assert fast.equals(plain)
+    assert known, "prepare reports the values of the columns it converts through their distinct texts"
