@@ -147,9 +147,8 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
         out = out.with_columns(_mapping(pl.col(n), table.get_column(f"{n}#in").head(len(d)),
                                         table.get_column(n).head(len(d)), types[n]).alias(n)
                                for n, d in zip(few, texts, strict=True))
-        if distinct is not None:
-            distinct.update({n: table.get_column(n).head(len(d)).extend_constant(None, 1)
-                             for n, d in zip(few, texts, strict=True)})
+        if distinct is not None:  # the padded columns: every value, and null (at least one row of padding)
+            distinct.update({n: table.get_column(n) for n in few})
     for n in dates:  # dates in other layouts than ISO: their distinct texts converted in full
         left = (out.get_column(n).is_null() & out.get_column(f"{n}#text").is_not_null()).arg_true()
         if len(left):
@@ -162,10 +161,14 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
 
 
 def _converted(distinct: list[pl.Series], names: list[str], exprs: dict[str, pl.Expr]) -> pl.DataFrame:
-    """Distinct texts (``{name}#in``) and their conversions (``name``), columns padded to the longest."""
-    longest = max(len(d) for d in distinct)
-    padded = pl.DataFrame([d.alias(n).extend_constant(None, longest - len(d))
-                           for n, d in zip(names, distinct, strict=True)])
+    """Distinct texts (``{name}#in``) and their conversions (``name``), columns padded with nulls to one more
+    than the longest."""
+    frames = [d.alias(n).to_frame() for n, d in zip(names, distinct, strict=True)]
+    frames.append(pl.DataFrame({"#pad": [None] * (max(len(d) for d in distinct) + 1)}))
+    try:
+        padded = pl.concat(frames, how="horizontal_extend").drop("#pad")  # polars 2
+    except ValueError:
+        padded = pl.concat(frames, how="horizontal").drop("#pad")  # polars 1 pads with "horizontal"
     return padded.select(pl.col(n).alias(f"{n}#in") for n in names).hstack(padded.select(exprs[n] for n in names))
 
 

@@ -268,17 +268,21 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
             .join(meta, on="check").drop("check"))
     if long.height == 0:
         return empty_findings() if finish else pl.DataFrame(schema=dataset_checks.RAW_SCHEMA)
-    sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
-    parts = []
-    for (column,), group in long.partition_by("column", as_dict=True, maintain_order=False).items():
-        where = group.get_column("i")
-        values = (text.get_column(column).cast(pl.Utf8).gather(where) if column in text.columns
-                  else pl.repeat(None, len(where), dtype=pl.Utf8, eager=True))
-        if column in sensitive and not unmask:
-            values = pl.select(mask_expr(pl.lit(values))).to_series()
-        parts.append(group.with_columns(values.alias("value")))
-    hits = pl.concat(parts)
-    hits = hits.select(typed.get_column("__row__").gather(hits.get_column("i")).alias("row"), "column", "rule", "value")
+    # the cells as written: the rows with findings gathered once, then one (position, column, value) per cell
+    where = long.get_column("i").unique()
+    present = [c for c in long.get_column("column").unique().to_list() if c in text.columns]
+    cells = (text.select(pl.col(c).gather(where).cast(pl.Utf8) for c in present).with_columns(where.alias("#i"))
+             .unpivot(index="#i", variable_name="#column", value_name="#value") if present
+             else pl.DataFrame(schema={"#i": where.dtype, "#column": pl.Utf8, "#value": pl.Utf8}))
+    hits = long.join(cells.rename({"#i": "i", "#column": "column", "#value": "value"}), on=["i", "column"],
+                     how="left")
+    sensitive = [f.name for f in contract.fields(kind) if f.sensitive]
+    if sensitive and not unmask:
+        value = pl.col("value")
+        hits = hits.with_columns(pl.when(pl.col("column").is_in(sensitive)).then(mask_expr(value)).otherwise(value)
+                                 .alias("value"))
+    hits = hits.select(typed.get_column("__row__").gather(hits.get_column("i")).alias("row"), "column", "rule",
+                       pl.col("value").cast(pl.Utf8))
     return finish_findings(hits, kind) if finish else hits
 
 
