@@ -268,21 +268,25 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
             .join(meta, on="check").drop("check"))
     if long.height == 0:
         return empty_findings() if finish else pl.DataFrame(schema=dataset_checks.RAW_SCHEMA)
-    # the cells as written: the rows with findings gathered once, then one (position, column, value) per cell
-    where = long.get_column("i").unique()
-    present = [c for c in long.get_column("column").unique().to_list() if c in text.columns]
-    cells = (text.select(pl.col(c).gather(where).cast(pl.Utf8) for c in present).with_columns(where.alias("#i"))
-             .unpivot(index="#i", variable_name="#column", value_name="#value") if present
-             else pl.DataFrame(schema={"#i": where.dtype, "#column": pl.Utf8, "#value": pl.Utf8}))
-    hits = long.join(cells.rename({"#i": "i", "#column": "column", "#value": "value"}), on=["i", "column"],
-                     how="left")
-    sensitive = [f.name for f in contract.fields(kind) if f.sensitive]
-    if sensitive and not unmask:
-        value = pl.col("value")
-        hits = hits.with_columns(pl.when(pl.col("column").is_in(sensitive)).then(mask_expr(value)).otherwise(value)
-                                 .alias("value"))
-    hits = hits.select(typed.get_column("__row__").gather(hits.get_column("i")).alias("row"), "column", "rule",
-                       pl.col("value").cast(pl.Utf8))
+    # the cells as written, column by column: one gather each (a direct Series call, no query to plan)
+    long = long.sort("column")
+    positions = long.get_column("i")
+    sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
+    runs = long.get_column("column").rle()
+    values, start = [], 0
+    for n, column in zip(runs.struct.field("len").to_list(), runs.struct.field("value").to_list(), strict=True):
+        where = positions.slice(start, n)
+        start += n
+        if column not in text.columns:
+            values.append(pl.Series("value", [None] * n, dtype=pl.Utf8))
+            continue
+        cells = text.get_column(column).gather(where)
+        cells = cells if cells.dtype == pl.Utf8 else cells.cast(pl.Utf8)
+        if column in sensitive and not unmask:
+            cells = pl.select(mask_expr(pl.lit(cells))).to_series()
+        values.append(cells.alias("value"))
+    hits = long.with_columns(pl.concat(values)).select(
+        typed.get_column("__row__").gather(positions).alias("row"), "column", "rule", "value")
     return finish_findings(hits, kind) if finish else hits
 
 
