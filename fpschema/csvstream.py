@@ -1,9 +1,11 @@
-"""Large UTF-8 CSV files read block by block, so memory stays with the block, not the file.
+"""Large CSV files (UTF-8 or GB18030) read block by block, so memory stays with the block, not the file.
 
 The header is found as :func:`fpschema.reader.read` finds it (title rows, merged headers, known header
 spellings); the body is then parsed in blocks of whole lines with the same fast parser, each block a frame
-like :attr:`Table.frame` with real row numbers. Blank rows and totals rows are left out and recorded as the
-reader does; a footer (填表人…) is recognised in the last block. The file is hashed as it is read.
+like :attr:`Table.frame` with real row numbers. A GB18030 block is converted to UTF-8 first (a line end is
+never part of a GB18030 character, so blocks cut at line ends decode on their own). Blank rows and totals
+rows are left out and recorded as the reader does; a footer (填表人…) is recognised in the last block. The
+file is hashed as it is read.
 
 Files this cannot stream (another encoding, unnamed columns, records spanning lines) give None at opening
 or raise :class:`NotStreamable` while streaming: read them whole instead.
@@ -25,6 +27,7 @@ from .errors import InputError
 from .reader import (
     _NON_WS,
     FIELDS,
+    HEAD,
     ROW,
     SAMPLE_LINES_BYTES,
     SUFFIXES,
@@ -34,16 +37,19 @@ from .reader import (
     _csv_body_fast,
     _detect_encoding,
     _find_header,
+    _guess,
     _head_records,
     _iter_lines,
     _name_columns,
     _sniff_delimiter,
+    _undecodable,
     _Utf8,
     normalize_header,
     split_body,
 )
 
 FIRST_BLOCK = 4 << 20
+STREAMED_ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")
 
 
 class NotStreamable(Exception):
@@ -67,6 +73,8 @@ class CsvStream:
     rows: int = 0                   # data rows handed out so far
     ends: deque[int] = field(default_factory=deque)  # file offset where each block handed out ends (consumers pop)
     sha256: str | None = None       # set once the last block has been read
+    requested: bool = False         # the caller named the encoding (a decoding error then gives the row)
+    head: bytes = b""               # the file's first bytes (what a decoding error is judged by)
 
     format: ClassVar[str] = "csv"
 
@@ -86,6 +94,8 @@ class CsvStream:
         done = self.start
         for data, last in _blocks(self.path, self.start, self.limits, digest):
             done += len(data)
+            if self.encoding == "gb18030":
+                data = self._utf8(data, done - len(data))
             content = _Utf8(self.path, data, data[:SAMPLE_LINES_BYTES], len(data))
             body = (_csv_body_fast(content, self.delimiter, width, 0, (self.limits.max_bytes_line, row)) if data
                     else pl.DataFrame(schema={**{f"c{j}": pl.String for j in range(width)}, FIELDS: pl.Int64}))
@@ -106,6 +116,29 @@ class CsvStream:
             self.ends.append(done)
             yield frame
             del frame  # the caller has it; hold nothing while the next block is read
+
+
+    def _utf8(self, data: bytes, offset: int) -> bytes:
+        """A GB18030 block (starting at file ``offset``) as UTF-8; bytes that do not decode get the coded
+        error the whole-file reader gives."""
+        try:
+            return data.decode(self.encoding).encode("utf-8")
+        except UnicodeDecodeError as exc:
+            if not self.requested:
+                raise _undecodable(self.head, self.path) from None
+            row = _newlines_before(self.path, offset + exc.start) + 1
+            raise InputError("input.encoding", encoding=self.encoding, row=row, detected=_guess(data)) from None
+
+
+def _newlines_before(path: Path, at: int) -> int:
+    """Line ends in the file before byte ``at``."""
+    newlines = 0
+    with path.open("rb") as fh:
+        done = 0
+        while done < at and (chunk := fh.read(min(1 << 20, at - done))):
+            newlines += chunk.count(b"\n")
+            done += len(chunk)
+    return newlines
 
 
 def _blocks(path: Path, start: int, limits: Limits, digest: Any) -> Iterator[tuple[bytes, bool]]:
@@ -179,8 +212,19 @@ def open_stream(path: Path, *, encoding: str | None = None, known_headers: Colle
     if _NON_WS.search(head) is None:
         return None
     enc = _detect_encoding(head, size, encoding, path)
-    if enc not in ("utf-8", "utf-8-sig") or b"\n" not in head:
+    if enc not in STREAMED_ENCODINGS or b"\n" not in head:
         return None
+    raw_head = head
+    if enc == "gb18030":  # the head's whole lines as UTF-8, to find the header as in a UTF-8 file
+        cut = head.rfind(b"\n") + 1
+        try:
+            text = head[:cut].decode(enc)
+        except UnicodeDecodeError as exc:  # bad bytes further down: the blocks report them
+            cut = head.rfind(b"\n", 0, exc.start) + 1
+            text = head[:cut].decode(enc)
+            if text.count("\n") < 100:  # too near the header to look for it: read whole, which says what is wrong
+                return None
+        head = text.encode("utf-8")
     content = _Utf8(path, None, head, size)
     known = frozenset(normalize_header(h) for h in known_headers)
     try:
@@ -199,9 +243,15 @@ def open_stream(path: Path, *, encoding: str | None = None, known_headers: Colle
     longest = max(map(len, head[:ends[header.last][1]].split(b"\n")))
     if longest > limits.max_bytes_line:
         return None  # the whole-file reader says which line
+    lines, start = ends[header.last]
+    if enc == "gb18030":  # where the body starts in the file: after as many line ends as in the UTF-8 head
+        start = 0
+        for _ in range(lines):
+            start = raw_head.index(b"\n", start) + 1
     _name_columns(pl.DataFrame({f"c{j}": [] for j in range(width)}, schema=dict.fromkeys(
         [f"c{j}" for j in range(width)], pl.String)).with_columns(pl.lit(0, dtype=pl.Int64).alias(ROW)),
         header.names)  # duplicated names: input.duplicate_column
     titles = [(i + 1, "title" if any(grid[i]) else "blank") for i in range(header.first)]
     return CsvStream(path, enc, delim, header.names, list(range(header.first + 1, header.last + 2)),
-                     header.last + 2, ends[header.last][1], limits, skipped_rows=titles)
+                     header.last + 2, start, limits, skipped_rows=titles, requested=encoding is not None,
+                     head=raw_head[:HEAD])

@@ -77,7 +77,7 @@ class Limits:
     max_unzipped_bytes: int = 500_000_000    # xlsx: total uncompressed size of the zip members
     max_zip_ratio: int = 200                 # xlsx: uncompressed/compressed ratio of any member
     max_rows: int | None = None
-    stream_bytes: int = 32 << 20             # UTF-8 CSV files at least this big are read block by block
+    stream_bytes: int = 32 << 20             # UTF-8 or GB18030 CSV files at least this big are read in blocks
     block_bytes: int = 24 << 20              # ... in blocks of about this many bytes
 
 

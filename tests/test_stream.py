@@ -184,3 +184,36 @@ def test_cli_shows_a_progress_bar_with_the_bytes_checked_on_a_terminal(tmp_path)
     megabytes = f"{path.stat().st_size / 1e6:.1f}"
     assert f"/{megabytes} MB" in done.stderr or f"/{megabytes} MB" in done.stderr.replace("\x1b", "")
     assert "校验" in done.stdout or "校验" in done.stderr
+
+
+@pytest.mark.parametrize("office", [False, True])
+def test_gb18030_file_is_streamed_with_the_same_report_as_read_whole(tmp_path, corpus, office):
+    frame, _ = corpus
+    path = writer.write(frame, tmp_path / "data.csv", KIND, encoding="gb18030", office=office)
+    assert "张".encode("gb18030") in path.read_bytes()  # really GB18030, with Chinese text
+    stream = csvstream.open_stream(path, known_headers=engine.known_headers(), limits=BLOCKS)
+    assert stream is not None and stream.encoding == "gb18030"
+    heights = [f.height for f in stream.frames()]
+    assert sum(heights) == 4000 and len(heights) > 5 and max(heights) < 1500
+    whole = fpschema.validate(path, reference_date=REF, limits=WHOLE)
+    streamed = fpschema.validate(path, reference_date=REF, limits=BLOCKS)
+    _same(streamed, whole)
+    assert streamed.source["encoding"] == "gb18030" and streamed.rows_invalid > 0
+
+
+def test_bad_bytes_deep_in_a_streamed_gb18030_file(tmp_path, corpus):
+    """Bytes that are not GB18030 three quarters into the file: the coded error of whole-file reading, with
+    the row when the caller named the encoding."""
+    frame, _ = corpus
+    path = writer.write(frame, tmp_path / "data.csv", KIND, encoding="gb18030")
+    raw = path.read_bytes()
+    cut = raw.index(b"\n", len(raw) * 3 // 4) + 1
+    row = raw.count(b"\n", 0, cut) + 1
+    path.write_bytes(raw[:cut] + b"\x81\x20\x81" + raw[cut:])
+    for limits in (BLOCKS, WHOLE):
+        with pytest.raises(InputError) as named:
+            fpschema.validate(path, reference_date=REF, limits=limits, encoding="gbk")
+        assert named.value.code == "input.encoding" and int(named.value.details["row"]) == row
+        with pytest.raises(InputError) as detected:
+            fpschema.validate(path, reference_date=REF, limits=limits)
+        assert detected.value.code == "input.unknown_encoding"
