@@ -154,8 +154,8 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
 @click.option("--reference-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="判断“未来日期”的参考日，默认今天 / reference date for future dates, default today")
 @click.option("--batch-rows", type=click.IntRange(min=1000), default=None,
-              help="超大 UTF-8 CSV 分批校验，每批行数（需 --kind）/ validate a very large UTF-8 CSV in batches "
-                   "of this many rows (needs --kind)")
+              help="超大 CSV（UTF-8 或 GB18030）分批校验，每批行数（需 --kind）/ validate a very large CSV "
+                   "(UTF-8 or GB18030) in batches of this many rows (needs --kind)")
 @click.option("--records", type=click.Path(path_type=Path), default=None,
               help="与卫统45表核对的个案服务记录文件（表间审核）/ service records to reconcile a 卫统45表 with")
 @click.option("--targets", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -203,7 +203,8 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, fmt: str, output: Pat
                                            unmask=unmask, findings_path=out)
                 elif batch_rows:
                     report = validate_batched(path, kind, batch_rows=batch_rows, reference_date=ref, lang=lang,
-                                              max_findings=max_findings, unmask=unmask, progress=bar.update)
+                                              max_findings=max_findings, unmask=unmask, progress=bar.update,
+                                              encoding=encoding)
                 else:
                     report = validate(path, kind, encoding=encoding, lang=lang, max_findings=max_findings,
                                       unmask=unmask, reference_date=ref, valid_out=quarantine[0],

@@ -556,9 +556,10 @@ def write_rows(frame: pl.DataFrame, path: str | Path) -> Path:
 def validate_batched(
     path: str | Path, kind: str, *, batch_rows: int = 250_000, reference_date: date | None = None,
     lang: str = "zh", max_findings: int | None = None, unmask: bool = False, progress: Progress | None = None,
+    encoding: str | None = None,
 ) -> Report:
     """Validate a large CSV in blocks of about ``batch_rows`` rows (:func:`validate_stream`), whatever its
-    size; a file that cannot be read block by block is validated whole."""
+    size; a file that cannot be read block by block is validated whole. ``encoding``: as for :func:`validate`."""
     path = Path(path)
     if not path.is_file():
         raise InputError("input.not_found", path=str(path))
@@ -567,11 +568,12 @@ def validate_batched(
     row_bytes = max(1, len(sample) // max(1, sample.count(b"\n")))
     limits = Limits(stream_bytes=0, block_bytes=max(1 << 16, batch_rows * row_bytes))
     ref = reference_date or date.today()
-    stream = open_stream(path, known_headers=known_headers(kind), limits=limits)
+    stream = open_stream(path, encoding=encoding, known_headers=known_headers(kind), limits=limits)
     if stream is not None:
         try:
             return validate_stream(stream, kind, Options(ref, unmask), lang=lang, max_findings=max_findings,
                                    source_extra={"batch_rows": batch_rows}, progress=progress)
         except NotStreamable:
             pass
-    return validate(path, kind, reference_date=ref, lang=lang, max_findings=max_findings, unmask=unmask)
+    return validate(path, kind, encoding=encoding, reference_date=ref, lang=lang, max_findings=max_findings,
+                    unmask=unmask)

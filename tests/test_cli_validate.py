@@ -46,6 +46,21 @@ def test_english_and_clean_file_exit_0(sample):
     assert "50 rows: 50 valid, 0 invalid" in done.stdout
 
 
+def test_batches_of_a_gb18030_file_with_its_encoding_named_give_the_whole_file_findings(tmp_path):
+    frame, _ = generator.generate(KIND, 3000, seed=12, defects="all", defect_rate=0.2, reference_date=REF)
+    path = writer.write(frame, tmp_path / "big.csv", KIND, encoding="gb18030")
+    reports = {}
+    for name, extra in (("whole", []), ("batched", ["--batch-rows", "1000", "--kind", KIND])):
+        out = tmp_path / f"{name}.json"
+        done = run("validate", path, "--encoding", "gbk", "--format", "json", "--output", out, "--reference-date",
+                   REF, *extra)
+        assert done.returncode == 1, done.stderr
+        reports[name] = json.loads(out.read_text(encoding="utf-8"))
+    assert reports["batched"]["source"].pop("batch_rows") == 1000
+    assert reports["batched"] == reports["whole"] and reports["whole"]["source"]["encoding"] == "gb18030"
+    assert reports["whole"]["rows_total"] == 3000 and reports["whole"]["findings"]
+
+
 @pytest.mark.parametrize("fmt", ["json", "csv", "html", "junit"])
 def test_report_formats_to_files(sample, tmp_path, fmt):
     _, path, _ = sample
