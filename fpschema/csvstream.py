@@ -4,8 +4,8 @@ The header is found as :func:`fpschema.reader.read` finds it (title rows, merged
 spellings); the body is then parsed in blocks of whole lines with the same fast parser, each block a frame
 like :attr:`Table.frame` with real row numbers. A GB18030 block is converted to UTF-8 first (a line end is
 never part of a GB18030 character, so blocks cut at line ends decode on their own). Blank rows and totals
-rows are left out and recorded as the reader does; a footer (填表人…) is recognised in the last block. The
-file is hashed as it is read.
+rows are left out and recorded as the reader does; a footer (填表人…) is recognised in the last block, which
+holds at least the last 64 KiB of the file. The file is hashed as it is read.
 
 Files this cannot stream (another encoding, unnamed columns, records spanning lines) give None at opening
 or raise :class:`NotStreamable` while streaming: read them whole instead.
@@ -49,6 +49,7 @@ from .reader import (
 )
 
 FIRST_BLOCK = 4 << 20
+LAST_BLOCK_MIN = 64 << 10  # a footer (填表人…) is recognised in the last block: it never starts a block this near the end
 STREAMED_ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")
 
 
@@ -159,6 +160,8 @@ def _blocks(path: Path, start: int, limits: Limits, digest: Any) -> Iterator[tup
             # small blocks first, each twice the last: the rules start early, and each block is checked in
             # about the time the next one takes to read
             end = _line_end(fh, pos + want, size, limits.max_bytes_line, path)
+            if size - end < LAST_BLOCK_MIN:  # the few lines left join this block: a footer is never split
+                end = size
             want = min(step, want * 2)
             fh.seek(pos)
             data = fh.read(end - pos)

@@ -217,3 +217,30 @@ def test_bad_bytes_deep_in_a_streamed_gb18030_file(tmp_path, corpus):
         with pytest.raises(InputError) as detected:
             fpschema.validate(path, reference_date=REF, limits=limits)
         assert detected.value.code == "input.unknown_encoding"
+
+
+
+def test_a_footer_is_never_split_between_blocks(tmp_path, corpus):
+    """Footer lines (填表人…) end the file; files are cut so that a 64 KiB block boundary would fall inside the
+    footer. The last block takes them whole: the report equals whole-file reading, footer rows left out."""
+    frame, _ = corpus
+    lines = writer.write(frame.head(1200), tmp_path / "data.csv", KIND).read_bytes().split(b"\n")
+    footer = "填表人：张三\n审核人：李四\n填报日期：2024年7月1日\n".encode()
+    step, tried = 1 << 16, 0
+    for n in range(300, 1200):
+        data = b"\n".join(lines[:n + 1]) + b"\n" + footer
+        pos, cuts = len(lines[0]) + 1, []
+        while pos + step < len(data):  # where a block would end without the last-block rule
+            pos = data.index(b"\n", pos + step) + 1
+            cuts.append(pos)
+        if not any(len(data) - len(footer) < cut < len(data) for cut in cuts):
+            continue
+        path = tmp_path / f"footer{n}.csv"
+        path.write_bytes(data)
+        streamed = fpschema.validate(path, reference_date=REF, limits=Limits(stream_bytes=0, block_bytes=step))
+        _same(streamed, fpschema.validate(path, reference_date=REF, limits=WHOLE))
+        assert streamed.rows_total == n and [r["reason"] for r in streamed.source["skipped_rows"]] == ["footer"] * 3
+        tried += 1
+        if tried == 2:
+            break
+    assert tried >= 1
