@@ -28,7 +28,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from .errors import InputError
@@ -532,38 +531,38 @@ def _csv_body_fast(content: _Utf8, delim: str, width: int, skip: int,
                  else lines.select(line.str.contains('"', literal=True).any()).item())
     if any_quote and lines.select((line.str.count_matches('"', literal=True) % 2 == 1).any()).item():
         return None
-    try:
-        body = _polars_csv(content, separator=delim, quote_char='"', skip_lines=skip,
-                           schema={f"c{j}": pl.String for j in range(width)}, truncate_ragged_lines=True,
-                           extra_columns="ignore", missing_columns="insert")
-    except pl.exceptions.PolarsError:
-        return None
-    if body.height != lines.height:
-        return None
-    fields = None
-    if not any_quote and skip == 0 and content.data is not None and len(delim.encode()) == 1:
-        fields = _field_counts_unquoted(content.data, lines, body, delim, width)
+    schema = {f"c{j}": pl.String for j in range(width)}
+    body = fields = None
+    if not any_quote:  # polars refuses a line with more fields than the schema: then none has more
+        with contextlib.suppress(pl.exceptions.PolarsError):
+            body = _polars_csv(content, separator=delim, quote_char='"', skip_lines=skip, schema=schema,
+                               missing_columns="insert")
+        if body is not None and body.height == lines.height:
+            fields = _field_counts_short(lines, body, delim, width)
     if fields is None:
+        try:
+            body = _polars_csv(content, separator=delim, quote_char='"', skip_lines=skip, schema=schema,
+                               truncate_ragged_lines=True, extra_columns="ignore", missing_columns="insert")
+        except pl.exceptions.PolarsError:
+            return None
+        if body.height != lines.height:
+            return None
         fields = _field_counts(lines, body, delim, width, any_quote)
     maybe, special = lines.select(line.str.contains(f"[{BLANK_CHARS}]").alias("m"),
                                   line.str.contains(_special_line(delim)).alias(SPECIAL)).get_columns()
     return _null_blank(body, maybe).with_columns(fields, special)
 
 
-def _field_counts_unquoted(data: bytes, lines: pl.DataFrame, body: pl.DataFrame, delim: str,
-                           width: int) -> pl.Series | None:
-    """Fields per line of ``data`` (every line a record: no quotes, no lines skipped), or None when this
-    quick count cannot tell. A line whose last cell has text has at least ``width`` fields; the others
-    (an empty last cell, a short line) are counted one by one. When the delimiters of the whole block then
-    add up to exactly ``width - 1`` for each remaining line, none can have more."""
-    short = body.get_column(f"c{width - 1}").is_null()
-    where = short.arg_true()
-    counts = lines.select(pl.col("l").gather(where).str.count_matches(delim, literal=True) + 1).to_series()
-    total = int(np.count_nonzero(np.frombuffer(data, np.uint8) == ord(delim)))
-    if total - int(counts.sum() or 0) + len(counts) != (lines.height - len(counts)) * (width - 1):
-        return None
+def _field_counts_short(lines: pl.DataFrame, body: pl.DataFrame, delim: str, width: int) -> pl.Series:
+    """Fields per line of an unquoted body that no line has more than ``width`` of (polars parsed it without
+    truncating). A line whose last cell has text has all ``width``; the others (an empty last cell, a short
+    line) are counted one by one."""
+    where = body.get_column(f"c{width - 1}").is_null().arg_true()
     fields = pl.repeat(width, lines.height, dtype=pl.Int64, eager=True).alias(FIELDS)
-    return fields.scatter(where, counts.cast(pl.Int64)) if len(where) else fields
+    if not len(where):
+        return fields
+    counts = lines.select(pl.col("l").gather(where).str.count_matches(delim, literal=True) + 1).to_series()
+    return fields.scatter(where, counts.cast(pl.Int64))
 
 
 def _field_counts(lines: pl.DataFrame, body: pl.DataFrame, delim: str, width: int, any_quote: bool) -> pl.Series:
