@@ -119,13 +119,29 @@ def _status(raw: pl.Expr, n: pl.Expr, c: pl.Expr, reference_date: date) -> pl.Ex
 _FIRST_FAILED = {v: STATUS_CODES[(v & -v).bit_length() - 1] for v in range(1, 1 << len(STATUS_CODES))}
 
 
+CYCLE = 146_097  # days in 400 Gregorian years, after which the calendar repeats
+_CYCLE_START = date(2000, 1, 1)
+
+
+@cache
+def _ymd_table() -> pl.Series:
+    """YYYYMMDD of each day of one 400-year cycle, from 2000-01-01."""
+    days = pl.date_range(_CYCLE_START, date(2399, 12, 31), eager=True)
+    return (days.dt.year().cast(pl.Int64) * 10000 + days.dt.month().cast(pl.Int64) * 100
+            + days.dt.day().cast(pl.Int64)).rename("ymd")
+
+
+def ymd_expr(d: pl.Expr) -> pl.Expr:
+    """A date as the number YYYYMMDD: looked up in one 400-year cycle, plus 400 years (4,000,000) per cycle
+    away from it, so any date is exact (equal to year * 10000 + month * 100 + day; tested)."""
+    offset = d.cast(pl.Int32).cast(pl.Int64) - (_CYCLE_START - date(1970, 1, 1)).days
+    cycles = offset // CYCLE
+    return pl.lit(_ymd_table()).gather(offset - cycles * CYCLE) + cycles * 4_000_000
+
+
 def age_expr(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
     """Whole years between two date expressions (YYYYMMDD numbers subtracted, divided by 10000)."""
-
-    def ymd(d: pl.Expr) -> pl.Expr:
-        return d.dt.year().cast(pl.Int32) * 10000 + d.dt.month().cast(pl.Int32) * 100 + d.dt.day().cast(pl.Int32)
-
-    return (ymd(on) - ymd(birth)) // 10000
+    return ((ymd_expr(on) - ymd_expr(birth)) // 10000).cast(pl.Int32)
 
 
 def canonical_expr(col: pl.Expr) -> pl.Expr:

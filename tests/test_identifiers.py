@@ -204,3 +204,20 @@ def test_division_history_equals_stdnum_numdb_parse_of_loc_dat():
     assert divisions.history() == table
     assert divisions.valid_codes() == frozenset(table)
     assert len(table) > 6000
+
+
+def test_ymd_lookup_equals_the_date_parts_for_any_date():
+    """ymd_expr reads YYYYMMDD from a 400-year table; for dates from year -200 to 9999 (and nulls) it must equal
+    year * 10000 + month * 100 + day."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    days = np.concatenate([rng.integers(-800_000, 2_900_000, 100_000), rng.integers(-30_000, 30_000, 100_000),
+                           [0, -1, 10_956, 10_957, 10_957 + gb11643.CYCLE, 10_957 - gb11643.CYCLE]])
+    frame = pl.DataFrame({"d": days.astype(np.int32)}).select(
+        pl.when(pl.int_range(pl.len()) % 97 == 5).then(None).otherwise(pl.col("d").cast(pl.Date)).alias("d"))
+    d = pl.col("d")
+    parts = d.dt.year().cast(pl.Int64) * 10000 + d.dt.month().cast(pl.Int64) * 100 + d.dt.day().cast(pl.Int64)
+    assert frame.select(gb11643.ymd_expr(d).alias("v")).equals(frame.select(parts.alias("v")))
+    assert gb11643.age_expr(pl.lit(date(2000, 2, 29)), pl.lit(date(2024, 2, 28))).meta.root_names() == []
+    assert pl.select(gb11643.age_expr(pl.lit(date(2000, 2, 29)), pl.lit(date(2024, 2, 28)))).item() == 23
