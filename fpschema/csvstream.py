@@ -111,10 +111,10 @@ class CsvStream:
             self.rows += frame.height
             if self.limits.max_rows is not None and self.rows > self.limits.max_rows:
                 raise InputError("input.too_many_rows", limit=self.limits.max_rows)
-            if last:
-                self.sha256 = digest.hexdigest()
             del data, content, body, kept
             self.ends.append(done)
+            if last:  # after the end is recorded: a consumer seeing the digest knows the last block is out
+                self.sha256 = digest.hexdigest()
             yield frame
             del frame  # the caller has it; hold nothing while the next block is read
 

@@ -446,22 +446,28 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
     found, keys, cells = [], [], []
     kept = 0
     size = stream.size
+    cross, helper = None, ThreadPoolExecutor(1)
     for frame in blocks:
         done = stream.ends.popleft()  # where this block ends (the reader may be a block ahead)
         text = frame.select("__row__", *[pl.col(h).alias(f) for f, h in mapping.columns.items()])
         distinct: dict[str, pl.Series] = {}
         typed = prepare(text, kind, options.reference_date, distinct)
+        keys.append(dataset_checks.key_frame(typed, kind, text))
+        if stream.sha256 is not None and not stream.ends:  # the last block: cross-row rules run beside its rules
+            cross = helper.submit(dataset_checks.cross_row_findings, pl.concat(keys), kind, options.unmask)
         block = findings_of(typed, todo, text, kind, options.unmask, finish=False, distinct=distinct)
         found.append(block)
-        keys.append(dataset_checks.key_frame(typed, kind, text))
         if kept < SAMPLE_ROWS:
             cells.append(_sample_cells(text, block, SAMPLE_ROWS - kept))
             kept += cells[-1].height
         del frame, text, typed  # before the next block arrives: one block's frames alive at a time
         if progress is not None:
             progress(min(done, size), size)
-    if keys:
+    if cross is not None:
+        found.append(cross.result())
+    elif keys:
         found.append(dataset_checks.cross_row_findings(pl.concat(keys), kind, options.unmask))
+    helper.shutdown()
     findings = finish_findings(pl.concat(found), kind) if found else empty_findings()
     source = {**_source(stream), **(source_extra or {})}
     return _report(kind, source, stream.rows, mapping, findings, pl.concat(cells) if cells else pl.DataFrame(),
