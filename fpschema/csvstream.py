@@ -190,13 +190,7 @@ def _line_end(fh: Any, at: int, size: int, limit: int, path: Path) -> int:
 
 def _too_long(path: Path, at: int, limit: int) -> None:
     """input.line_too_long for the line running through byte ``at``; its row counted from the file's start."""
-    newlines = 0
-    with path.open("rb") as fh:
-        done = 0
-        while done < at and (chunk := fh.read(min(1 << 20, at - done))):
-            newlines += chunk.count(b"\n")
-            done += len(chunk)
-    raise InputError("input.line_too_long", row=newlines + 1, limit=limit)
+    raise InputError("input.line_too_long", row=_newlines_before(path, at) + 1, limit=limit)
 
 
 def open_stream(path: Path, *, encoding: str | None = None, known_headers: Collection[str] = (),
