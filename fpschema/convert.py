@@ -95,19 +95,15 @@ def conversion_checks(kind: str) -> list[Check]:
             continue
         failed = text.is_not_null() & typed.is_null()  # text is stripped, so blank cells count as empty
         out.append(Check("field.date" if f.fmt == "date" else "field.type", f.name, failed))
-        if f.fmt == "date":
-            out.append(Check("field.date_nonstandard", f.name, typed.is_not_null() & ~text.str.contains(ISO_DATE)))
+        if f.fmt == "date":  # a date that converts, written otherwise than YYYY-MM-DD: see nonstandard_expr
+            out.append(Check("field.date_nonstandard", f.name, pl.col(f"{f.name}#nonstandard")))
     return out
 
 
-def convert(frame: pl.DataFrame | pl.LazyFrame, kind: str) -> pl.LazyFrame:
-    """Text frame (one String column per field, absent fields included as nulls) → typed frame that also
-    keeps each field's text as ``{field}#text``."""
-    fields = contract.fields(kind)
-    lazy = frame.lazy()
-    return lazy.with_columns(
-        *[_text(f.name).alias(f"{f.name}#text") for f in fields],
-    ).with_columns(typed_expr(f) for f in fields)
+def nonstandard_expr(typed: pl.Expr, text: pl.Expr) -> pl.Expr:
+    """True where a cell converted to a date but is not written YYYY-MM-DD (``{field}#nonstandard``, which
+    :func:`convert_frame` computes alongside the conversion)."""
+    return typed.is_not_null() & ~text.str.contains(ISO_DATE)
 
 
 def _few_values(f: contract.Field) -> bool:
@@ -124,13 +120,16 @@ def _typed_exprs(kind: str) -> dict[str, pl.Expr]:
 
 def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None = None,
                   distinct: dict[str, pl.Series] | None = None) -> pl.DataFrame:
-    """Eager :func:`convert` with the same expressions, applied to each distinct text of low-cardinality
-    columns and mapped back (a hash lookup per cell instead of a parse per cell). ``only`` limits the fields;
-    ``distinct``, when given, receives each such column's typed values (every value it holds, and null).
+    """Text frame (one column per field, named by field; absent fields as nulls) → typed frame that keeps each
+    field's text as ``{field}#text`` and marks dates written otherwise than YYYY-MM-DD in
+    ``{field}#nonstandard``. Each cell converts as :func:`typed_expr` says; low-cardinality columns are
+    converted once per distinct text and mapped back (a lookup per cell instead of a parse per cell). ``only``
+    limits the fields; ``distinct``, when given, receives each such column's typed values (every value it
+    holds, and null).
 
     A fixed handful of frame operations whatever the number of fields: all distinct texts in one pass,
-    converted together in one frame (each column padded to the longest), mapped back in one pass. Dates are
-    parsed as ISO dates first; only the texts in other layouts go through the full conversion."""
+    converted together in one frame (each column padded to the longest), mapped back in one pass. Dates
+    written YYYY-MM-DD are parsed as such; only the texts in other layouts go through the full conversion."""
     fields = [f for f in contract.fields(kind) if only is None or f.name in only]
     exprs = _typed_exprs(kind)
     types = {f.name: checks.polars_type(f) for f in fields}
@@ -138,8 +137,7 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
     few = [f.name for f in fields if _few_values(f) and f.name not in dates]
     # blank cells arrive as null (the reader's contract), so the text column is the cell itself
     out = frame.with_columns(pl.col(f.name).alias(f"{f.name}#text") for f in fields)
-    out = out.with_columns(*[exprs[f.name] for f in fields if not _few_values(f)],
-                           *[pl.col(n).str.to_date("%Y-%m-%d", strict=False) for n in dates])
+    out = out.with_columns(exprs[f.name] for f in fields if not _few_values(f))
     if few:
         lists = frame.select(pl.col(n).cast(pl.Utf8).drop_nulls().unique().implode() for n in few)
         texts = [lists.get_column(n)[0] for n in few]
@@ -149,14 +147,17 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
                                for n, d in zip(few, texts, strict=True))
         if distinct is not None:  # the padded columns: every value, and null (at least one row of padding)
             distinct.update({n: table.get_column(n) for n in few})
-    for n in dates:  # dates in other layouts than ISO: their distinct texts converted in full
+    for n in dates:
+        iso = out.get_column(f"{n}#text").cast(pl.Utf8).str.contains(ISO_DATE).fill_null(False)
+        out = out.with_columns(pl.when(pl.lit(iso)).then(pl.col(n).str.to_date("%Y-%m-%d", strict=False)).alias(n))
         left = (out.get_column(n).is_null() & out.get_column(f"{n}#text").is_not_null()).arg_true()
-        if len(left):
-            texts = out.get_column(f"{n}#text").gather(left)
-            table = _converted([texts.unique()], [n], exprs)
-            fixed = texts.replace_strict(table.get_column(f"{n}#in"), table.get_column(n), default=None,
+        if len(left):  # other layouts (and impossible dates): their distinct texts converted in full
+            cells = out.get_column(f"{n}#text").gather(left)
+            table = _converted([cells.unique()], [n], exprs)
+            fixed = cells.replace_strict(table.get_column(f"{n}#in"), table.get_column(n), default=None,
                                          return_dtype=types[n])
             out = out.with_columns(out.get_column(n).clone().scatter(left, fixed))
+        out = out.with_columns((pl.col(n).is_not_null() & ~pl.lit(iso)).alias(f"{n}#nonstandard"))
     return out
 
 

@@ -215,3 +215,28 @@ def test_checks_on_distinct_values_flag_the_same_rows_as_row_by_row(kind):
         fast = typed.select(e.alias(str(i)) for i, e in enumerate(engine._flag_exprs(typed, todo, hints)))
         assert fast.equals(plain)
     assert known, "prepare reports the values of the columns it converts through their distinct texts"
+
+
+def test_dates_convert_as_the_contract_says_and_their_layout_is_flagged():
+    """Dates written YYYY-MM-DD take a fast parse, others the full conversion: every cell gets the date of the
+    contract's conversion (typed_expr), also for texts a lenient ISO parse would take ("2024-06- 3"), and the
+    YYYY-MM-DD layout flag."""
+    import random
+
+    from fpschema import convert
+
+    rng = random.Random(4)
+    forms = ["{y:04d}-{m:02d}-{d:02d}", "{y}/{m}/{d}", "{y}.{m:02d}.{d:02d}", "{y}年{m}月{d}日", "{y:04d}{m:02d}{d:02d}",
+             "{y}-{m}-{d}", " {y:04d}-{m:02d}-{d:02d}", "{y:04d}-{m:02d}-{d:02d} 00:00:00", "{y:04d}-{m:02d}- {d}"]
+    cells = [rng.choice(forms).format(y=rng.randint(1, 2100), m=rng.randint(0, 13), d=rng.randint(0, 32))
+             for _ in range(4000)]
+    cells += ["45123", "45123.0", "abc", "", None, "2024-02-30", "0024- 6-05", "-064-06-05", "2024-06- 3"]
+    text = pl.DataFrame({"service_date": cells}, schema={"service_date": pl.Utf8})
+    typed = convert.convert_frame(text, KIND, only=("service_date",))
+    expected = text.select(convert.typed_expr(contract.field_map(KIND)["service_date"]))
+    assert typed.select("service_date").equals(expected)
+    flag = convert.nonstandard_expr(pl.col("service_date"), pl.col("service_date#text")).fill_null(False)
+    assert typed.get_column("service_date#nonstandard").equals(
+        typed.select(flag.alias("service_date#nonstandard")).to_series())
+    assert 0 < typed.get_column("service_date#nonstandard").sum() < text.height
+    assert typed.filter(pl.col("service_date#text") == "2024-06- 3").get_column("service_date").item() is None
