@@ -118,7 +118,6 @@ class CsvStream:
             yield frame
             del frame  # the caller has it; hold nothing while the next block is read
 
-
     def _utf8(self, data: bytes, offset: int) -> bytes:
         """A GB18030 block (starting at file ``offset``) as UTF-8; bytes that do not decode get the coded
         error the whole-file reader gives."""
