@@ -85,13 +85,14 @@ def is_valid(code: str) -> bool:
 
 
 @cache
-def _known() -> pl.Series:
-    return pl.Series(sorted(valid_codes()), dtype=pl.Utf8)
+def known_codes() -> pl.Series:
+    """:func:`valid_codes` as a sorted column, for membership tests in expressions."""
+    return pl.Series("code", sorted(valid_codes()), dtype=pl.Utf8)
 
 
 def unknown_expr(col: pl.Expr) -> pl.Expr:
     """True where a code starts with six digits that were never a GB/T 2260 code."""
-    return col.str.contains(r"^[0-9]{6}") & ~col.str.slice(0, 6).is_in(_known().implode())
+    return col.str.contains(r"^[0-9]{6}") & ~col.str.slice(0, 6).is_in(known_codes().implode())
 
 
 def status_expr(col: pl.Expr) -> pl.Expr:

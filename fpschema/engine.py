@@ -37,6 +37,10 @@ class Mapping:
     findings: pl.DataFrame  # file-level findings (row null)
     missing_required: tuple[str, ...]
 
+    def text(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``__row__`` and the mapped columns of a read frame, named by field."""
+        return frame.select("__row__", *[pl.col(h).alias(f) for f, h in self.columns.items()])
+
 
 @dataclass(frozen=True)
 class Options:
@@ -362,7 +366,7 @@ def validate_table(
     elif kind not in contract.kinds():
         raise InputError("input.unknown_kind", kind=kind)
     mapping = map_headers(headers, kind)
-    text = table.frame.select("__row__", *[pl.col(h).alias(f) for f, h in mapping.columns.items()])
+    text = mapping.text(table.frame)
     target_doc = _targets(targets)
     options = Options(reference_date or date.today(), unmask, target_doc, zscore, rollups)
     findings, typed = _evaluate(text, kind, options)
@@ -449,7 +453,7 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
     cross, helper = None, ThreadPoolExecutor(1)
     for frame in blocks:
         done = stream.ends.popleft()  # where this block ends (the reader may be a block ahead)
-        text = frame.select("__row__", *[pl.col(h).alias(f) for f, h in mapping.columns.items()])
+        text = mapping.text(frame)
         distinct: dict[str, pl.Series] = {}
         typed = prepare(text, kind, options.reference_date, distinct)
         keys.append(dataset_checks.key_frame(typed, kind, text))

@@ -39,11 +39,6 @@ def _pattern() -> str:
     return contract.defs()["resident_id_pattern"]["pattern"]
 
 
-@cache
-def _regions() -> pl.Series:
-    return pl.Series("regions", sorted(divisions.valid_codes()), dtype=pl.Utf8)
-
-
 CLEAN = r"^[0-9]{17}[0-9X]$"
 
 
@@ -60,13 +55,17 @@ def normalize_expr(col: pl.Expr) -> pl.Expr:
         odd.str.normalize("NFKC").str.replace_all(_DROP, "").str.to_uppercase())
 
 
-def check_char_expr(body: pl.Expr) -> pl.Expr:
-    """Check character of 17 digits: ``(1 - 2 * int(body, 13)) mod 11``, ten written ``X``.
+def check_value_expr(body: pl.Expr) -> pl.Expr:
+    """Check value (0-10) of 17 digits: ``(1 - 2 * int(body, 13)) mod 11``.
 
     ``-2 ≡ 9 (mod 11)``, so the value is computed as ``(1 + 9 * (n mod 11)) mod 11`` to stay in 64 bits.
     """
-    n = body.str.to_integer(base=13, strict=False)
-    v = (1 + 9 * (n % 11)) % 11
+    return (1 + 9 * (body.str.to_integer(base=13, strict=False) % 11)) % 11
+
+
+def check_char_expr(body: pl.Expr) -> pl.Expr:
+    """Check character of 17 digits (:func:`check_value_expr`), ten written ``X``."""
+    v = check_value_expr(body)
     return pl.when(v == 10).then(pl.lit("X")).otherwise(v.cast(pl.Utf8))
 
 
@@ -107,7 +106,7 @@ def _status(raw: pl.Expr, n: pl.Expr, c: pl.Expr, reference_date: date) -> pl.Ex
         ~real,
         birth > ref,
         ref - birth >= 121_0000,  # (ref - birth) // 10000 is the age in whole years
-        ~c.str.slice(0, 6).is_in(_regions().implode()),
+        ~c.str.slice(0, 6).is_in(divisions.known_codes().implode()),
         n.str.contains(LEGACY_15),
     ]
     # the first test that holds: tests packed as bits, then the lowest set bit's rule code by lookup
@@ -195,7 +194,7 @@ def stages(name: str, reference_date: date) -> list[dict[str, pl.Expr]]:
 
 @cache
 def _region_numbers() -> pl.Series:
-    return _regions().cast(pl.Int32)
+    return divisions.known_codes().cast(pl.Int32)
 
 
 def _clean_good(name: str, reference_date: date) -> list[dict[str, pl.Expr]]:
@@ -215,7 +214,7 @@ def _clean_good(name: str, reference_date: date) -> list[dict[str, pl.Expr]]:
             & (number // 100_000_000_000).cast(pl.Int32).is_in(_region_numbers().implode()))
     return [
         {"#number": body.cast(pl.Int64, strict=False), "#last": raw.str.slice(17, 1).cast(pl.Int8, strict=False),
-         "#expected": (1 + 9 * (body.str.to_integer(base=13, strict=False) % 11)) % 11,  # check_char_expr, X = 10
+         "#expected": check_value_expr(body),  # X = 10
          f"{name}#birth": raw.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)},
         {"#good": good.fill_null(False), f"{name}#n": raw.cast(pl.Utf8), f"{name}#c": raw.cast(pl.Utf8),
          f"{name}#status": pl.lit(None, dtype=pl.Utf8),

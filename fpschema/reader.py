@@ -557,12 +557,7 @@ def _field_counts_short(lines: pl.DataFrame, body: pl.DataFrame, delim: str, wid
     """Fields per line of an unquoted body that no line has more than ``width`` of (polars parsed it without
     truncating). A line whose last cell has text has all ``width``; the others (an empty last cell, a short
     line) are counted one by one."""
-    where = body.get_column(f"c{width - 1}").is_null().arg_true()
-    fields = pl.repeat(width, lines.height, dtype=pl.Int64, eager=True).alias(FIELDS)
-    if not len(where):
-        return fields
-    counts = lines.select(pl.col("l").gather(where).str.count_matches(delim, literal=True) + 1).to_series()
-    return fields.scatter(where, counts.cast(pl.Int64))
+    return _counted(lines, body.get_column(f"c{width - 1}").is_null(), delim, width, any_quote=False)
 
 
 def _field_counts(lines: pl.DataFrame, body: pl.DataFrame, delim: str, width: int, any_quote: bool) -> pl.Series:
@@ -574,14 +569,20 @@ def _field_counts(lines: pl.DataFrame, body: pl.DataFrame, delim: str, width: in
     off = parsed + line.str.ends_with("\r").cast(pl.UInt32) != line.str.len_bytes()
     if any_quote:  # a quoted delimiter can make a short line look complete: count every line with a quote
         off = off | line.str.contains('"', literal=True)
-    off = pl.concat([lines, body], how="horizontal").select(off.alias("off")).to_series()
+    return _counted(lines, pl.concat([lines, body], how="horizontal").select(off.alias("off")).to_series(),
+                    delim, width, any_quote)
+
+
+def _counted(lines: pl.DataFrame, odd: pl.Series, delim: str, width: int, any_quote: bool) -> pl.Series:
+    """``width`` fields per line, but the ``odd`` lines counted (quoted text left out when ``any_quote``)."""
     fields = pl.repeat(width, lines.height, dtype=pl.Int64, eager=True).alias(FIELDS)
-    if not off.any():
+    if not odd.any():
         return fields
-    where = off.arg_true()
-    odd = lines.select(line.gather(where))
+    where = odd.arg_true()
+    line = pl.col("l")
     unquoted = line.str.replace_all(r'"[^"]*"', "") if any_quote else line
-    counts = odd.select((unquoted.str.count_matches(delim, literal=True) + 1).cast(pl.Int64)).to_series()
+    counts = lines.select(line.gather(where)).select(
+        (unquoted.str.count_matches(delim, literal=True) + 1).cast(pl.Int64)).to_series()
     return fields.scatter(where, counts)
 
 
