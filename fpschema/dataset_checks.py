@@ -69,6 +69,14 @@ def key_frame(typed: pl.DataFrame, kind: str, text: pl.DataFrame | None = None) 
     return typed.select("__row__", DUP, PERSON, pl.col("sex").cast(pl.Categorical), "birth_date").with_columns(values)
 
 
+def reported_value(column: str, kind: str, unmask: bool) -> pl.Expr:
+    """A key frame's cell as written of ``column`` (its ``v#`` column) as text, masked when the field is
+    sensitive unless ``unmask``."""
+    value = pl.col(VALUE + column).cast(pl.Utf8)
+    sensitive = any(f.sensitive for f in fields(kind) if f.name == column)
+    return mask_expr(value) if sensitive and not unmask else value
+
+
 def _reported_columns(kind: str) -> list[str]:
     return list(dict.fromkeys(check.column for check in dataset_checks(kind)))
 
@@ -95,13 +103,10 @@ def cross_row_findings(keys: pl.DataFrame, kind: str, unmask: bool = False) -> p
     if not todo or keys.height == 0:
         return pl.DataFrame(schema=RAW_SCHEMA)
     keys = keys.filter(pl.col(DUP).is_in(_repeated(keys, DUP)) | pl.col(PERSON).is_in(_repeated(keys, PERSON)))
-    sensitive = {f.name for f in fields(kind) if f.sensitive}
     parts = []
     for check in todo:
-        name = VALUE + check.column
-        value = pl.col(name).cast(pl.Utf8) if name in keys.columns else pl.lit(None, dtype=pl.Utf8)
-        if check.column in sensitive and not unmask:
-            value = mask_expr(value)
+        value = (reported_value(check.column, kind, unmask) if VALUE + check.column in keys.columns
+                 else pl.lit(None, dtype=pl.Utf8))
         parts.append(keys.filter(check.failed.fill_null(False)).select(
             pl.col("__row__").alias("row"), pl.lit(check.column).alias("column"), pl.lit(check.rule).alias("rule"),
             value.alias("value")))

@@ -201,8 +201,9 @@ def _validate_chunk(frame: pl.DataFrame, p: _Pass, checks: list[Check]) -> pl.Da
                        pl.col(_ID).alias("record_id"))
     text = reader._null_blank(reader._text_frame(frame.select(p.fields)))
     text = text.insert_column(0, pl.int_range(0, frame.height, dtype=pl.Int64, eager=True).alias("__row__"))
-    typed = engine.prepare(text, p.kind, p.reference_date)
-    found = engine.findings_of(typed, checks, text, p.kind, p.unmask)
+    distinct: dict[str, pl.Series] = {}
+    typed = engine.prepare(text, p.kind, p.reference_date, distinct)
+    found = engine.findings_of(typed, checks, text, p.kind, p.unmask, distinct=distinct)
     order = pl.col("column").replace_strict({f.name: i for i, f in enumerate(contract.fields(p.kind))},
                                             default=len(contract.fields(p.kind)), return_dtype=pl.Int32)
     parts = [pl.DataFrame({"_k": [COUNT], "_n": [frame.height]}, schema={"_k": pl.Int8, "_n": pl.Int64})]
@@ -210,14 +211,12 @@ def _validate_chunk(frame: pl.DataFrame, p: _Pass, checks: list[Check]) -> pl.Da
         hits = pl.concat([ids.select(pl.all().gather(found["row"])), found.drop("row")], how="horizontal")
         parts.append(hits.with_columns(pl.lit(FINDING, dtype=pl.Int8).alias("_k"), order.alias("_order")))
     if p.keys:
-        keyed = dataset_checks.key_frame(typed, p.kind)
-        sensitive = {f.name for f in contract.fields(p.kind) if f.sensitive}
-        values = [engine.mask_expr(pl.col(c)).alias("v_" + c) if c in sensitive and not p.unmask
-                  else pl.col(c).cast(pl.Utf8).alias("v_" + c) for c in p.values]
+        keyed = dataset_checks.key_frame(typed, p.kind, text)
         compared = [pl.col(c).cast(pl.Utf8 if t == "string" else keyed.schema[c]).alias("t_" + c)
                     for c, t in p.compares]
-        rows = pl.concat([ids, keyed.select(*[pl.col(k).alias("k_" + _safe(k)) for k in p.keys], *compared),
-                          text.select(values)], how="horizontal")
+        values = [dataset_checks.reported_value(c, p.kind, p.unmask).alias("v_" + c) for c in p.values]
+        rows = pl.concat([ids, keyed.select(*[pl.col(k).alias("k_" + _safe(k)) for k in p.keys], *compared,
+                                            *values)], how="horizontal")
         rows = rows.filter(pl.any_horizontal(pl.col("k_" + _safe(k)).is_not_null() for k in p.keys))
         parts.append(rows.with_columns(pl.lit(KEY, dtype=pl.Int8).alias("_k")))
     return pl.concat(parts, how="diagonal_relaxed")
@@ -493,10 +492,11 @@ def _validate_on_driver(spark_df: DataFrame, kind: str, cols: _Columns, ref: dat
     data = frame.drop(cols.id_raw) if cols.id_raw and cols.id_raw not in cols.raw.values() else frame
     report = engine.validate(data, kind, reference_date=ref, lang=lang, max_findings=max_findings,
                              unmask=unmask, targets=targets, rollups=False)
-    mapping = engine.map_headers(data.columns, kind)
-    text = data.select(pl.col(h).cast(pl.Utf8).alias(f) for f, h in mapping.columns.items()).with_row_index(
-        "__row__").with_columns(pl.col("__row__").cast(pl.Int64))
-    rollups = rollup_findings(spark_df.sparkSession, text, kind)
+    # the counts as the polars engine reads and converts them (the same table, rows from 0)
+    table = reader.read(data, known_headers=engine.known_headers(kind))
+    mapping = engine.map_headers([c for c in table.frame.columns if c != reader.ROW], kind)
+    typed = engine.prepare(mapping.text(table.frame), kind, ref)
+    rollups = rollup_findings(spark_df.sparkSession, typed, kind)
     if rollups.height:
         merged = engine.with_table_findings(report.findings_all.filter(pl.col("row").is_not_null()), [rollups], kind)
         report.findings_all = pl.concat([report.findings_all.filter(pl.col("row").is_null()), merged])
@@ -510,23 +510,17 @@ def _validate_on_driver(spark_df: DataFrame, kind: str, cols: _Columns, ref: dat
     return report
 
 
-def rollup_findings(spark: SparkSession, text: pl.DataFrame, kind: str) -> pl.DataFrame:
-    """:func:`fpschema.aggregates.rollup_findings` as Spark aggregations: children summed per parent and year
-    (sentinels and unreadable counts left out, ``try_cast`` so ANSI mode never aborts), parents joined to their
-    sums; the few joined parent rows are then judged on the driver exactly as the polars engine judges them."""
+def rollup_findings(spark: SparkSession, typed: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """:func:`fpschema.aggregates.rollup_findings` as Spark aggregations over the typed frame of
+    :func:`fpschema.engine.prepare`: children summed per parent and year (sentinels and unreadable counts left
+    out), parents joined to their sums; the few joined parent rows are then judged on the driver exactly as the
+    polars engine judges them."""
     from pyspark.sql import functions as F  # noqa: N812
 
-    if kind not in ("indicator_report", "procedure_report") or text.height == 0:
+    if kind not in ("indicator_report", "procedure_report") or typed.height == 0:
         return aggregates._empty()
-    group = ["report_year", "indicator"] if kind == "indicator_report" else ["report_year"]
-    columns = aggregates.additive_columns(kind)
-    sdf = spark.createDataFrame(text.select("__row__", "division_code", *group, *columns).to_arrow())
-
-    def number(name: str):
-        return F.expr(f"try_cast(`{name}` as bigint)")
-
-    sdf = sdf.select("__row__", "division_code", *[number(g).alias(g) if g == "report_year" else F.col(g)
-                                                   for g in group], *[number(c).alias(c) for c in columns])
+    group, columns = aggregates._group(kind), aggregates.additive_columns(kind)
+    sdf = spark.createDataFrame(typed.select("__row__", "division_code", *group, *columns).to_arrow())
     code = F.col("division_code")
     sdf = sdf.where(code.rlike("^[0-9]{6}$")).withColumn(
         "#parent", F.when(code.endswith("0000"), F.lit(None))

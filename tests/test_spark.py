@@ -301,8 +301,8 @@ def test_rollups_run_as_spark_aggregations_and_equal_the_polars_engine(spark):
     parts, manifest = linked.report_set(seed=2, defects=True)
     ws45 = parts["procedure_report"]
     text = ws45.with_row_index("__row__").with_columns(pl.col("__row__").cast(pl.Int64))
-    ours = fs.rollup_findings(spark, text, "procedure_report").sort("row", "column", "rule")
     typed = fpschema.engine.prepare(text, "procedure_report", REF)
+    ours = fs.rollup_findings(spark, typed, "procedure_report").sort("row", "column", "rule")
     polars_side = aggregates_rollups(typed).sort("row", "column", "rule")
     assert ours.equals(polars_side) and set(ours["rule"]) == {"report.rollup_mismatch", "report.rollup_incomplete"}
     report = fs.validate(spark.createDataFrame(ws45.to_arrow()), "procedure_report",
@@ -316,3 +316,33 @@ def aggregates_rollups(typed: pl.DataFrame) -> pl.DataFrame:
     from fpschema import aggregates
 
     return aggregates.rollup_findings(typed, "procedure_report")
+
+
+def test_counts_written_as_floats_roll_up_as_in_the_polars_engine(spark):
+    """Counts in a float column (as pandas leaves them after a NaN) read "12.0": the roll-ups in Spark take
+    them as the polars engine converts them."""
+    from fpschema import linked
+
+    parts, _ = linked.report_set(seed=2, defects=True)
+    ws45 = parts["procedure_report"]
+    from fpschema import aggregates
+
+    floats = ws45.with_columns(pl.col(c).cast(pl.Float64, strict=False)
+                               for c in aggregates.additive_columns("procedure_report"))
+    report = fs.validate(spark.createDataFrame(floats.to_arrow()), "procedure_report", reference_date=REF,
+                         id_column=None)
+    reference = fpschema.validate(floats, "procedure_report", reference_date=REF)
+    key = ["row", "column", "rule"]
+    assert report.findings_all.select(key).sort(key).equals(reference.findings_all.select(key).sort(key))
+    assert "report.rollup_mismatch" in report.counts["by_rule"]
+    assert report.rows_invalid == reference.rows_invalid
+
+
+def test_a_frame_without_the_optional_birth_date_column(spark, corpus):
+    """birth_date is optional: a frame without it validates (cross-row values of an absent column are empty)
+    with the findings of the polars engine."""
+    frame = corpus[0].head(20_000).drop("birth_date")
+    report = fs.validate(_spark_frame(spark, frame), KIND, reference_date=REF, max_findings=None)
+    reference = fpschema.validate(frame, KIND, reference_date=REF)
+    assert _spark_side(report).equals(_by_record_id(reference, frame))
+    assert "dataset.duplicate_record" in report.counts["by_rule"]
