@@ -435,12 +435,15 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
                     max_findings: int | None = None, source_extra: dict[str, Any] | None = None,
                     progress: Progress | None = None) -> Report:
     """Validate a CSV read block by block (:mod:`fpschema.csvstream`): the same rules and report as
-    :func:`validate_table`, in memory bounded by the block. Row rules run per block while the next block is
+    :func:`validate_table`, in memory bounded by the block (:class:`NotStreamable` for the aggregate kinds,
+    whose table rules need the whole table). Row rules run per block while the next block is
     parsed; cross-row rules run at the end over the blocks' key frames. ``progress`` hears of each block
     checked."""
     kind = infer_kind(stream.names) if kind is None else kind
     if kind not in contract.kinds():
         raise InputError("input.unknown_kind", kind=kind)
+    if kind in TABLE_KINDS:  # their table rules need the whole table
+        raise NotStreamable(stream.path)
     mapping = map_headers(stream.names, kind)
     blocks = _prefetched(stream.frames())
     todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets)
@@ -519,7 +522,7 @@ def validate(
     if (isinstance(source, str | Path) and kind not in TABLE_KINDS and not (valid_out or invalid_out)
             and (fmt is None or fmt.lower().lstrip(".") in ("csv", "txt", "tsv"))):
         stream = open_stream(Path(source), encoding=encoding, known_headers=known_headers(kind), limits=limits)
-        if stream is not None and (kind or infer_kind(stream.names)) not in TABLE_KINDS:
+        if stream is not None:
             options = Options(reference_date or date.today(), unmask, _targets(targets), zscore, rollups)
             try:
                 return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings,

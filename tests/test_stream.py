@@ -244,3 +244,15 @@ def test_a_footer_is_never_split_between_blocks(tmp_path, corpus):
         if tried == 2:
             break
     assert tried >= 1
+
+
+@pytest.mark.parametrize("kind", engine.TABLE_KINDS)
+def test_aggregate_reports_asked_in_batches_are_read_whole(tmp_path, kind):
+    """Their table rules (roll-ups, year-on-year) and extras need the whole table: --batch-rows reads them
+    whole and gives the whole-file report."""
+    frame, _ = generator.generate(kind, 3000, seed=3, defects="all", defect_rate=0.2, reference_date=REF)
+    path = writer.write(frame, tmp_path / f"{kind}.csv", kind)
+    assert _blocks(path) > 1
+    batched = engine.validate_batched(path, kind, batch_rows=1000, reference_date=REF)
+    _same(batched, fpschema.validate(path, reference_date=REF, limits=WHOLE))
+    assert "batch_rows" not in batched.source and "explanations" in batched.extras
