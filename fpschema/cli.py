@@ -18,6 +18,7 @@ import click
 from . import __version__, contract
 from .catalogue import RULES
 from .errors import InputError
+from .settings import MB, Settings
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
@@ -198,9 +199,9 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, fmt: str, output: Pat
                 if engine == "spark":
                     out = (f"{findings_out.rstrip('/')}/{path.stem}.findings" if findings_out and several
                            else findings_out)
+                    limit = {} if max_findings is None else {"max_findings": max_findings}  # else Spark's default
                     report = _spark_report(raw, kind, encoding=encoding, reference_date=ref, lang=lang,
-                                           max_findings=max_findings if max_findings is not None else 1000,
-                                           unmask=unmask, findings_path=out)
+                                           unmask=unmask, findings_path=out, **limit)
                 elif batch_rows:
                     report = validate_batched(path, kind, batch_rows=batch_rows, reference_date=ref, lang=lang,
                                               max_findings=max_findings, unmask=unmask, progress=bar.update,
@@ -450,13 +451,16 @@ def score_cmd(truth: Path, findings: Path, fmt: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="监听地址 / address to listen on")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="端口 / port")
 @click.option("--max-upload-bytes", type=click.IntRange(min=1), default=None,
-              help="请求体上限，默认 50 MB / largest request body, default 50 MB")
+              help=f"请求体上限，默认 {Settings.max_upload_bytes // MB} MB / largest request body, default "
+                   f"{Settings.max_upload_bytes // MB} MB")
 @click.option("--max-rows", type=click.IntRange(min=1), default=None,
-              help="每个文件的行数上限，默认 2000000 / most rows per upload")
+              help=f"每个文件的行数上限，默认 {Settings.max_rows} / most rows per upload, default {Settings.max_rows}")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="每次校验的秒数上限，默认 120 / seconds per validation, default 120")
+              help=f"每次校验的秒数上限，默认 {Settings.time_limit:g} / seconds per validation, default "
+                   f"{Settings.time_limit:g}")
 @click.option("--max-concurrent", type=click.IntRange(min=1), default=None,
-              help="同时进行的校验数，默认 2 / validations at once, default 2")
+              help=f"同时进行的校验数，默认 {Settings.max_concurrent} / validations at once, default "
+                   f"{Settings.max_concurrent}")
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="日志文件，默认标准错误 / log file, default standard error")
 def serve_cmd(host: str, port: int, max_upload_bytes: int | None, max_rows: int | None, time_limit: float | None,

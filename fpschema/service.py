@@ -28,8 +28,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field, fields
-from datetime import date
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -53,72 +52,13 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from . import __version__, contract
 from .catalogue import RULES
 from .errors import InputError
+from .settings import MB, Settings
 
 log = logging.getLogger("fpschema.service")
 
-MB = 1024 * 1024
 ALLOWED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".json", ".jsonl", ".ndjson", ".parquet")
 PAGE_FINDINGS = 1000  # findings the upload page asks for (the counts always cover all of them)
 MAX_NAME_CHARS = 255
-
-# ------------------------------------------------------------------------------------------------ settings
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Limits of the service; each field can also be set by the environment variable
-    ``FPSCHEMA_<FIELD NAME IN CAPITALS>`` (e.g. ``FPSCHEMA_MAX_UPLOAD_BYTES=1048576``)."""
-
-    max_upload_bytes: int = 50 * MB  # request body, multipart envelope included
-    max_rows: int = 2_000_000  # data rows of one upload
-    time_limit: float = 120.0  # seconds one validation may take (504 beyond)
-    max_concurrent: int = 2  # validations at once (uploads included); beyond: 503 + Retry-After
-    read_timeout: float = 30.0  # seconds one read of the request body may wait (408 beyond)
-    upload_timeout: float = 600.0  # seconds the whole body may take to arrive (408 beyond)
-    retry_after: int = 5  # seconds advertised in Retry-After with 503
-    reference_date: date | None = None  # "today" for the future-date and age rules (tests)
-    log_file: str | None = None  # log here instead of standard error (used by serve())
-    tmp_dir: str | None = None  # where uploads are spooled (default: the system's temporary folder)
-
-    def __post_init__(self) -> None:
-        for name in ("max_upload_bytes", "max_rows", "max_concurrent"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        for name in ("time_limit", "read_timeout", "upload_timeout"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
-        """Settings from ``FPSCHEMA_*`` environment variables; keyword arguments win over them."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(f"FPSCHEMA_{f.name.upper()}")
-            if raw is None or raw == "":
-                continue
-            values[f.name] = _parse_setting(f.name, raw, f.default)
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-
-def _parse_setting(name: str, raw: str, default: Any) -> Any:
-    try:
-        if name == "reference_date":
-            return date.fromisoformat(raw)
-        if isinstance(default, bool):
-            return raw.lower() in ("1", "true", "yes")
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-    except ValueError:
-        raise ValueError(f"FPSCHEMA_{name.upper()}={raw!r} is not a valid value") from None
-    return raw
-
 
 # ------------------------------------------------------------------------------------------------ errors
 
@@ -847,13 +787,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(outcome.body, media_type=outcome.media_type, headers=outcome.headers)
 
     def openapi() -> dict[str, Any]:
-        """FastAPI's document without the 422 answers: parameter errors answer 400 here."""
+        """FastAPI's document without its own 422 (parameter validation) answers: parameter errors answer 400
+        here. The service's 422 (input.unprocessable) stays documented."""
         if app.openapi_schema:
             return app.openapi_schema
         doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         for path in doc.get("paths", {}).values():
             for operation in path.values():
-                operation.get("responses", {}).pop("422", None)
+                if "HTTPValidationError" in json.dumps(operation.get("responses", {}).get("422", {})):
+                    operation["responses"].pop("422")
                 if operation.get("parameters") and "400" not in operation.get("responses", {}):
                     operation["responses"]["400"] = {"description": "request.invalid_parameter",
                                                      "content": {"application/json": {"schema": {
@@ -875,11 +817,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _warm_up() -> None:
-    """Import the engine and run one tiny validation at start-up, so the first upload is not the slow one."""
+    """Import the engine and run tiny validations at start-up, so the first upload is not the slow one."""
     try:
         from .engine import validate
 
-        validate([{"station_code": "110105001"}], "service_record")
+        for kind in contract.kinds():  # one empty record of each kind: every kind's rules built once
+            validate([dict.fromkeys(f.name for f in contract.fields(kind))], kind)
     except Exception as exc:  # a failed warm-up only costs the first request its speed
         log.warning("warm-up failed: %s", _traceback_without_values(exc))
 

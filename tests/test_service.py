@@ -232,7 +232,8 @@ def test_openapi_describes_both_request_bodies_and_the_errors(client):
     doc = client.get("/openapi.json").json()
     operation = doc["paths"]["/v1/validate"]["post"]
     assert set(operation["requestBody"]["content"]) == {"multipart/form-data", "application/json"}
-    assert {"200", "400", "408", "413", "415", "503", "504"} <= set(operation["responses"])
+    assert {"200", "400", "408", "413", "415", "422", "503", "504"} <= set(operation["responses"])
+    assert "input.unprocessable" in operation["responses"]["422"]["description"]
     assert "422" not in doc["paths"]["/v1/schemas/{name}"]["get"]["responses"]
     assert {"ReportModel", "ErrorBody", "FindingModel"} <= set(doc["components"]["schemas"])
 
