@@ -1007,13 +1007,18 @@ def _check_zip(path: Path, limits: Limits) -> None:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def _unicode(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD: JSON "\ud800" escapes decode to them, and they are
+    not text (polars and UTF-8 refuse them)."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if _SURROGATE.search(text) else text
+
+
 def _cell_text(value: Any) -> str | None:
     """A spreadsheet/frame cell as text: integral floats without .0, dates ISO, booleans true/false."""
     if value is None:
         return None
     if isinstance(value, str):
-        if _SURROGATE.search(value):  # JSON "\ud800" escapes decode to lone surrogates, which are not text
-            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        value = _unicode(value)
         return None if _blank(value) else value
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -1052,13 +1057,13 @@ def _float_text(v: float) -> str | None:
 def _json_text(value: Any) -> str | None:
     """A JSON value as text: strings as is, numbers as JSON writes them, nested values as JSON text."""
     if value is None or isinstance(value, str):
-        return value
+        return value if value is None else _unicode(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
+        return _unicode(json.dumps(value, ensure_ascii=False))
     return _cell_text(value)
 
 
@@ -1070,7 +1075,7 @@ def _records_frame(records: list[Any], base: int, rows: Sequence[int] | None = N
             raise InputError("input.json", row=row, detail=f"expected an object, got {type(rec).__name__}")
     shapes = dict.fromkeys(map(tuple, records))  # the distinct key sequences, first seen first
     keys = list(dict.fromkeys(itertools.chain.from_iterable(shapes)))
-    names = [str(k) for k in keys]
+    names = [_unicode(str(k)) for k in keys]
     if len(set(names)) < len(names):
         raise InputError("input.duplicate_column", column=next(n for n in names if names.count(n) > 1))
     columns = [_json_column(n, list(map(dict.get, records, itertools.repeat(k))))

@@ -518,6 +518,14 @@ def test_column_names_that_look_like_patterns_and_lone_surrogates(tmp_path):
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
         assert read(path).frame.height == 1
+    # in keys, nested values and mixed columns too: replaced by U+FFFD, never an encoding error
+    records = [{"\ud800k": "1", "n": {"x": "a\udc00"}, "m": "b\ud800"}, {"\ud800k": "2", "n": None, "m": 5}]
+    frame = read(records).frame
+    assert frame.columns[1:] == ["\ufffdk", "n", "m"]
+    assert frame.row(0)[1:] == ("1", '{"x": "a\ufffd"}', "b\ufffd") and frame.row(1)[3] == "5"
+    with pytest.raises(InputError) as err:
+        read([dict.fromkeys(["\ud800", "\udc00"], 1)])  # two keys, one text once replaced
+    assert err.value.code == "input.duplicate_column"
 
 
 def test_quick_field_counts_equal_the_full_count_on_random_ragged_blocks() -> None:
