@@ -8,6 +8,8 @@ date and the row number of each row (:func:`key_frame`) and runs the same checks
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from .check import Check
@@ -32,26 +34,42 @@ def key_stage(kind: str) -> dict[str, pl.Expr]:
             PERSON: pl.when(known).then(person.hash().reinterpret(signed=True))}
 
 
-def _service_record() -> list[Check]:
-    dup, person = pl.col(DUP), pl.col(PERSON)
+@dataclass(frozen=True)
+class CrossRow:
+    """One cross-row rule, read by both engines (polars windows here, Spark aggregations in
+    :mod:`fpschema.spark`): the rows whose non-null hash ``key`` occurs more than once (``compare`` None), or
+    whose ``key`` has two different non-null values of the typed column ``compare``."""
 
-    def conflicting(column: str) -> pl.Expr:  # two different non-null values for one person
-        value = pl.col(column)
-        return person.is_not_null() & (value.min().over(person) != value.max().over(person))
+    rule: str
+    column: str  # the field a finding is reported on
+    key: str
+    compare: str | None = None
 
-    return [
-        Check("dataset.duplicate_record", "client_id", dup.is_not_null() & dup.is_duplicated()),
-        Check("dataset.id_conflict", "sex", conflicting("sex")),
-        Check("dataset.id_conflict", "birth_date", conflicting("birth_date")),
-    ]
+    def check(self) -> Check:
+        key = pl.col(self.key)
+        if self.compare is None:
+            return Check(self.rule, self.column, key.is_not_null() & key.is_duplicated())
+        value = pl.col(self.compare)
+        return Check(self.rule, self.column, key.is_not_null() & (value.min().over(key) != value.max().over(key)))
 
 
-_DATASET = {"service_record": _service_record}
+_CROSS_ROW: dict[str, tuple[CrossRow, ...]] = {
+    "service_record": (
+        CrossRow("dataset.duplicate_record", "client_id", DUP),
+        CrossRow("dataset.id_conflict", "sex", PERSON, "sex"),  # one person, two sexes
+        CrossRow("dataset.id_conflict", "birth_date", PERSON, "birth_date"),  # one person, two birth dates
+    ),
+}
+
+
+def cross_row(kind: str) -> tuple[CrossRow, ...]:
+    """The kind's cross-row rules."""
+    return _CROSS_ROW.get(kind, ())
 
 
 def dataset_checks(kind: str) -> list[Check]:
-    make = _DATASET.get(kind)
-    return make() if make else []
+    """The kind's cross-row rules as window expressions over the typed frame."""
+    return [c.check() for c in cross_row(kind)]
 
 
 VALUE = "v#"  # key-frame columns holding the cell as written (for the findings' values)

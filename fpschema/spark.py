@@ -9,7 +9,7 @@ job: every real conversion is polars' ``strict=False``.
 
 Cross-row rules: the same pass emits each row's keys (:func:`dataset_checks.key_frame`: the hashes
 ``service#dup_key`` and ``service#person``, the sex, the birth date), computed row by row by polars, so they
-do not depend on partitioning. Spark groups on them over all partitions (:data:`SPARK_CROSS_ROW`: a key
+do not depend on partitioning. Spark groups on them over all partitions (:func:`dataset_checks.cross_row`: a key
 occurring more than once; two different values for one key) and joins the failing keys back to their rows.
 
 The data are read once: the pass's output (findings and key rows, about 80 bytes a row) is persisted while
@@ -57,37 +57,9 @@ _UID, _IDENT, _ID = "__uid__", "__ident__", "__id__"
 FINDING, KEY, COUNT = 0, 1, 2
 
 
-@dataclass(frozen=True)
-class CrossRow:
-    """How one check of :func:`dataset_checks.dataset_checks` runs as a Spark aggregation over all rows.
-
-    ``compare`` None: the rows whose non-null ``key`` occurs more than once (``key.is_duplicated()``);
-    otherwise the rows whose non-null ``key`` has two different non-null values of the typed column
-    ``compare`` (``min != max`` per key). These are the comparisons of ``dataset_checks._service_record``,
-    over the same per-row hashes."""
-
-    key: str
-    compare: str | None = None
-
-
-SPARK_CROSS_ROW: dict[tuple[str, str], CrossRow] = {
-    ("dataset.duplicate_record", "client_id"): CrossRow(dataset_checks.DUP),
-    ("dataset.id_conflict", "sex"): CrossRow(dataset_checks.PERSON, "sex"),
-    ("dataset.id_conflict", "birth_date"): CrossRow(dataset_checks.PERSON, "birth_date"),
-}
-
-
-def cross_row_plan(kind: str) -> list[tuple[Check, CrossRow]]:
-    """The kind's cross-row checks (codes and columns from :mod:`dataset_checks`) with their Spark form.
-
-    A cross-row check without a Spark form raises ``NotImplementedError`` rather than being skipped."""
-    plan = []
-    for check in dataset_checks.dataset_checks(kind):
-        spec = SPARK_CROSS_ROW.get((check.rule, check.column))
-        if spec is None:
-            raise NotImplementedError(f"cross-row check {check.rule} on {check.column} has no Spark form")
-        plan.append((check, spec))
-    return plan
+def cross_row_plan(kind: str) -> list[tuple[Check, dataset_checks.CrossRow]]:
+    """The kind's cross-row rules (:func:`dataset_checks.cross_row`) with their polars checks."""
+    return [(c.check(), c) for c in dataset_checks.cross_row(kind)]
 
 
 def _safe(name: str) -> str:
@@ -338,10 +310,10 @@ def _projection(spark_df: DataFrame, cols: _Columns) -> DataFrame:
                            *[_as_input(_col(raw), dtypes[raw]).alias(f) for f, raw in cols.raw.items()])
 
 
-def _cross_row_findings(keys: DataFrame, p: _Pass, plan: list[tuple[Check, CrossRow]],
+def _cross_row_findings(keys: DataFrame, p: _Pass, plan: list[tuple[Check, dataset_checks.CrossRow]],
                         held: list[DataFrame] | None) -> DataFrame | None:
     """Findings of the cross-row checks: per key, one aggregation over all partitions (the comparisons of
-    :class:`CrossRow`), joined back to the rows of the failing keys.
+    :class:`dataset_checks.CrossRow`), joined back to the rows of the failing keys.
 
     With ``held`` (a list collecting what is persisted), the failing keys are computed first and, when there
     are at most :data:`BROADCAST_KEYS`, broadcast: the key rows are then never shuffled."""

@@ -281,11 +281,13 @@ def test_command_line_engine_spark(spark, tmp_path):
 # --- no Spark needed ---------------------------------------------------------------------------------------
 
 
-def test_every_cross_row_check_has_a_spark_form():
-    for kind in fpschema.kinds():
-        plan = fs.cross_row_plan(kind)
-        assert [c.rule for c, _ in plan] == [c.rule for c in dataset_checks.dataset_checks(kind)]
+def test_the_spark_plan_reads_the_one_cross_row_table():
+    """Spark and polars read dataset_checks.cross_row; the polars checks are the table's own."""
     assert {c.column for c, _ in fs.cross_row_plan(KIND)} == {"client_id", "sex", "birth_date"}
+    assert [(c.rule, s.key, s.compare) for c, s in fs.cross_row_plan(KIND)] == [
+        ("dataset.duplicate_record", dataset_checks.DUP, None), ("dataset.id_conflict", dataset_checks.PERSON, "sex"),
+        ("dataset.id_conflict", dataset_checks.PERSON, "birth_date")]
+    assert [c.rule for c in dataset_checks.dataset_checks(KIND)] == [c.rule for c, _ in fs.cross_row_plan(KIND)]
 
 
 def test_importing_fpschema_does_not_import_pyspark():
