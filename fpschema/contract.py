@@ -156,6 +156,11 @@ def field_map(kind: str) -> dict[str, Field]:
     return {f.name: f for f in fields(kind)}
 
 
+def field_order(kind: str) -> dict[str, int]:
+    """Field → its position in the schema (the order findings are reported in)."""
+    return {f.name: i for i, f in enumerate(fields(kind))}
+
+
 @cache
 def codetables() -> dict[str, CodeTable]:
     """Every code table of the contract, by name."""

@@ -199,13 +199,16 @@ def with_table_findings(found: pl.DataFrame, extra: list[pl.DataFrame], kind: st
     if not extra:
         return found
     severity = {code: r.severity for code, r in RULES.items()}
-    order = {f.name: i for i, f in enumerate(contract.fields(kind))}
     more = pl.concat(extra).with_columns(pl.col("rule").replace_strict(severity, return_dtype=pl.Utf8)
                                          .alias("severity")).select(list(FINDING_SCHEMA))
-    return (pl.concat([found, more.cast(FINDING_SCHEMA)])
-            .with_columns(pl.col("column").replace_strict(order, default=len(order), return_dtype=pl.Int32)
-                          .alias("_order"))
+    return (pl.concat([found, more.cast(FINDING_SCHEMA)]).with_columns(order_expr(kind))
             .sort(["row", "_order", "rule"]).drop("_order"))
+
+
+def order_expr(kind: str) -> pl.Expr:
+    """``_order``: each finding's field position in the schema (others after), to sort findings by."""
+    order = contract.field_order(kind)
+    return pl.col("column").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("_order")
 
 
 PROBE = 4096  # rows sampled to guess whether a column has few distinct values
@@ -305,12 +308,10 @@ def finish_findings(hits: pl.DataFrame, kind: str) -> pl.DataFrame:
         superseded = hits.join(pairs.rename({"rule": "old"}), left_on="rule", right_on="by").select(
             "row", "column", pl.col("old").alias("rule"))
         hits = hits.join(superseded, on=["row", "column", "rule"], how="anti")
-    order = {f.name: i for i, f in enumerate(contract.fields(kind))}
     severity = {code: r.severity for code, r in RULES.items()}
     return (
         hits.with_columns(pl.col("rule").replace_strict(severity, return_dtype=pl.Utf8).alias("severity"),
-                          pl.col("column").replace_strict(order, default=len(order), return_dtype=pl.Int32)
-                          .alias("_order"))
+                          order_expr(kind))
         .sort(["row", "_order", "rule"])
         .select(list(FINDING_SCHEMA))
         .cast(FINDING_SCHEMA)

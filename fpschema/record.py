@@ -144,7 +144,7 @@ def _finalise(kind: str, found: list[Finding], unmask: bool) -> list[Finding]:
     # a value of the wrong type is reported as that alone, as the frame engine does (its cell is null there)
     mistyped = {f.pointer for f in seen.values() if f.rule in ("field.type", "field.date")}
     replaced |= {key for key in seen if key[0] in mistyped and key[1] not in ("field.type", "field.date")}
-    order = {f.name: i for i, f in enumerate(contract.fields(kind))}
+    order = contract.field_order(kind)
     sensitive = {"/" + f.name for f in contract.fields(kind) if f.sensitive}
     out = []
     for key, f in seen.items():

@@ -176,12 +176,10 @@ def _validate_chunk(frame: pl.DataFrame, p: _Pass, checks: list[Check]) -> pl.Da
     distinct: dict[str, pl.Series] = {}
     typed = engine.prepare(text, p.kind, p.reference_date, distinct)
     found = engine.findings_of(typed, checks, text, p.kind, p.unmask, distinct=distinct)
-    order = pl.col("column").replace_strict({f.name: i for i, f in enumerate(contract.fields(p.kind))},
-                                            default=len(contract.fields(p.kind)), return_dtype=pl.Int32)
     parts = [pl.DataFrame({"_k": [COUNT], "_n": [frame.height]}, schema={"_k": pl.Int8, "_n": pl.Int64})]
     if found.height:
         hits = pl.concat([ids.select(pl.all().gather(found["row"])), found.drop("row")], how="horizontal")
-        parts.append(hits.with_columns(pl.lit(FINDING, dtype=pl.Int8).alias("_k"), order.alias("_order")))
+        parts.append(hits.with_columns(pl.lit(FINDING, dtype=pl.Int8).alias("_k"), engine.order_expr(p.kind)))
     if p.keys:
         keyed = dataset_checks.key_frame(typed, p.kind, text)
         compared = [pl.col(c).cast(pl.Utf8 if t == "string" else keyed.schema[c]).alias("t_" + c)
@@ -320,7 +318,7 @@ def _cross_row_findings(keys: DataFrame, p: _Pass, plan: list[tuple[Check, datas
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    order = {f.name: i for i, f in enumerate(contract.fields(p.kind))}
+    order = contract.field_order(p.kind)
     parts = []
     for key in p.keys:
         todo = [(c, s) for c, s in plan if s.key == key]
