@@ -10,6 +10,7 @@ of severity error. Findings are kept in a polars DataFrame; renderers live in :m
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,11 +123,23 @@ class Report:
         before, after = json.dumps(head, ensure_ascii=False, indent=indent, default=str).split('"__FINDINGS__"', 1)
         return before, after
 
-    def to_json(self, indent: int | None = 2) -> str:
-        """The report as JSON; the findings list is serialised by polars (fast on large reports)."""
+    def _write_json(self, fh: Any, indent: int | None = 2) -> None:
+        """The report as JSON into a binary file; the findings straight from polars (fast on large reports),
+        never one big Python string."""
         before, after = self._json_parts(indent)
         findings = self.findings
-        return before + (findings.write_json() if findings.height else "[]") + after
+        fh.write(before.encode("utf-8"))
+        if findings.height:
+            findings.write_json(fh)
+        else:
+            fh.write(b"[]")
+        fh.write(after.encode("utf-8"))
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The report as JSON."""
+        buffer = io.BytesIO()
+        self._write_json(buffer, indent)
+        return buffer.getvalue().decode("utf-8")
 
     def to_csv(self) -> str:
         from .render import to_csv
@@ -146,16 +159,9 @@ class Report:
     def write(self, path: str | Path, fmt: str = "json") -> Path:
         """Write the report as json, csv, html or junit."""
         path = Path(path)
-        if fmt == "json":  # the findings straight from polars to the file, never one big Python string
-            before, after = self._json_parts(2)
-            findings = self.findings
+        if fmt == "json":
             with path.open("wb") as fh:
-                fh.write(before.encode("utf-8"))
-                if findings.height:
-                    findings.write_json(fh)
-                else:
-                    fh.write(b"[]")
-                fh.write(after.encode("utf-8"))
+                self._write_json(fh)
             return path
         text = {"csv": self.to_csv, "html": self.to_html, "junit": self.to_junit}[fmt]()
         # CSV gets a BOM so that Excel opens the Chinese text as UTF-8
