@@ -17,6 +17,7 @@ import hashlib
 import itertools
 from collections import deque
 from collections.abc import Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -89,7 +90,7 @@ class CsvStream:
 
     def frames(self) -> Iterator[pl.DataFrame]:
         """Frames of ``__row__`` and the named text columns, one per block, in file order."""
-        digest = hashlib.sha256()
+        digest = _Hasher()
         row = self.first_row
         width = len(self.names)
         done = self.start
@@ -128,6 +129,24 @@ class CsvStream:
                 raise _undecodable(self.head, self.path) from None
             row = _newlines_before(self.path, offset + exc.start) + 1
             raise InputError("input.encoding", encoding=self.encoding, row=row, detected=_guess(data)) from None
+
+
+class _Hasher:
+    """SHA-256 of bytes given in order, computed in a thread of its own (beside the parsing)."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._pool = ThreadPoolExecutor(1)
+        self._last: Future[None] | None = None
+
+    def update(self, data: bytes) -> None:
+        self._last = self._pool.submit(self._digest.update, data)
+
+    def hexdigest(self) -> str:
+        if self._last is not None:
+            self._last.result()
+        self._pool.shutdown()
+        return self._digest.hexdigest()
 
 
 def _newlines_before(path: Path, at: int) -> int:

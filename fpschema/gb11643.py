@@ -197,6 +197,25 @@ def _region_numbers() -> pl.Series:
     return divisions.known_codes().cast(pl.Int32)
 
 
+@cache
+def _dates_by_ymd(first: int, last: int) -> pl.Series:
+    """Every date of the years ``first`` to ``last`` at position YYYYMMDD - ``first``0101 (null between, as
+    at 20240230)."""
+    days = pl.date_range(date(first, 1, 1), date(last, 12, 31), eager=True)
+    ymd = days.dt.year().cast(pl.Int64) * 10000 + days.dt.month().cast(pl.Int64) * 100 + days.dt.day().cast(pl.Int64)
+    size = last * 10000 + 1231 - (first * 10000 + 101) + 1
+    return pl.Series("date", [None] * size, dtype=pl.Date).scatter(ymd - (first * 10000 + 101), days)
+
+
+def _date_of_ymd(ymd: pl.Expr, reference_date: date) -> pl.Expr:
+    """The date a number YYYYMMDD names, looked up (no text parsed), for the years an ID number's birth date
+    may have on ``reference_date`` (ages 0 to 120); null for other numbers."""
+    first = max(1, reference_date.year - 121)
+    table = _dates_by_ymd(first, reference_date.year)
+    at = ymd - (first * 10000 + 101)
+    return pl.lit(table).gather(pl.when((at >= 0) & (at < len(table))).then(at))
+
+
 def _clean_good(name: str, reference_date: date) -> list[dict[str, pl.Expr]]:
     """Stages (apply in order) giving ``#good`` — the number is in the clean 18-character form (``CLEAN``) and
     breaks no rule — and the derived columns of :func:`stages` as they are for such numbers (status null,
@@ -207,15 +226,15 @@ def _clean_good(name: str, reference_date: date) -> list[dict[str, pl.Expr]]:
     body = raw.str.slice(0, 17)
     number, last = pl.col("#number"), pl.col("#last")
     ymd = ((number // 1000) % 100_000_000).cast(pl.Int32)
-    clean = ((raw.str.len_bytes() == 18) & number.is_not_null() & ~raw.str.starts_with("+")
-             & ~raw.str.starts_with("-") & (last.is_not_null() | raw.str.ends_with("X")))
+    # 17 digits read as a number of 17 digits: no sign (the region's first digit is never 0)
+    clean = ((raw.str.len_bytes() == 18) & (number >= 10**16) & (last.is_not_null() | raw.str.ends_with("X")))
     good = (clean & (pl.col("#expected") == last.fill_null(10)) & pl.col(f"{name}#birth").is_not_null()
             & (ymd <= ref) & (ref - ymd < 121_0000)
             & (number // 100_000_000_000).cast(pl.Int32).is_in(_region_numbers().implode()))
     return [
         {"#number": body.cast(pl.Int64, strict=False), "#last": raw.str.slice(17, 1).cast(pl.Int8, strict=False),
-         "#expected": check_value_expr(body),  # X = 10
-         f"{name}#birth": raw.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)},
+         "#expected": check_value_expr(body)},  # X = 10
+        {f"{name}#birth": _date_of_ymd(ymd, reference_date)},
         {"#good": good.fill_null(False), f"{name}#n": raw.cast(pl.Utf8), f"{name}#c": raw.cast(pl.Utf8),
          f"{name}#status": pl.lit(None, dtype=pl.Utf8),
          f"{name}#sex": pl.when(number % 2 == 1).then(pl.lit("1")).when(number.is_not_null()).then(pl.lit("2")),
