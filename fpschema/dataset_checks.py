@@ -77,22 +77,54 @@ VALUE = "v#"  # key-frame columns holding the cell as written (for the findings'
 
 def key_frame(typed: pl.DataFrame, kind: str, text: pl.DataFrame | None = None) -> pl.DataFrame:
     """The few columns the cross-row rules read (about 30 bytes a row), and, given the text frame, the cells
-    as written of the columns they report (``v#column``; about 45 bytes a row more)."""
+    as written of the columns they report (``v#column``): ID numbers whole, compared columns only where their
+    typed value does not say them (a few bytes a row)."""
     if kind != "service_record":
         return typed.select("__row__")
-    names = _reported_columns(kind) if text is not None else []
-    ids = {f.name for f in fields(kind) if f.sensitive}  # one value per person: kept as text; others as categories
-    values = [(text.get_column(c) if c in ids else text.get_column(c).cast(pl.Categorical)).alias(VALUE + c)
-              if c in text.columns else pl.lit(None, dtype=pl.Utf8).alias(VALUE + c) for c in names]
-    return typed.select("__row__", DUP, PERSON, pl.col("sex").cast(pl.Categorical), "birth_date").with_columns(values)
+    compared = _compared(kind)
+    values = [_as_written(typed, text, c, kind).alias(VALUE + c) for c in (_reported_columns(kind) if text is not None
+                                                                          else [])]
+    return typed.select("__row__", DUP, PERSON, *[pl.col(c).cast(pl.Categorical) if typed.schema[c] == pl.Utf8
+                                                  else pl.col(c) for c in compared]).with_columns(values)
+
+
+def _as_written(typed: pl.DataFrame, text: pl.DataFrame, column: str, kind: str) -> pl.Series:
+    """The cells as written of ``column``: whole for ID numbers; for a compared column only the cells its typed
+    value (kept beside, read back as text by :func:`reported_value`) does not give, blank elsewhere."""
+    if column not in text.columns:
+        return pl.repeat(None, typed.height, dtype=pl.Utf8, eager=True)
+    cells = text.get_column(column)
+    if _sensitive(column, kind):  # one value per person: kept as text
+        return cells
+    if column not in _compared(kind):
+        return cells.cast(pl.Categorical)
+    value = typed.get_column(column)
+    if value.dtype == pl.Utf8:
+        said = value.eq_missing(cells)
+    elif f"{column}#nonstandard" in typed.columns:  # a date written YYYY-MM-DD is its typed value as text
+        said = value.is_not_null() & ~typed.get_column(f"{column}#nonstandard")
+    else:
+        said = pl.repeat(False, typed.height, eager=True)
+    return cells.set(said, None).cast(pl.Categorical)
 
 
 def reported_value(column: str, kind: str, unmask: bool) -> pl.Expr:
-    """A key frame's cell as written of ``column`` (its ``v#`` column) as text, masked when the field is
-    sensitive unless ``unmask``."""
+    """A key frame's cell as written of ``column`` (its ``v#`` column, or for a compared column its typed value
+    as text where the ``v#`` cell is blank), masked when the field is sensitive unless ``unmask``."""
     value = pl.col(VALUE + column).cast(pl.Utf8)
-    sensitive = any(f.sensitive for f in fields(kind) if f.name == column)
+    sensitive = _sensitive(column, kind)
+    if column in _compared(kind) and not sensitive:
+        value = pl.coalesce(value, pl.col(column).cast(pl.Utf8))
     return mask_expr(value) if sensitive and not unmask else value
+
+
+def _sensitive(column: str, kind: str) -> bool:
+    return any(f.sensitive for f in fields(kind) if f.name == column)
+
+
+def _compared(kind: str) -> list[str]:
+    """The typed columns the cross-row rules compare (kept in the key frame)."""
+    return list(dict.fromkeys(c.compare for c in cross_row(kind) if c.compare))
 
 
 def _reported_columns(kind: str) -> list[str]:

@@ -11,6 +11,7 @@ import pytest
 import fpschema
 from fpschema import contract, engine, generator, scorer, writer
 from fpschema.errors import InputError
+from fpschema.reader import Limits
 
 from .conftest import REF
 
@@ -240,3 +241,21 @@ def test_dates_convert_as_the_contract_says_and_their_layout_is_flagged():
         typed.select(flag.alias("service_date#nonstandard")).to_series())
     assert 0 < typed.get_column("service_date#nonstandard").sum() < text.height
     assert typed.filter(pl.col("service_date#text") == "2024-06- 3").get_column("service_date").item() is None
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_cross_row_findings_show_the_cells_as_written(tmp_path, streamed):
+    """One person, two sexes and two birth dates, each written several ways: every id_conflict finding shows its
+    own cell as written (the key frames keep only what the typed value does not say)."""
+    good = {k: str(v) for k, v in fpschema.schema(KIND)["examples"][0].items()}
+    cells = [("2", "1990-03-07"), ("女", "1990/03/07"), (" 2", "1990-03-08"), ("1", "1990.03.08"), ("2", "1990-3-8")]
+    rows = [dict(good, record_id=f"R{i}", sex=sex, birth_date=birth) for i, (sex, birth) in enumerate(cells)]
+    path = tmp_path / "people.csv"
+    pl.DataFrame(rows).write_csv(path)
+    limits = Limits(stream_bytes=0, block_bytes=1 << 16) if streamed else None
+    report = fpschema.validate(path, KIND, reference_date=REF, limits=limits)
+    conflicts = report.findings_all.filter(pl.col("rule") == "dataset.id_conflict")
+    got = {(r["row"], r["column"]): r["value"] for r in conflicts.iter_rows(named=True)}
+    expected = {(i + 2, "sex"): sex for i, (sex, _) in enumerate(cells)}
+    expected |= {(i + 2, "birth_date"): birth for i, (_, birth) in enumerate(cells)}
+    assert got == expected
