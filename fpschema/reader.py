@@ -510,6 +510,45 @@ def _polars_csv(content: _Utf8, **options: Any) -> pl.DataFrame:
     return pl.read_csv(content.source(), has_header=False, raise_if_empty=False, glob=False, **options)
 
 
+_BLANK_BYTES = tuple(c.encode() for c in BLANK_CHARS if c not in "\r\n")
+
+
+def _any_blank(data: bytes) -> bool:
+    """True when the bytes hold a blank character other than a line end (a CR only before a LF is one).
+    Single bytes are looked for first (memchr); a longer character only when its first byte occurs."""
+    if any(b in data for b in _BLANK_BYTES if len(b) == 1):
+        return True
+    if any(b[:1] in data and b in data for b in _BLANK_BYTES if len(b) > 1):
+        return True
+    return b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
+
+
+def _csv_body_plain(content: _Utf8, delim: str, width: int) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """(the finished body, None) of in-memory CSV lines that need no closer look: no quote, no blank character
+    (a CR only before a line end) and every line's last cell filled; else (None, the body if parsed, to reuse). Its fields, line lengths and footer candidates are then known from
+    the parsed cells: no second pass over the lines."""
+    data = content.data
+    if data is None or b'"' in data or delim in BLANK_CHARS or _any_blank(data):
+        return None, None
+    try:
+        body = _polars_csv(content, separator=delim, quote_char='"', schema={f"c{j}": pl.String for j in range(width)},
+                           missing_columns="insert")
+    except pl.exceptions.PolarsError:  # a line with more fields, or bad UTF-8: the lines say which
+        return None, None
+    if body.get_column(f"c{width - 1}").null_count():  # a short line or an empty last cell: count the fields
+        return None, body
+    first = pl.col("c0")
+    return body.with_columns(pl.lit(width, dtype=pl.Int64).alias(FIELDS),
+                             (first.is_null() | first.str.contains(_special_cell())).alias(SPECIAL)), None
+
+
+def _longest_plain(body: pl.DataFrame, delim: str, width: int) -> int:
+    """An upper bound of the longest line (bytes) of a body :func:`_csv_body_plain` finished: its cells, the
+    delimiters and a CR."""
+    sizes = pl.sum_horizontal(pl.col(f"c{j}").str.len_bytes().fill_null(0) for j in range(width))
+    return (body.select(sizes.max()).item() or 0) + (width - 1) * len(delim.encode()) + 1
+
+
 def _csv_body_fast(content: _Utf8, delim: str, width: int, skip: int,
                    max_line: tuple[int, int] | None = None) -> pl.DataFrame | None:
     """Parse the body with polars, counting fields per line without a Python loop.
@@ -517,6 +556,12 @@ def _csv_body_fast(content: _Utf8, delim: str, width: int, skip: int,
     Returns None (→ the slow path) when a record spans lines or quotes are unbalanced on a line.
     ``max_line`` (limit, row of the first line): input.line_too_long for a longer line.
     """
+    parsed = None
+    if skip == 0:
+        plain, parsed = _csv_body_plain(content, delim, width)
+        if plain is not None and (max_line is None or _longest_plain(plain, delim, width) <= max_line[0]):
+            return plain
+        parsed = parsed if plain is None else plain.drop(FIELDS, SPECIAL)
     try:
         lines = _polars_csv(content, separator="\x1f", quote_char=None, schema={"l": pl.String},
                             skip_lines=skip, empty_string_is_null=False)
@@ -534,9 +579,10 @@ def _csv_body_fast(content: _Utf8, delim: str, width: int, skip: int,
     schema = {f"c{j}": pl.String for j in range(width)}
     body = fields = None
     if not any_quote:  # polars refuses a line with more fields than the schema: then none has more
+        body = parsed
         with contextlib.suppress(pl.exceptions.PolarsError):
-            body = _polars_csv(content, separator=delim, quote_char='"', skip_lines=skip, schema=schema,
-                               missing_columns="insert")
+            body = body if body is not None else _polars_csv(content, separator=delim, quote_char='"',
+                                                             skip_lines=skip, schema=schema, missing_columns="insert")
         if body is not None and body.height == lines.height:
             fields = _field_counts_short(lines, body, delim, width)
     if fields is None:
@@ -586,11 +632,19 @@ def _counted(lines: pl.DataFrame, odd: pl.Series, delim: str, width: int, any_qu
     return fields.scatter(where, counts)
 
 
+def _special_cell() -> str:
+    """:func:`_special_line` for a line's first cell (an empty first cell is null)."""
+    return rf"^[\s\u200b]*(?:[{_footer_starts()}]|$)"
+
+
+def _footer_starts() -> str:
+    return "".join(sorted({w[0] for w in (*TOTAL_WORDS, "填表人", "审核人", "单位负责人", "填报人", "制表", "说明", "注")}))
+
+
 def _special_line(delim: str) -> str:
     """A line whose first non-blank cell starts like a footer or totals word, or that has no text at all:
     the only lines :func:`split_body` may leave out (the others need no closer look)."""
-    starts = "".join(sorted({w[0] for w in (*TOTAL_WORDS, "填表人", "审核人", "单位负责人", "填报人", "制表", "说明", "注")}))
-    return rf'^[\s\u200b"{re.escape(delim)}]*(?:[{starts}]|$)'
+    return rf'^[\s\u200b"{re.escape(delim)}]*(?:[{_footer_starts()}]|$)'
 
 
 def _csv_body_slow(text: str, delim: str, width: int, first_row: int) -> pl.DataFrame:

@@ -95,8 +95,22 @@ def test_ragged_row_deep_in_the_file_is_reported_with_its_row(tmp_path, corpus):
     _refused(path, [BLOCKS, WHOLE], "input.ragged", 3001)
 
 
-def test_long_line_deep_in_the_file_is_refused_with_its_row(tmp_path, corpus):
-    path = _edited(tmp_path, corpus, lambda lines: lines.__setitem__(2500, "x" * 300_000))
+def test_short_row_deep_in_the_file_is_reported_with_its_row(tmp_path, corpus):
+    path = _edited(tmp_path, corpus, lambda lines: lines.__setitem__(3000, lines[3000].rsplit(",", 1)[0]))
+    _refused(path, [BLOCKS, WHOLE], "input.ragged", 3001)
+
+
+@pytest.mark.parametrize("line", ["x" * 300_000, "long cell"], ids=["one-cell", "every-cell-filled"])
+def test_long_line_deep_in_the_file_is_refused_with_its_row(tmp_path, corpus, line):
+    def edit(lines: list[str]) -> None:
+        if line == "long cell":
+            cells = lines[2500].split(",")
+            cells[4] = "名" * 100_000
+            lines[2500] = ",".join(cells)
+        else:
+            lines[2500] = line
+
+    path = _edited(tmp_path, corpus, edit)
     _refused(path, [Limits(stream_bytes=0, block_bytes=block, max_bytes_line=100_000) for block in (1 << 16, 1 << 20)],
              "input.line_too_long", 2501)
 
@@ -155,6 +169,43 @@ def test_blank_lines_and_a_totals_row_in_the_middle_are_left_out_as_whole_file_r
     streamed = fpschema.validate(path, reference_date=REF, limits=BLOCKS)
     _same(streamed, fpschema.validate(path, reference_date=REF, limits=WHOLE))
     assert streamed.source["totals_rows"] == [1503] and streamed.rows_total == 4000
+
+
+def _last_cell_emptied(lines: list[str]) -> None:
+    for i in range(1000, 3000, 7):
+        lines[i] = lines[i].rsplit(",", 1)[0] + ","
+
+
+def _blank_cells(lines: list[str]) -> None:
+    for at, column, cell in ((1200, 1, " "), (2400, 1, "\u3000"), (3100, 4, "x y")):  # blank, and a space in text
+        cells = lines[at].split(",")
+        cells[column] = cell
+        lines[at] = ",".join(cells)
+
+
+@pytest.mark.parametrize("edit", [_last_cell_emptied, _blank_cells], ids=["empty-last-cells", "blank-cells"])
+def test_blocks_needing_a_closer_look_give_the_whole_file_report(tmp_path, corpus, edit):
+    """Blocks with no quote, no blank character and every last cell filled are taken from the parsed cells
+    alone; the others go through the lines. Both give what reading the whole file gives."""
+    path = _edited(tmp_path, corpus, edit)
+    streamed = fpschema.validate(path, reference_date=REF, limits=BLOCKS)
+    _same(streamed, fpschema.validate(path, reference_date=REF, limits=WHOLE))
+    if edit is _blank_cells:  # a blank station number is a missing one
+        assert {(1201, "field.required"), (2401, "field.required")} <= {
+            (r["row"], r["rule"]) for r in streamed.findings_all.filter(pl.col("column") == "station_code").iter_rows(named=True)}
+
+
+def test_a_carriage_return_inside_a_line_is_a_blank_character(tmp_path, corpus):
+    def edit(lines: list[str]) -> None:
+        cells = lines[2100].split(",")
+        cells[1] = "\r\r"  # a cell holding only CRs: blank, as a space would be (and the station is required)
+        lines[2100] = ",".join(cells)
+
+    path = _edited(tmp_path, corpus, edit)
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))  # CRLF line ends: no closer look for them
+    streamed = fpschema.validate(path, reference_date=REF, limits=BLOCKS)
+    _same(streamed, fpschema.validate(path, reference_date=REF, limits=WHOLE))
+    assert (2101, "station_code", "field.required") in {(r["row"], r["column"], r["rule"]) for r in streamed.findings_all.iter_rows(named=True)}
 
 
 def test_progress_is_reported_block_by_block_up_to_the_file_size(tmp_path, corpus):
