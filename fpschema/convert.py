@@ -34,7 +34,7 @@ def _text(name: str) -> pl.Expr:
 
 def _date(text: pl.Expr) -> pl.Expr:
     head = text.str.split(" ").list.first()
-    parsed = [head.str.to_date(fmt, strict=False) for fmt in DATE_FORMATS]
+    parsed = [head.str.to_date(fmt, strict=False, cache=False) for fmt in DATE_FORMATS]
     serial = pl.when(text.str.contains(EXCEL_SERIAL)).then(
         pl.lit(EXCEL_EPOCH) + pl.duration(days=text.cast(pl.Float64, strict=False).cast(pl.Int64))
     )
@@ -149,7 +149,7 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
             distinct.update({n: table.get_column(n) for n in few})
     for n in dates:
         iso = out.get_column(f"{n}#text").cast(pl.Utf8).str.contains(ISO_DATE).fill_null(False)
-        out = out.with_columns(pl.when(pl.lit(iso)).then(pl.col(n).str.to_date("%Y-%m-%d", strict=False)).alias(n))
+        out = out.with_columns(pl.when(pl.lit(iso)).then(pl.col(n).str.to_date("%Y-%m-%d", strict=False, cache=False)).alias(n))
         left = (out.get_column(n).is_null() & out.get_column(f"{n}#text").is_not_null()).arg_true()
         if len(left):  # other layouts (and impossible dates): their distinct texts converted in full
             cells = out.get_column(f"{n}#text").gather(left)

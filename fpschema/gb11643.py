@@ -76,7 +76,7 @@ def _upgrade(n: pl.Expr) -> pl.Expr:
 
 
 def _birth(c: pl.Expr) -> pl.Expr:
-    return pl.when(c.str.contains(r"^[0-9]{14}")).then(c.str.slice(6, 8).str.to_date("%Y%m%d", strict=False))
+    return pl.when(c.str.contains(r"^[0-9]{14}")).then(c.str.slice(6, 8).str.to_date("%Y%m%d", strict=False, cache=False))
 
 
 def _sex(c: pl.Expr) -> pl.Expr:
@@ -96,7 +96,7 @@ def _status(raw: pl.Expr, n: pl.Expr, c: pl.Expr, reference_date: date) -> pl.Ex
     ref = _ymd(reference_date)
     digits = c.str.slice(6, 8)
     birth = digits.cast(pl.Int32, strict=False)  # YYYYMMDD as a number: ages by subtraction
-    real = digits.str.to_date("%Y%m%d", strict=False).is_not_null()
+    real = digits.str.to_date("%Y%m%d", strict=False, cache=False).is_not_null()
     checksum_ok = check_char_expr(c.str.slice(0, 17)) == c.str.slice(17, 1)
     tests = [
         n.str.contains(SCIENTIFIC),
