@@ -204,7 +204,7 @@ def _dates_by_ymd(first: int, last: int) -> pl.Series:
     days = pl.date_range(date(first, 1, 1), date(last, 12, 31), eager=True)
     ymd = days.dt.year().cast(pl.Int64) * 10000 + days.dt.month().cast(pl.Int64) * 100 + days.dt.day().cast(pl.Int64)
     size = last * 10000 + 1231 - (first * 10000 + 101) + 1
-    return pl.Series("date", [None] * size, dtype=pl.Date).scatter(ymd - (first * 10000 + 101), days)
+    return pl.repeat(None, size, dtype=pl.Date, eager=True).rename("date").scatter(ymd - (first * 10000 + 101), days)
 
 
 def _date_of_ymd(ymd: pl.Expr, reference_date: date) -> pl.Expr:
