@@ -164,13 +164,19 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
 def _converted(distinct: list[pl.Series], names: list[str], exprs: dict[str, pl.Expr]) -> pl.DataFrame:
     """Distinct texts (``{name}#in``) and their conversions (``name``), columns padded with nulls to one more
     than the longest."""
-    frames = [d.alias(n).to_frame() for n, d in zip(names, distinct, strict=True)]
-    frames.append(pl.DataFrame({"#pad": [None] * (max(len(d) for d in distinct) + 1)}))
+    table = padded([d.alias(n) for n, d in zip(names, distinct, strict=True)])
+    return table.select(pl.col(n).alias(f"{n}#in") for n in names).hstack(table.select(exprs[n] for n in names))
+
+
+def padded(columns: list[pl.Series]) -> pl.DataFrame:
+    """Columns of any lengths side by side, each padded with nulls to one more than the longest (so each holds a
+    null)."""
+    frames = [c.to_frame() for c in columns]
+    frames.append(pl.DataFrame({"#pad": [None] * (max(len(c) for c in columns) + 1)}))
     try:
-        padded = pl.concat(frames, how="horizontal_extend").drop("#pad")  # polars 2
+        return pl.concat(frames, how="horizontal_extend").drop("#pad")  # polars 2
     except ValueError:
-        padded = pl.concat(frames, how="horizontal").drop("#pad")  # polars 1 pads with "horizontal"
-    return padded.select(pl.col(n).alias(f"{n}#in") for n in names).hstack(padded.select(exprs[n] for n in names))
+        return pl.concat(frames, how="horizontal").drop("#pad")  # polars 1 pads with "horizontal"
 
 
 SMALL_MAPPING = 10  # distinct texts up to which a column is mapped by comparisons rather than a hash lookup

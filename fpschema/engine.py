@@ -242,6 +242,8 @@ def _flag_exprs(typed: pl.DataFrame, todo: list[Check], known: dict[str, pl.Seri
     this gives the same flags. ``known``: columns whose values are known already (from :func:`prepare`)."""
     exprs = [c.failed.fill_null(False) for c in todo]
     rows = typed.height
+    chosen: dict[str, list[int]] = {}
+    values: list[pl.Series] = []
     for name, idx in _costly(todo).items():
         column = typed.get_column(name)
         if known is not None and name in known:
@@ -250,11 +252,18 @@ def _flag_exprs(typed: pl.DataFrame, todo: list[Check], known: dict[str, pl.Seri
             continue
         else:
             distinct = column.unique()
-        if len(distinct) * 8 > rows:
-            continue
-        failed = distinct.to_frame().select(exprs[i].alias(str(i)) for i in idx)
+        if len(distinct) * 8 <= rows:
+            chosen[name] = idx
+            values.append(distinct.alias(name))
+    if not chosen:
+        return exprs
+    # every such column's values side by side (padded with nulls: a null is evaluated as a null cell would be),
+    # all their checks in one pass
+    table = convert.padded(values)
+    failed = table.select(exprs[i].alias(str(i)) for idx in chosen.values() for i in idx)
+    for name, idx in chosen.items():
         for i in idx:
-            bad = distinct.filter(failed.get_column(str(i)))
+            bad = table.get_column(name).filter(failed.get_column(str(i)))
             exprs[i] = pl.lit(False) if bad.is_empty() else pl.col(name).is_in(bad.implode(), nulls_equal=True)
     return exprs
 
