@@ -28,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from .errors import InputError
@@ -520,7 +521,16 @@ def _any_blank(data: bytes) -> bool:
         return True
     if any(b[:1] in data and b in data for b in _BLANK_BYTES if len(b) > 1):
         return True
-    return b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
+    return b"\r" in data and _lone_cr(data)
+
+
+def _lone_cr(data: bytes) -> bool:
+    """True when a CR is not followed by a LF (one vectorised pass: CRLF files have a CR on every line)."""
+    raw = np.frombuffer(data, np.uint8)
+    at = np.flatnonzero(raw == 13)
+    if not len(at):
+        return False
+    return bool(at[-1] + 1 == len(raw) or (raw[at + 1] != 10).any())
 
 
 def _csv_body_plain(content: _Utf8, delim: str, width: int) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
