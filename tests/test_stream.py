@@ -183,13 +183,21 @@ def _blank_cells(lines: list[str]) -> None:
         lines[at] = ",".join(cells)
 
 
-@pytest.mark.parametrize("edit", [_last_cell_emptied, _blank_cells], ids=["empty-last-cells", "blank-cells"])
+def _full_totals_row(lines: list[str]) -> None:
+    cells = lines[1800].split(",")
+    lines.insert(1800, ",".join(["合计", *cells[1:]]))  # a totals row with every cell filled
+
+
+@pytest.mark.parametrize("edit", [_last_cell_emptied, _blank_cells, _full_totals_row],
+                         ids=["empty-last-cells", "blank-cells", "full-totals-row"])
 def test_blocks_needing_a_closer_look_give_the_whole_file_report(tmp_path, corpus, edit):
     """Blocks with no quote, no blank character and every last cell filled are taken from the parsed cells
     alone; the others go through the lines. Both give what reading the whole file gives."""
     path = _edited(tmp_path, corpus, edit)
     streamed = fpschema.validate(path, reference_date=REF, limits=BLOCKS)
     _same(streamed, fpschema.validate(path, reference_date=REF, limits=WHOLE))
+    if edit is _full_totals_row:
+        assert streamed.source["totals_rows"] == [1801]
     if edit is _blank_cells:  # a blank station number is a missing one
         assert {(1201, "field.required"), (2401, "field.required")} <= {
             (r["row"], r["rule"]) for r in streamed.findings_all.filter(pl.col("column") == "station_code").iter_rows(named=True)}
