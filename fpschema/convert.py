@@ -149,7 +149,8 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
             distinct.update({n: table.get_column(n) for n in few})
     for n in dates:
         iso = out.get_column(f"{n}#text").cast(pl.Utf8).str.contains(ISO_DATE).fill_null(False)
-        out = out.with_columns(pl.when(pl.lit(iso)).then(pl.col(n).str.to_date("%Y-%m-%d", strict=False, cache=False)).alias(n))
+        parsed = pl.col(n).str.to_date("%Y-%m-%d", strict=False, cache=False)  # polars' cache only slows this
+        out = out.with_columns(pl.when(pl.lit(iso)).then(parsed).alias(n))
         left = (out.get_column(n).is_null() & out.get_column(f"{n}#text").is_not_null()).arg_true()
         if len(left):  # other layouts (and impossible dates): their distinct texts converted in full
             cells = out.get_column(f"{n}#text").gather(left)

@@ -81,11 +81,10 @@ def key_frame(typed: pl.DataFrame, kind: str, text: pl.DataFrame | None = None) 
     typed value does not say them (a few bytes a row)."""
     if kind != "service_record":
         return typed.select("__row__")
-    compared = _compared(kind)
-    values = [_as_written(typed, text, c, kind).alias(VALUE + c) for c in (_reported_columns(kind) if text is not None
-                                                                          else [])]
-    return typed.select("__row__", DUP, PERSON, *[pl.col(c).cast(pl.Categorical) if typed.schema[c] == pl.Utf8
-                                                  else pl.col(c) for c in compared]).with_columns(values)
+    reported = _reported_columns(kind) if text is not None else []
+    values = [_as_written(typed, text, c, kind).alias(VALUE + c) for c in reported]
+    compared = [pl.col(c).cast(pl.Categorical) if typed.schema[c] == pl.Utf8 else pl.col(c) for c in _compared(kind)]
+    return typed.select("__row__", DUP, PERSON, *compared).with_columns(values)
 
 
 def _as_written(typed: pl.DataFrame, text: pl.DataFrame, column: str, kind: str) -> pl.Series:

@@ -76,7 +76,8 @@ def _upgrade(n: pl.Expr) -> pl.Expr:
 
 
 def _birth(c: pl.Expr) -> pl.Expr:
-    return pl.when(c.str.contains(r"^[0-9]{14}")).then(c.str.slice(6, 8).str.to_date("%Y%m%d", strict=False, cache=False))
+    birth = c.str.slice(6, 8).str.to_date("%Y%m%d", strict=False, cache=False)
+    return pl.when(c.str.contains(r"^[0-9]{14}")).then(birth)
 
 
 def _sex(c: pl.Expr) -> pl.Expr:
@@ -202,7 +203,8 @@ def _dates_by_ymd(first: int, last: int) -> pl.Series:
     """Every date of the years ``first`` to ``last`` at position YYYYMMDD - ``first``0101 (null between, as
     at 20240230)."""
     days = pl.date_range(date(first, 1, 1), date(last, 12, 31), eager=True)
-    ymd = days.dt.year().cast(pl.Int64) * 10000 + days.dt.month().cast(pl.Int64) * 100 + days.dt.day().cast(pl.Int64)
+    ymd = (days.dt.year().cast(pl.Int64) * 10000 + days.dt.month().cast(pl.Int64) * 100
+           + days.dt.day().cast(pl.Int64))
     size = last * 10000 + 1231 - (first * 10000 + 101) + 1
     return pl.repeat(None, size, dtype=pl.Date, eager=True).rename("date").scatter(ymd - (first * 10000 + 101), days)
 

@@ -47,7 +47,8 @@ FORMATS: dict[str, str] = {"csv": "csv", "tsv": "csv", "txt": "csv", "xlsx": "xl
 TOTAL_WORDS = ("合计", "总计", "小计")
 _SP = r"[\s\u200b]*"
 # A footer line starts with one of these; 注 only as a note (注：, 注1, 注释), not as in 注射避孕针.
-FOOTER_RE = ("^" + _SP + "(?:" + "|".join(_SP.join(w) for w in ("填表人", "审核人", "单位负责人", "填报人", "制表", "说明"))
+FOOTER_WORDS = ("填表人", "审核人", "单位负责人", "填报人", "制表", "说明")
+FOOTER_RE = ("^" + _SP + "(?:" + "|".join(_SP.join(w) for w in FOOTER_WORDS)
              + "|注(?:" + _SP + "[:：]|释|意|[0-9０-９①-⑨]))")
 TOTAL_RE = "^" + _SP + "(?:" + "|".join(_SP.join(w) for w in TOTAL_WORDS) + ")" + _SP + "[:：]?" + _SP + "$"
 BLANK_CHARS = "\t\n\x0b\x0c\r \xa0\u3000"   # what a "whitespace-only" cell may consist of
@@ -535,14 +536,15 @@ def _lone_cr(data: bytes) -> bool:
 
 def _csv_body_plain(content: _Utf8, delim: str, width: int) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
     """(the finished body, None) of in-memory CSV lines that need no closer look: no quote, no blank character
-    (a CR only before a line end) and every line's last cell filled; else (None, the body if parsed, to reuse). Its fields, line lengths and footer candidates are then known from
-    the parsed cells: no second pass over the lines."""
+    (a CR only before a line end) and every line's last cell filled. Their fields, line lengths and footer
+    candidates then come from the parsed cells: no second pass over the lines. Else (None, the body if it was
+    parsed, to reuse)."""
     data = content.data
     if data is None or b'"' in data or delim in BLANK_CHARS or _any_blank(data):
         return None, None
     try:
-        body = _polars_csv(content, separator=delim, quote_char='"', schema={f"c{j}": pl.String for j in range(width)},
-                           missing_columns="insert")
+        body = _polars_csv(content, separator=delim, quote_char='"',
+                           schema={f"c{j}": pl.String for j in range(width)}, missing_columns="insert")
     except pl.exceptions.PolarsError:  # a line with more fields, or bad UTF-8: the lines say which
         return None, None
     if body.get_column(f"c{width - 1}").null_count():  # a short line or an empty last cell: count the fields
@@ -648,7 +650,8 @@ def _special_cell() -> str:
 
 
 def _footer_starts() -> str:
-    return "".join(sorted({w[0] for w in (*TOTAL_WORDS, "填表人", "审核人", "单位负责人", "填报人", "制表", "说明", "注")}))
+    """The first characters of footer and totals words (and 注)."""
+    return "".join(sorted({w[0] for w in (*TOTAL_WORDS, *FOOTER_WORDS, "注")}))
 
 
 def _special_line(delim: str) -> str:
