@@ -216,6 +216,23 @@ def test_a_carriage_return_inside_a_line_is_a_blank_character(tmp_path, corpus):
     assert (2101, "station_code", "field.required") in {(r["row"], r["column"], r["rule"]) for r in streamed.findings_all.iter_rows(named=True)}
 
 
+def test_empty_lines_at_block_boundaries_keep_the_row_numbers(tmp_path, corpus):
+    """An empty line after every record, so blocks start right before one: row numbers stay those of the file."""
+    def edit(lines: list[str]) -> None:
+        lines[2:] = [line for record in lines[2:] for line in (record, "")]
+
+    path = _edited(tmp_path, corpus, edit)
+    stream = csvstream.open_stream(path, known_headers=engine.known_headers(), limits=BLOCKS)
+    assert stream is not None
+    for _ in stream.frames():
+        pass
+    ends = list(stream.ends)  # where each block ends (nothing took them off)
+    data = path.read_bytes()
+    assert sum(data[end:end + 1] == b"\n" for end in ends[:-1]) >= 3  # blocks that start with an empty line
+    streamed = fpschema.validate(path, reference_date=REF, limits=BLOCKS)
+    _same(streamed, fpschema.validate(path, reference_date=REF, limits=WHOLE))
+
+
 def test_progress_is_reported_block_by_block_up_to_the_file_size(tmp_path, corpus):
     frame, _ = corpus
     path = writer.write(frame, tmp_path / "data.csv", KIND)
