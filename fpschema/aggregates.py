@@ -151,10 +151,13 @@ class Finding:
     value: str | None = None
 
 
+TABLE_KINDS = ("indicator_report", "procedure_report")  # the aggregate reports: rules over the whole table
+
+
 def rollup_findings(typed: pl.DataFrame, kind: str) -> pl.DataFrame:
     """Parent rows (prefecture, province) against the sum of their children in the same file and year, and
     the children a parent should have in that year's division list."""
-    if kind not in ("indicator_report", "procedure_report") or typed.height == 0:
+    if kind not in TABLE_KINDS or typed.height == 0:
         return _empty()
     group, columns = _group(kind), additive_columns(kind)
     frame = typed.filter(pl.col("division_code").str.contains(r"^[0-9]{6}$")).with_columns(
@@ -202,7 +205,7 @@ def expected_children(code: str, year: int | None) -> list[str]:
 
 def plausibility_findings(typed: pl.DataFrame, kind: str, threshold: float = ZSCORE) -> pl.DataFrame:
     """Year-on-year changes of each division, scored against all divisions' changes (modified z-score)."""
-    if kind not in ("indicator_report", "procedure_report") or typed.height == 0:
+    if kind not in TABLE_KINDS or typed.height == 0:
         return _empty()
     if typed.get_column("report_year").n_unique() < 2:
         return _empty()

@@ -34,8 +34,9 @@ def _fail(err: InputError, lang: str, path: object = None) -> None:
 
 def text_row(path: Path, offset: int) -> int:
     """Line number of a byte offset."""
-    with open(path, "rb") as fh:
-        return fh.read(offset).count(b"\n") + 1
+    from .reader import newlines_before
+
+    return newlines_before(path, offset) + 1
 
 
 def _read_records(path: Path) -> list[tuple[int, Any]]:

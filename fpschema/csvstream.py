@@ -41,10 +41,12 @@ from .reader import (
     _guess,
     _head_records,
     _iter_lines,
+    _line_too_long,
     _name_columns,
     _sniff_delimiter,
     _undecodable,
     _Utf8,
+    newlines_before,
     normalize_header,
     split_body,
 )
@@ -127,7 +129,7 @@ class CsvStream:
         except UnicodeDecodeError as exc:
             if not self.requested:
                 raise _undecodable(self.head, self.path) from None
-            row = _newlines_before(self.path, offset + exc.start) + 1
+            row = newlines_before(self.path, offset + exc.start) + 1
             raise InputError("input.encoding", encoding=self.encoding, row=row, detected=_guess(data)) from None
 
 
@@ -147,17 +149,6 @@ class _Hasher:
             self._last.result()
         self._pool.shutdown()
         return self._digest.hexdigest()
-
-
-def _newlines_before(path: Path, at: int) -> int:
-    """Line ends in the file before byte ``at``."""
-    newlines = 0
-    with path.open("rb") as fh:
-        done = 0
-        while done < at and (chunk := fh.read(min(1 << 20, at - done))):
-            newlines += chunk.count(b"\n")
-            done += len(chunk)
-    return newlines
 
 
 def _blocks(path: Path, start: int, limits: Limits, digest: Any) -> Iterator[tuple[bytes, bool]]:
@@ -202,13 +193,8 @@ def _line_end(fh: Any, at: int, size: int, limit: int, path: Path) -> int:
         if nl >= 0:
             return at + seen + nl + 1
         seen += len(window)
-    _too_long(path, at, limit)
+    _line_too_long(path, at, limit)
     raise AssertionError("unreachable")
-
-
-def _too_long(path: Path, at: int, limit: int) -> None:
-    """input.line_too_long for the line running through byte ``at``; its row counted from the file's start."""
-    raise InputError("input.line_too_long", row=_newlines_before(path, at) + 1, limit=limit)
 
 
 def open_stream(path: Path, *, encoding: str | None = None, known_headers: Collection[str] = (),

@@ -26,7 +26,7 @@ from .reader import Limits, Table, normalize_header, read
 from .report import FINDING_SCHEMA, Report, empty_findings
 
 SAMPLE_ROWS = 20
-TABLE_KINDS = ("indicator_report", "procedure_report")  # kinds with rules over the whole table (read whole)
+TABLE_KINDS = aggregates.TABLE_KINDS  # kinds with rules over the whole table (read whole)
 
 
 @dataclass(frozen=True)

@@ -126,9 +126,13 @@ _CYCLE_START = date(2000, 1, 1)
 @cache
 def _ymd_table() -> pl.Series:
     """YYYYMMDD of each day of one 400-year cycle, from 2000-01-01."""
-    days = pl.date_range(_CYCLE_START, date(2399, 12, 31), eager=True)
+    return _ymd_of(pl.date_range(_CYCLE_START, date(2399, 12, 31), eager=True)).rename("ymd")
+
+
+def _ymd_of(days: pl.Series) -> pl.Series:
+    """Dates as numbers YYYYMMDD."""
     return (days.dt.year().cast(pl.Int64) * 10000 + days.dt.month().cast(pl.Int64) * 100
-            + days.dt.day().cast(pl.Int64)).rename("ymd")
+            + days.dt.day().cast(pl.Int64))
 
 
 def ymd_expr(d: pl.Expr) -> pl.Expr:
@@ -203,10 +207,9 @@ def _dates_by_ymd(first: int, last: int) -> pl.Series:
     """Every date of the years ``first`` to ``last`` at position YYYYMMDD - ``first``0101 (null between, as
     at 20240230)."""
     days = pl.date_range(date(first, 1, 1), date(last, 12, 31), eager=True)
-    ymd = (days.dt.year().cast(pl.Int64) * 10000 + days.dt.month().cast(pl.Int64) * 100
-           + days.dt.day().cast(pl.Int64))
-    size = last * 10000 + 1231 - (first * 10000 + 101) + 1
-    return pl.repeat(None, size, dtype=pl.Date, eager=True).rename("date").scatter(ymd - (first * 10000 + 101), days)
+    base = first * 10000 + 101
+    return pl.repeat(None, last * 10000 + 1231 - base + 1, dtype=pl.Date, eager=True).rename("date").scatter(
+        _ymd_of(days) - base, days)
 
 
 def _date_of_ymd(ymd: pl.Expr, reference_date: date) -> pl.Expr:

@@ -211,14 +211,19 @@ def _check_inner_lines(path: Path, buf: bytearray, first: int, last: int, offset
         pos = nxt + 1
 
 
-def _line_too_long(path: Path, start: int, limit: int) -> None:
-    """Raise input.line_too_long for the line starting at byte ``start`` (counting newlines before it)."""
+def _line_too_long(path: Path, at: int, limit: int) -> None:
+    """Raise input.line_too_long for the line running through byte ``at`` (its row: the newlines before it)."""
+    raise InputError("input.line_too_long", row=newlines_before(path, at) + 1, limit=limit)
+
+
+def newlines_before(path: Path, at: int) -> int:
+    """Line ends in the file before byte ``at`` (read in chunks)."""
     newlines, done = 0, 0
     with path.open("rb") as fh:
-        while done < start and (chunk := fh.read(min(CHUNK, start - done))):
+        while done < at and (chunk := fh.read(min(CHUNK, at - done))):
             newlines += chunk.count(b"\n")
             done += len(chunk)
-    raise InputError("input.line_too_long", row=newlines + 1, limit=limit)
+    return newlines
 
 
 # -------------------------------------------------------------------------------------------- encoding
@@ -557,8 +562,13 @@ def _csv_body_plain(content: _Utf8, delim: str, width: int) -> tuple[pl.DataFram
 def _longest_plain(body: pl.DataFrame, delim: str, width: int) -> int:
     """An upper bound of the longest line (bytes) of a body :func:`_csv_body_plain` finished: its cells, the
     delimiters and a CR."""
-    sizes = pl.sum_horizontal(pl.col(f"c{j}").str.len_bytes().fill_null(0) for j in range(width))
-    return (body.select(sizes.max()).item() or 0) + (width - 1) * len(delim.encode()) + 1
+    return (body.select(_line_bytes(delim, width).max()).item() or 0) + 1
+
+
+def _line_bytes(delim: str, width: int) -> pl.Expr:
+    """The bytes of a line of ``width`` unquoted fields, from its parsed cells: the cells and the delimiters."""
+    return (pl.sum_horizontal(pl.col(f"c{j}").str.len_bytes().fill_null(0) for j in range(width))
+            + (width - 1) * len(delim.encode()))
 
 
 def _csv_body_fast(content: _Utf8, delim: str, width: int, skip: int,
@@ -622,9 +632,7 @@ def _field_counts(lines: pl.DataFrame, body: pl.DataFrame, delim: str, width: in
     """Fields per line. A line of exactly ``width`` unquoted fields is as long as its fields and delimiters
     (and a CR); only the lines where that sum is off are counted (ragged lines, quoted fields)."""
     line = pl.col("l")
-    parsed = (pl.sum_horizontal(pl.col(f"c{j}").str.len_bytes().fill_null(0) for j in range(width))
-              + (width - 1) * len(delim.encode()))
-    off = parsed + line.str.ends_with("\r").cast(pl.UInt32) != line.str.len_bytes()
+    off = _line_bytes(delim, width) + line.str.ends_with("\r").cast(pl.UInt32) != line.str.len_bytes()
     if any_quote:  # a quoted delimiter can make a short line look complete: count every line with a quote
         off = off | line.str.contains('"', literal=True)
     return _counted(lines, pl.concat([lines, body], how="horizontal").select(off.alias("off")).to_series(),

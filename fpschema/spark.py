@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import DataType, StructType
 
-DRIVER_KINDS = ("indicator_report", "procedure_report")  # small tables with table rules: polars on the driver
+DRIVER_KINDS = aggregates.TABLE_KINDS  # small tables with table rules: polars on the driver
 CHUNK_ROWS = 50_000  # rows the polars engine holds at a time in a Python worker (≈2.4 KB each at the peak)
 BROADCAST_KEYS = 2_000_000  # at most this many failing cross-row keys are broadcast instead of shuffled
 FINDING_COLUMNS = ("row", "record_id", "column", "rule", "severity", "value")
@@ -487,7 +487,7 @@ def rollup_findings(spark: SparkSession, typed: pl.DataFrame, kind: str) -> pl.D
     polars engine judges them."""
     from pyspark.sql import functions as F  # noqa: N812
 
-    if kind not in ("indicator_report", "procedure_report") or typed.height == 0:
+    if kind not in aggregates.TABLE_KINDS or typed.height == 0:
         return aggregates._empty()
     group, columns = aggregates._group(kind), aggregates.additive_columns(kind)
     sdf = spark.createDataFrame(typed.select("__row__", "division_code", *group, *columns).to_arrow())
