@@ -28,7 +28,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from .errors import InputError
@@ -530,13 +529,13 @@ def _any_blank(data: bytes) -> bool:
     return b"\r" in data and _lone_cr(data)
 
 
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
 def _lone_cr(data: bytes) -> bool:
-    """True when a CR is not followed by a LF (one vectorised pass: CRLF files have a CR on every line)."""
-    raw = np.frombuffer(data, np.uint8)
-    at = np.flatnonzero(raw == 13)
-    if not len(at):
-        return False
-    return bool(at[-1] + 1 == len(raw) or (raw[at + 1] != 10).any())
+    """True when a CR is not followed by a LF (one regex scan: CRLF files have a CR on every line). Not numpy:
+    importing it starts OpenBLAS threads that spin for a while, on the cores the validation needs."""
+    return _LONE_CR.search(data) is not None
 
 
 def _csv_body_plain(content: _Utf8, delim: str, width: int) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from fpschema import reader
 from fpschema.errors import InputError
 from fpschema.reader import ROW, Limits, Table, normalize_header, read
 
@@ -561,3 +562,14 @@ def test_quick_field_counts_equal_the_full_count_on_random_ragged_blocks() -> No
             strict += 1
             assert _field_counts_short(text, body, ",", width).to_list() == full, data
     assert strict > 100 and refused > 100
+
+
+@pytest.mark.parametrize(("data", "blank"), [
+    (b"a,b\r\nc,d\r\n", False),   # CRLF line ends only
+    (b"a,b\nc,d\n", False),
+    (b"a,\rb\r\nc,d\r\n", True),  # a CR inside a cell
+    (b"a,b\r\nc,d\r", True),      # a CR as the very last byte: not before a LF
+    (b"a,b\r\n\rc,d\r\n", True),  # a CR right after a line end
+])
+def test_a_cr_not_before_a_lf_is_a_blank_character(data, blank):
+    assert reader._any_blank(data) is blank
