@@ -19,7 +19,7 @@ import polars as pl
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
-from . import checks, contract, gb11643
+from . import checks, contract, convert, gb11643
 from .catalogue import rule
 from .findings import Finding
 from .mask import mask_id
@@ -38,7 +38,7 @@ _KEYWORD_RULES = {
     "maxLength": "field.length",
     "uniqueItems": "field.duplicate_item",
 }
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(convert.ISO_DATE)  # ASCII digits, as the file engine reads them
 _INT64 = (-(2**63), 2**63 - 1)
 
 

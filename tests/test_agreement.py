@@ -67,3 +67,14 @@ def test_every_injected_defect_is_found_and_nothing_else(seed):
     assert set(truth["rule"]) == set(generator.defect_codes("service_record"))
     assert found.join(truth, on=["index", "column", "rule"], how="anti").height == 0, "false positives"
     assert truth.join(found, on=["index", "column", "rule"], how="anti").height == 0, "false negatives"
+
+
+def test_a_date_in_full_width_digits_is_not_a_date_on_either_side():
+    frame, _ = generator.generate("service_record", 1, seed=3, reference_date=REF)
+    frame = frame.with_columns(pl.lit("２０２３-０４-１９").alias("service_date"))
+    record = _records(frame, "service_record")[0]
+    assert record["service_date"] == "２０２３-０４-１９"
+    ours = {(f.pointer, f.rule) for f in validate_record(record, "service_record", reference_date=REF)}
+    found = _frame_findings(frame, "service_record").filter(pl.col("column") == "service_date")
+    assert ("/service_date", "field.date") in ours
+    assert found["rule"].to_list() == ["field.date"]
