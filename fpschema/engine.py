@@ -309,13 +309,13 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
 def finish_findings(hits: pl.DataFrame, kind: str) -> pl.DataFrame:
     """Raw findings (row, column, rule, value) to report findings: each once, those a more specific rule on
     the same cell replaces dropped, with severity, in report order (row, field, rule)."""
-    hits = hits.lazy().unique(subset=["row", "column", "rule"], maintain_order=False)
+    hits = hits.unique(subset=["row", "column", "rule"], maintain_order=False)
     # drop findings a more specific rule on the same cell replaces (e.g. scientific notation vs format)
     replaced = [(r.code, old) for r in RULES.values() for old in r.supersedes]
     if replaced:
-        pairs = pl.DataFrame(replaced, schema={"by": pl.Utf8, "rule": pl.Utf8}, orient="row").lazy()
-        superseded = hits.join(pairs.rename({"rule": "old"}), left_on="rule", right_on="by").select(
-            "row", "column", pl.col("old").alias("rule"))
+        pairs = pl.DataFrame(replaced, schema={"by": pl.Utf8, "old": pl.Utf8}, orient="row")
+        superseded = (hits.filter(pl.col("rule").is_in(pairs.get_column("by").implode()))
+                      .join(pairs, left_on="rule", right_on="by").select("row", "column", pl.col("old").alias("rule")))
         hits = hits.join(superseded, on=["row", "column", "rule"], how="anti")
     severity = {code: r.severity for code, r in RULES.items()}
     return (
@@ -324,7 +324,6 @@ def finish_findings(hits: pl.DataFrame, kind: str) -> pl.DataFrame:
         .sort(["row", "_order", "rule"])
         .select(list(FINDING_SCHEMA))
         .cast(FINDING_SCHEMA)
-        .collect()
     )
 
 
