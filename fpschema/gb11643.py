@@ -40,6 +40,14 @@ def _pattern() -> str:
 
 
 CLEAN = r"^[0-9]{17}[0-9X]$"
+LAYOUT_CODES = ("id.excel_scientific", "id.format")  # the statuses of a number not in the layout
+
+
+def layout_failed(name: str, pattern: str) -> pl.Expr | None:
+    """Where ID column ``name``'s normalised value does not match ``pattern``, read from its status (one
+    column, no second regular expression) when ``pattern`` is the layout the status tests; else None. The
+    status's first test, spreadsheet damage, never matches the layout; its second is the layout."""
+    return pl.col(f"{name}#status").is_in(LAYOUT_CODES) if pattern == _pattern() else None
 
 
 def normalize_expr(col: pl.Expr) -> pl.Expr:

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from . import contract
+from . import contract, gb11643
 from .check import Check
 
 KEYWORD_RULES = {
@@ -40,8 +40,10 @@ def _lit(value: Any) -> pl.Expr:
     return pl.lit(value)
 
 
-def _keyword_failures(col: pl.Expr, node: dict[str, Any]) -> list[tuple[str, str, pl.Expr]]:
-    """(keyword, rule code, failed) for each checkable keyword of a resolved schema node."""
+def _keyword_failures(col: pl.Expr, node: dict[str, Any], field: contract.Field | None = None
+                      ) -> list[tuple[str, str, pl.Expr]]:
+    """(keyword, rule code, failed) for each checkable keyword of a resolved schema node (of ``field``, when
+    the node is a field's)."""
     node = contract.resolve_local(node)
     x_rules = node.get("x-rules", {})
     both_lengths = ("minLength" in node and "maxLength" in node
@@ -57,7 +59,9 @@ def _keyword_failures(col: pl.Expr, node: dict[str, Any]) -> list[tuple[str, str
         elif key == "const":
             failed = col != _lit(value)
         elif key == "pattern":
-            failed = ~col.str.contains(value)
+            layout = gb11643.layout_failed(field.name, value) if field is not None and field.check == "gb11643" \
+                else None
+            failed = ~col.str.contains(value) if layout is None else layout
         elif key == "minimum":
             failed = col < value
         elif key == "maximum":
@@ -78,7 +82,7 @@ def _keyword_failures(col: pl.Expr, node: dict[str, Any]) -> list[tuple[str, str
             continue
         elif key == "not":
             inner = contract.resolve_local(value)
-            (matches,) = [~failed for _, _, failed in _keyword_failures(col, inner)]
+            (matches,) = [~failed for _, _, failed in _keyword_failures(col, inner, field)]
             out.append(("not", code or "field.invalid", matches))
             continue
         else:
@@ -95,7 +99,7 @@ def _condition(fields: dict[str, contract.Field], node: dict[str, Any]) -> pl.Ex
     for name, sub in node.get("properties", {}).items():
         col = view(fields[name])
         ok = pl.lit(True)
-        for _, _, failed in _keyword_failures(col, sub):
+        for _, _, failed in _keyword_failures(col, sub, fields[name]):
             ok = ok & ~failed
         cond = cond & (col.is_null() | ok)
     unknown = set(node) - {"required", "properties"}
@@ -110,7 +114,7 @@ def _then(fields: dict[str, contract.Field], node: dict[str, Any], code: str | N
         out.append(Check(code or "field.required", name, when & pl.col(f"{name}#text").is_null()))
     for name, sub in node.get("properties", {}).items():
         col = view(fields[name])
-        for _, kw_code, failed in _keyword_failures(col, sub):
+        for _, kw_code, failed in _keyword_failures(col, sub, fields[name]):
             out.append(Check(code or kw_code, name, when & failed))
     unknown = set(node) - {"required", "properties"}
     if unknown:
@@ -127,7 +131,7 @@ def schema_checks(kind: str) -> tuple[Check, ...]:
     for name in doc.get("required", ()):
         out.append(Check("field.required", name, pl.col(f"{name}#text").is_null()))
     for f in fields.values():
-        for _, code, failed in _keyword_failures(view(f), doc["properties"][f.name]):
+        for _, code, failed in _keyword_failures(view(f), doc["properties"][f.name], f):
             out.append(Check(code, f.name, failed))
     for branch in doc.get("allOf", ()):
         code = branch.get("x-rule")

@@ -12,7 +12,7 @@ import pytest
 from stdnum.cn import ric
 from stdnum.cn import uscc as stdnum_uscc
 
-from fpschema import divisions, gb11643, uscc
+from fpschema import contract, divisions, gb11643, uscc
 
 from .conftest import REF
 
@@ -89,6 +89,23 @@ def test_fast_derive_equals_the_stage_expressions(ref):
     fast = gb11643.derive(frame, "id", ref)
     assert fast.select(slow.columns).equals(slow)
     assert slow.get_column("id#status").n_unique() >= 8  # the corpus reaches most rule codes
+
+
+def test_layout_read_from_the_status_equals_the_contract_pattern():
+    """The schema's pattern keyword on an ID field reads the status (gb11643.layout_failed) instead of a second
+    regular expression: the same rows, on numbers of every kind, clean ones through derive's fast route."""
+    pattern = contract.defs()["resident_id_pattern"]["pattern"]
+    values = ["11010519491231002X", "110105194912310021", "1.10105E+17", "11010519491231002x", "110105491231002",
+              "abc", "", None, "１１０１０５１９４９１２３１００２Ｘ", "11010519491231002", "11010519491231002Y",
+              "+1010519491231002X", "1101051949123100 X", "110105199003070000", "1101051949123100２X", "12345678901234X",
+              "1234567890123456789", "110105 19491231 002X"]
+    frame = gb11643.derive(pl.DataFrame({"id": values}, schema={"id": pl.Utf8}), "id", REF)
+    layout = gb11643.layout_failed("id", pattern)
+    assert layout is not None and gb11643.layout_failed("id", "^[0-9]+$") is None
+    got = frame.select(layout.fill_null(False)).to_series().to_list()
+    want = frame.select((~pl.col("id#n").str.contains(pattern)).fill_null(False)).to_series().to_list()
+    assert got == want
+    assert 3 <= sum(want) < len(values) - 3
 
 
 @pytest.mark.parametrize(
