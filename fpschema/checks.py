@@ -14,7 +14,7 @@ from datetime import date
 import polars as pl
 
 from . import contract, dataset_checks, divisions, gb11643, uscc
-from .check import Check
+from .check import Check, one_of
 
 POLARS_TYPES: dict[str, pl.DataType] = {
     "string": pl.Utf8(),
@@ -104,7 +104,7 @@ def _service_record(reference_date: date) -> list[Check]:
     for code, (low, high) in AGE_RANGE.items():
         unusual = unusual | ((sex == code) & ((age < low) | (age > high)))
     return [
-        Check("service.sex_mismatch", "sex", id_ok & sex.is_in(["1", "2"]) & (sex != id_sex)),
+        Check("service.sex_mismatch", "sex", id_ok & one_of(sex, ["1", "2"]) & (sex != id_sex)),
         Check("service.birth_date_mismatch", "birth_date", id_ok & (pl.col("birth_date") != id_birth)),
         Check("service.before_birth", "service_date", service < birth),
         Check("service.age_unusual", "service_date", (service >= birth) & unusual),

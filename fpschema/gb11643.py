@@ -25,6 +25,7 @@ from functools import cache
 import polars as pl
 
 from . import contract, divisions
+from .check import one_of
 
 SCIENTIFIC = r"^[0-9](\.[0-9]+)?E\+?[0-9]+$"
 LEGACY_15 = r"^[0-9]{15}$"
@@ -47,7 +48,7 @@ def layout_failed(name: str, pattern: str) -> pl.Expr | None:
     """Where ID column ``name``'s normalised value does not match ``pattern``, read from its status (one
     column, no second regular expression) when ``pattern`` is the layout the status tests; else None. The
     status's first test, spreadsheet damage, never matches the layout; its second is the layout."""
-    return pl.col(f"{name}#status").is_in(LAYOUT_CODES) if pattern == _pattern() else None
+    return one_of(pl.col(f"{name}#status"), LAYOUT_CODES) if pattern == _pattern() else None
 
 
 def normalize_expr(col: pl.Expr) -> pl.Expr:

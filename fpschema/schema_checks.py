@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from . import contract, gb11643
-from .check import Check
+from .check import Check, one_of
 
 KEYWORD_RULES = {
     "enum": "field.code",
@@ -40,10 +40,10 @@ def _lit(value: Any) -> pl.Expr:
     return pl.lit(value)
 
 
-def _keyword_failures(col: pl.Expr, node: dict[str, Any], field: contract.Field | None = None
-                      ) -> list[tuple[str, str, pl.Expr]]:
+def _keyword_failures(col: pl.Expr, node: dict[str, Any], field: contract.Field | None = None, *,
+                      combined: bool = False) -> list[tuple[str, str, pl.Expr]]:
     """(keyword, rule code, failed) for each checkable keyword of a resolved schema node (of ``field``, when
-    the node is a field's)."""
+    the node is a field's); ``combined``: the check reads other columns too (an ``if``/``then`` branch)."""
     node = contract.resolve_local(node)
     x_rules = node.get("x-rules", {})
     both_lengths = ("minLength" in node and "maxLength" in node
@@ -55,7 +55,7 @@ def _keyword_failures(col: pl.Expr, node: dict[str, Any], field: contract.Field 
             continue
         code = x_rules.get(key, KEYWORD_RULES.get(key))
         if key == "enum":
-            failed = ~col.is_in(pl.Series(value).implode())
+            failed = ~(one_of(col, value) if combined else col.is_in(pl.Series(value).implode()))
         elif key == "const":
             failed = col != _lit(value)
         elif key == "pattern":
@@ -82,7 +82,7 @@ def _keyword_failures(col: pl.Expr, node: dict[str, Any], field: contract.Field 
             continue
         elif key == "not":
             inner = contract.resolve_local(value)
-            (matches,) = [~failed for _, _, failed in _keyword_failures(col, inner, field)]
+            (matches,) = [~failed for _, _, failed in _keyword_failures(col, inner, field, combined=combined)]
             out.append(("not", code or "field.invalid", matches))
             continue
         else:
@@ -99,7 +99,7 @@ def _condition(fields: dict[str, contract.Field], node: dict[str, Any]) -> pl.Ex
     for name, sub in node.get("properties", {}).items():
         col = view(fields[name])
         ok = pl.lit(True)
-        for _, _, failed in _keyword_failures(col, sub, fields[name]):
+        for _, _, failed in _keyword_failures(col, sub, fields[name], combined=True):
             ok = ok & ~failed
         cond = cond & (col.is_null() | ok)
     unknown = set(node) - {"required", "properties"}
@@ -114,7 +114,7 @@ def _then(fields: dict[str, contract.Field], node: dict[str, Any], code: str | N
         out.append(Check(code or "field.required", name, when & pl.col(f"{name}#text").is_null()))
     for name, sub in node.get("properties", {}).items():
         col = view(fields[name])
-        for _, kw_code, failed in _keyword_failures(col, sub, fields[name]):
+        for _, kw_code, failed in _keyword_failures(col, sub, fields[name], combined=True):
             out.append(Check(code or kw_code, name, when & failed))
     unknown = set(node) - {"required", "properties"}
     if unknown:

@@ -10,6 +10,7 @@ import pytest
 
 import fpschema
 from fpschema import contract, engine, generator, scorer, writer
+from fpschema.check import one_of
 from fpschema.errors import InputError
 from fpschema.reader import Limits
 
@@ -259,3 +260,12 @@ def test_cross_row_findings_show_the_cells_as_written(tmp_path, streamed):
     expected = {(i + 2, "sex"): sex for i, (sex, _) in enumerate(cells)}
     expected |= {(i + 2, "birth_date"): birth for i, (_, birth) in enumerate(cells)}
     assert got == expected
+
+
+@pytest.mark.parametrize("values", [["1"], ["1", "2"], ["01", "02", "04", "05", "06", "07", "08", "09", "10", "12"]])
+def test_one_of_says_what_is_in_says(values):
+    """check.one_of (comparisons for a small set) gives is_in's answer, null for a null cell."""
+    frame = pl.DataFrame({"c": ["1", "2", "3", "01", "12", None, ""]})
+    got = frame.select(one_of(pl.col("c"), values)).to_series()
+    assert got.to_list() == frame.select(pl.col("c").is_in(pl.Series(values).implode())).to_series().to_list()
+    assert got.null_count() == 1
