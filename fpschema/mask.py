@@ -24,11 +24,16 @@ def mask_id(value: object) -> object:
 def mask_expr(value: pl.Expr) -> pl.Expr:
     """Column form of :func:`mask_id`: keep the first 6 and last 4 of 15+ characters."""
     n = value.str.len_chars().cast(pl.Int64)
-    # both branches are evaluated on every row: keep every count >= 0 (a negative count would be read as huge)
+    # both branches are evaluated on every row: keep every count >= 0
     middle = (n - 10).clip(lower_bound=0)
     return (
         pl.when(n >= 15)
-        .then(value.str.slice(0, 6) + pl.lit("*").repeat_by(middle).list.join("") + value.str.slice(-4))
-        .otherwise(pl.lit("*").repeat_by(n).list.join(""))
+        .then(value.str.slice(0, 6) + _stars(middle) + value.str.slice(-4))
+        .otherwise(_stars(n))
         .alias("value")
     )
+
+
+def _stars(count: pl.Expr) -> pl.Expr:
+    """``count`` asterisks (an empty text padded: no list built per row)."""
+    return pl.lit("", dtype=pl.Utf8).str.pad_end(count, "*")

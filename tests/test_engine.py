@@ -12,6 +12,7 @@ import fpschema
 from fpschema import contract, engine, generator, scorer, writer
 from fpschema.check import one_of
 from fpschema.errors import InputError
+from fpschema.mask import mask_expr, mask_id
 from fpschema.reader import Limits
 
 from .conftest import REF
@@ -269,3 +270,11 @@ def test_one_of_says_what_is_in_says(values):
     got = frame.select(one_of(pl.col("c"), values)).to_series()
     assert got.to_list() == frame.select(pl.col("c").is_in(pl.Series(values).implode())).to_series().to_list()
     assert got.null_count() == 1
+
+
+def test_mask_expr_says_what_mask_id_says():
+    values = ["11010519491231002X", "110105491231002", "12345", "", None, "１１０１０５１９４９１２３１００２Ｘ",
+              "12345678901234", "1" * 40, "abc def ghi jkl mno"]
+    column = pl.select(mask_expr(pl.lit(pl.Series(values, dtype=pl.Utf8)))).to_series().to_list()
+    assert column == [mask_id(v) for v in values]
+    assert column[0] == "110105********002X" and column[2] == "*****"
