@@ -10,6 +10,7 @@ definitions serve one record (:mod:`fpschema.record`) and whole files.
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 
 import polars as pl
 
@@ -44,7 +45,8 @@ ID_CODES = ("id.excel_scientific", "id.format", "id.excel_truncated", "id.checks
             "id.birth_future", "id.age_range", "id.region", "id.legacy_15")
 
 
-def stages(kind: str, reference_date: date, *, ids: bool = True) -> list[dict[str, pl.Expr]]:
+@cache  # built once per kind and date: the blocks of a large file reuse the expressions
+def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[str, pl.Expr], ...]:
     """Derived columns the checks read (``{field}#status`` and friends), in dependency order; without the ID
     number columns unless ``ids`` (:func:`derive` adds those its faster way)."""
     out: list[dict[str, pl.Expr]] = [{}, {}, {}]
@@ -61,7 +63,7 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> list[dict[st
                     "service#birth": pl.coalesce(pl.col("birth_date"), pl.when(id_ok).then(pl.col("client_id#birth")))})
         out.append({"service#age": gb11643.age_expr(pl.col("service#birth"), pl.col("service_date")),
                     **dataset_checks.key_stage(kind)})
-    return [s for s in out if s]
+    return tuple(s for s in out if s)
 
 
 def derive(typed: pl.DataFrame, kind: str, reference_date: date) -> pl.DataFrame:

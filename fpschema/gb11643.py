@@ -188,13 +188,14 @@ def normalized_expr(col: pl.Expr) -> pl.Expr:
     return col.is_not_null() & (normalize_expr(col) != col.cast(pl.Utf8))
 
 
-def stages(name: str, reference_date: date) -> list[dict[str, pl.Expr]]:
+@cache  # built once per column and date: the blocks of a large file reuse the expressions
+def stages(name: str, reference_date: date) -> tuple[dict[str, pl.Expr], ...]:
     """Derived columns for ID column ``name``, in dependency order (apply with ``with_columns``).
 
     Adds ``{name}#status`` (rule code), ``{name}#sex``, ``{name}#birth`` and ``{name}#normalized``.
     """
     raw, n, c = pl.col(name), pl.col(f"{name}#n"), pl.col(f"{name}#c")
-    return [
+    return (
         {f"{name}#n": normalize_expr(raw)},
         {f"{name}#c": _upgrade(n)},
         {
@@ -203,7 +204,7 @@ def stages(name: str, reference_date: date) -> list[dict[str, pl.Expr]]:
             f"{name}#birth": _birth(c),
             f"{name}#normalized": raw.is_not_null() & (n != raw.cast(pl.Utf8)),
         },
-    ]
+    )
 
 
 @cache
@@ -230,7 +231,8 @@ def _date_of_ymd(ymd: pl.Expr, reference_date: date) -> pl.Expr:
     return pl.lit(table).gather(pl.when((at >= 0) & (at < len(table))).then(at))
 
 
-def _clean_good(name: str, reference_date: date) -> list[dict[str, pl.Expr]]:
+@cache
+def _clean_good(name: str, reference_date: date) -> tuple[dict[str, pl.Expr], ...]:
     """Stages (apply in order) giving ``#good`` — the number is in the clean 18-character form (``CLEAN``) and
     breaks no rule — and the derived columns of :func:`stages` as they are for such numbers (status null,
     nothing normalised or upgraded). The first 17 characters read as one integer give the region, the birth
@@ -245,7 +247,7 @@ def _clean_good(name: str, reference_date: date) -> list[dict[str, pl.Expr]]:
     good = (clean & (pl.col("#expected") == last.fill_null(10)) & pl.col(f"{name}#birth").is_not_null()
             & (ymd <= ref) & (ref - ymd < 121_0000)
             & (number // 100_000_000_000).cast(pl.Int32).is_in(_region_numbers().implode()))
-    return [
+    return (
         {"#number": body.cast(pl.Int64, strict=False), "#last": raw.str.slice(17, 1).cast(pl.Int8, strict=False),
          "#expected": check_value_expr(body)},  # X = 10
         {f"{name}#birth": _date_of_ymd(ymd, reference_date)},
@@ -253,7 +255,7 @@ def _clean_good(name: str, reference_date: date) -> list[dict[str, pl.Expr]]:
          f"{name}#status": pl.lit(None, dtype=pl.Utf8),
          f"{name}#sex": pl.when(number % 2 == 1).then(pl.lit("1")).when(number.is_not_null()).then(pl.lit("2")),
          f"{name}#normalized": pl.lit(False)},
-    ]
+    )
 
 
 def derive(frame: pl.DataFrame, name: str, reference_date: date) -> pl.DataFrame:
