@@ -16,12 +16,14 @@ class Check:
     rule: str  # the catalogue code
     column: str  # the field its finding is reported on
     failed: pl.Expr  # boolean: true where the rule fails (null counts as passed)
+    # it reads one column alone, cell by cell, with a pattern or a code list: worth evaluating on the column's
+    # distinct values when it has few (the engine decides per block)
+    per_value: bool = False
 
 
 def one_of(col: pl.Expr, values: Sequence[Any]) -> pl.Expr:
     """True where ``col`` is one of ``values``, null where it is null (as ``is_in`` says), by comparisons for a
-    small set. For a check that reads other columns too: a check of one column alone is cheaper through
-    ``is_in``, which the engine evaluates on the column's distinct values."""
+    small set."""
     values = list(values)
     if 0 < len(values) <= SMALL_SET:
         return pl.any_horizontal([col == pl.lit(v) for v in values])

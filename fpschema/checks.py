@@ -91,7 +91,7 @@ def field_checks(kind: str, reference_date: date) -> list[Check]:
         elif f.check == "uscc":
             out.append(Check("uscc.checksum", f.name, pl.col(f"{f.name}#status") == "uscc.checksum"))
         elif f.check == "division":
-            out.append(Check("division.unknown", f.name, divisions.unknown_expr(col)))
+            out.append(Check("division.unknown", f.name, divisions.unknown_expr(col), per_value=True))
         if f.fmt == "date":
             out.append(Check("date.future", f.name, col > ref))
     return out

@@ -27,6 +27,8 @@ KEYWORD_RULES = {
     "maxLength": "field.length",
     "uniqueItems": "field.duplicate_item",
 }
+# Keywords whose check is a pattern or a code list on the one column (evaluated on distinct values when few)
+PER_VALUE = {"enum", "pattern", "items"}
 # Keywords that carry no check here: annotations, and what conversion already checks (type, format).
 PASSIVE = {"title", "description", "examples", "type", "format", "default", "$comment"}
 
@@ -40,10 +42,10 @@ def _lit(value: Any) -> pl.Expr:
     return pl.lit(value)
 
 
-def _keyword_failures(col: pl.Expr, node: dict[str, Any], field: contract.Field | None = None, *,
-                      combined: bool = False) -> list[tuple[str, str, pl.Expr]]:
+def _keyword_failures(col: pl.Expr, node: dict[str, Any], field: contract.Field | None = None
+                      ) -> list[tuple[str, str, pl.Expr]]:
     """(keyword, rule code, failed) for each checkable keyword of a resolved schema node (of ``field``, when
-    the node is a field's); ``combined``: the check reads other columns too (an ``if``/``then`` branch)."""
+    the node is a field's)."""
     node = contract.resolve_local(node)
     x_rules = node.get("x-rules", {})
     both_lengths = ("minLength" in node and "maxLength" in node
@@ -55,7 +57,7 @@ def _keyword_failures(col: pl.Expr, node: dict[str, Any], field: contract.Field 
             continue
         code = x_rules.get(key, KEYWORD_RULES.get(key))
         if key == "enum":
-            failed = ~(one_of(col, value) if combined else col.is_in(pl.Series(value).implode()))
+            failed = ~one_of(col, value)
         elif key == "const":
             failed = col != _lit(value)
         elif key == "pattern":
@@ -82,7 +84,7 @@ def _keyword_failures(col: pl.Expr, node: dict[str, Any], field: contract.Field 
             continue
         elif key == "not":
             inner = contract.resolve_local(value)
-            (matches,) = [~failed for _, _, failed in _keyword_failures(col, inner, field, combined=combined)]
+            (matches,) = [~failed for _, _, failed in _keyword_failures(col, inner, field)]
             out.append(("not", code or "field.invalid", matches))
             continue
         else:
@@ -99,7 +101,7 @@ def _condition(fields: dict[str, contract.Field], node: dict[str, Any]) -> pl.Ex
     for name, sub in node.get("properties", {}).items():
         col = view(fields[name])
         ok = pl.lit(True)
-        for _, _, failed in _keyword_failures(col, sub, fields[name], combined=True):
+        for _, _, failed in _keyword_failures(col, sub, fields[name]):
             ok = ok & ~failed
         cond = cond & (col.is_null() | ok)
     unknown = set(node) - {"required", "properties"}
@@ -114,7 +116,7 @@ def _then(fields: dict[str, contract.Field], node: dict[str, Any], code: str | N
         out.append(Check(code or "field.required", name, when & pl.col(f"{name}#text").is_null()))
     for name, sub in node.get("properties", {}).items():
         col = view(fields[name])
-        for _, kw_code, failed in _keyword_failures(col, sub, fields[name], combined=True):
+        for _, kw_code, failed in _keyword_failures(col, sub, fields[name]):
             out.append(Check(code or kw_code, name, when & failed))
     unknown = set(node) - {"required", "properties"}
     if unknown:
@@ -131,8 +133,8 @@ def schema_checks(kind: str) -> tuple[Check, ...]:
     for name in doc.get("required", ()):
         out.append(Check("field.required", name, pl.col(f"{name}#text").is_null()))
     for f in fields.values():
-        for _, code, failed in _keyword_failures(view(f), doc["properties"][f.name], f):
-            out.append(Check(code, f.name, failed))
+        for key, code, failed in _keyword_failures(view(f), doc["properties"][f.name], f):
+            out.append(Check(code, f.name, failed, per_value=key in PER_VALUE))
     for branch in doc.get("allOf", ()):
         code = branch.get("x-rule")
         when = _condition(fields, branch["if"])

@@ -218,6 +218,8 @@ def test_checks_on_distinct_values_flag_the_same_rows_as_row_by_row(kind):
         fast = typed.select(e.alias(str(i)) for i, e in enumerate(engine._flag_exprs(typed, todo, hints)))
         assert fast.equals(plain)
     assert known, "prepare reports the values of the columns it converts through their distinct texts"
+    chosen = {todo[i].rule for idx in engine._costly(todo).values() for i in idx}  # checks marked per_value
+    assert chosen & {"field.code", "field.pattern"}, "the pattern and code-list checks take the distinct route"
 
 
 def test_dates_convert_as_the_contract_says_and_their_layout_is_flagged():
