@@ -14,6 +14,7 @@ from fpschema.check import one_of
 from fpschema.errors import InputError
 from fpschema.mask import mask_expr, mask_id
 from fpschema.reader import Limits
+from fpschema.schema_checks import _matches
 
 from .conftest import REF
 
@@ -280,3 +281,14 @@ def test_mask_expr_says_what_mask_id_says():
     column = pl.select(mask_expr(pl.lit(pl.Series(values, dtype=pl.Utf8)))).to_series().to_list()
     assert column == [mask_id(v) for v in values]
     assert column[0] == "110105********002X" and column[2] == "*****"
+
+
+@pytest.mark.parametrize("pattern", ["^[0-9]{6}$", "^[0-9]{12}$", "^[0-9A-Za-z-]{1,32}$"])
+def test_digit_patterns_match_the_rows_the_regular_expression_matches(pattern):
+    """schema_checks._matches tests a pattern of n ASCII digits by length and an integer parse: the same rows."""
+    cells = ["110105", "110105001001", "+10105", "+10105001001", "-10105", " 10105", "11010 ", "1_0105", "0x0105",
+             "１10105", "١١٠١٠٥", "000000", "000000000000", "1e5000", "11010.", "", None, "1101050010011",
+             "11010500100", "abcdef", "110105\n", "99999999999999999999"]
+    frame = pl.DataFrame({"c": cells}, schema={"c": pl.Utf8})
+    got = frame.select(_matches(pl.col("c"), pattern)).to_series().to_list()
+    assert got == frame.select(pl.col("c").str.contains(pattern)).to_series().to_list()
