@@ -91,8 +91,22 @@ def known_codes() -> pl.Series:
 
 
 def unknown_expr(col: pl.Expr) -> pl.Expr:
-    """True where a code starts with six digits that were never a GB/T 2260 code."""
-    return col.str.contains(r"^[0-9]{6}") & ~col.str.slice(0, 6).is_in(known_codes().implode())
+    """True where a code starts with six digits that were never a GB/T 2260 code.
+
+    The first six characters are read as a number (null unless they are ASCII digits, or a "+" and digits) and
+    looked up among the codes as numbers: one integer lookup, several times cheaper than a regular
+    expression and a text lookup. Six digits take at least six bytes, and a shorter text of digits is itself
+    shorter than six bytes (the same rows as the regular expression: tested)."""
+    number = col.str.slice(0, 6).cast(pl.UInt32, strict=False)
+    unknown = (~number.is_in(_code_numbers().implode())).fill_null(False)  # not digits: not this rule's business
+    return pl.when(col.is_not_null()).then(
+        unknown & (col.str.len_bytes() >= 6) & ~col.str.starts_with("+"))
+
+
+@cache
+def _code_numbers() -> pl.Series:
+    """:func:`known_codes` as numbers (six-digit codes: one number each, and back)."""
+    return known_codes().cast(pl.UInt32)
 
 
 def status_expr(col: pl.Expr) -> pl.Expr:

@@ -239,3 +239,17 @@ def test_ymd_lookup_equals_the_date_parts_for_any_date():
     assert frame.select(gb11643.ymd_expr(d).alias("v")).equals(frame.select(parts.alias("v")))
     assert gb11643.age_expr(pl.lit(date(2000, 2, 29)), pl.lit(date(2024, 2, 28))).meta.root_names() == []
     assert pl.select(gb11643.age_expr(pl.lit(date(2000, 2, 29)), pl.lit(date(2024, 2, 28)))).item() == 23
+
+
+def test_unknown_division_expression_equals_its_regex_definition():
+    """divisions.unknown_expr reads the first six characters as a number: the same rows as "starts with six
+    digits that are not a known code", on signs, spaces, full-width and Arabic digits, short and long codes."""
+    cells = ["110105", "110105001001", "+10105", "+10105001001", "-10105", " 10105", "11010 ", "1_0105", "0x0105",
+             "１10105", "١١٠١٠٥", "000000", "999999", "1e5000", "11010.", "", None, "11010", "11010a", "999999001",
+             "810000", "830000123", "010105", "1101051", "110105 ", "abcdef", "99999", "9999é", "99999９", "12345６7"]
+    frame = pl.DataFrame({"c": cells}, schema={"c": pl.Utf8})
+    col = pl.col("c")
+    regex = col.str.contains(r"^[0-9]{6}") & ~col.str.slice(0, 6).is_in(divisions.known_codes().implode())
+    got = frame.select(divisions.unknown_expr(col)).to_series().to_list()
+    assert got == frame.select(regex).to_series().to_list()
+    assert sum(bool(v) for v in got) >= 4
