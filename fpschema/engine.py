@@ -18,7 +18,7 @@ import polars as pl
 
 from . import aggregates, checks, contract, convert, dataset_checks, schema_checks
 from .catalogue import RULES
-from .check import Check
+from .check import Check, one_of
 from .csvstream import CsvStream, NotStreamable, open_stream
 from .errors import InputError
 from .mask import mask_expr, mask_id
@@ -263,8 +263,15 @@ def _flag_exprs(typed: pl.DataFrame, todo: list[Check], known: dict[str, pl.Seri
     for name, idx in chosen.items():
         for i in idx:
             bad = table.get_column(name).filter(failed.get_column(str(i)))
-            exprs[i] = pl.lit(False) if bad.is_empty() else pl.col(name).is_in(bad.implode(), nulls_equal=True)
+            exprs[i] = pl.lit(False) if bad.is_empty() else _one_of_values(pl.col(name), bad)
     return exprs
+
+
+def _one_of_values(col: pl.Expr, values: pl.Series) -> pl.Expr:
+    """True where ``col`` holds one of ``values``, a null among them included (false elsewhere)."""
+    present = values.drop_nulls()
+    hit = one_of(col, present.to_list()).fill_null(False) if len(present) else pl.lit(False)
+    return hit | col.is_null() if values.null_count() else hit
 
 
 def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind: str,
