@@ -185,9 +185,12 @@ SMALL_MAPPING = 10  # distinct texts up to which a column is mapped by compariso
 
 def _mapping(col: pl.Expr, texts: pl.Series, values: pl.Series, dtype: pl.DataType) -> pl.Expr:
     """The typed column from the conversion of its distinct texts, by the cheapest route: the column itself
-    when every text converts to itself; a chain of comparisons for a few texts; else a hash lookup per cell."""
+    when every text converts to itself; a plain cast when it reads every text as the conversion does; a chain
+    of comparisons for a few texts; else a hash lookup per cell."""
     if dtype == pl.Utf8 and values.cast(pl.Utf8).eq_missing(texts).all():
         return col
+    if dtype.is_numeric() and texts.cast(dtype, strict=False).eq_missing(values).all():
+        return col.cast(dtype, strict=False)  # every text is read as a plain cast reads it: parse, no lookup
     if len(texts) <= SMALL_MAPPING:
         chain: Any = pl
         for text, value in zip(texts, values, strict=True):

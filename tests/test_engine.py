@@ -223,6 +223,23 @@ def test_checks_on_distinct_values_flag_the_same_rows_as_row_by_row(kind):
     assert chosen & {"field.code", "field.pattern"}, "the pattern and code-list checks take the distinct route"
 
 
+@pytest.mark.parametrize("cells", [
+    ["0", "1", "2", "3", None, "12"],                              # every text a plain cast reads
+    ["0", "1", " 2", "3.0", "4.5", "1e2", "x", "", None, "+7"],    # some it does not: the lookup
+    [str(v) for v in range(40)] + ["007", "-0", None],            # many distinct texts
+])
+def test_numbers_convert_through_their_distinct_texts_as_cell_by_cell(cells):
+    """Integer and number fields convert through their distinct texts (a plain cast when it reads every text as
+    the conversion does, else a lookup): every cell gets the contract's conversion (typed_expr)."""
+    from fpschema import convert
+
+    for name in ("child_count", "fee"):
+        text = pl.DataFrame({name: cells}, schema={name: pl.Utf8})
+        typed = convert.convert_frame(text, KIND, only=(name,))
+        expected = text.select(convert.typed_expr(contract.field_map(KIND)[name]))
+        assert typed.select(name).equals(expected), name
+
+
 def test_dates_convert_as_the_contract_says_and_their_layout_is_flagged():
     """Dates written YYYY-MM-DD take a fast parse, others the full conversion: every cell gets the date of the
     contract's conversion (typed_expr), also for texts a lenient ISO parse would take ("2024-06- 3"), and the
