@@ -19,6 +19,8 @@ class Check:
     # it reads one column alone, cell by cell, with a pattern or a code list: worth evaluating on the column's
     # distinct values when it has few (the engine decides per block)
     per_value: bool = False
+    # it fails where the column's length in characters is outside [low, high] (what the engine may test on bytes)
+    chars: tuple[int, int] | None = None
 
 
 def one_of(col: pl.Expr, values: Sequence[Any]) -> pl.Expr:

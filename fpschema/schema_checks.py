@@ -88,6 +88,8 @@ def _keyword_failures(col: pl.Expr, node: dict[str, Any], field: contract.Field 
             if key == "maxLength":
                 continue  # checked with minLength: the length computed once
             failed = ~col.str.len_chars().is_between(value, node["maxLength"])
+            out.append(("length", code or "field.invalid", failed))
+            continue
         elif key == "minLength":
             failed = col.str.len_chars() < value
         elif key == "maxLength":
@@ -149,8 +151,10 @@ def schema_checks(kind: str) -> tuple[Check, ...]:
     for name in doc.get("required", ()):
         out.append(Check("field.required", name, pl.col(f"{name}#text").is_null()))
     for f in fields.values():
-        for key, code, failed in _keyword_failures(view(f), doc["properties"][f.name], f):
-            out.append(Check(code, f.name, failed, per_value=key in PER_VALUE))
+        node = contract.resolve_local(doc["properties"][f.name])
+        for key, code, failed in _keyword_failures(view(f), node, f):
+            chars = (node["minLength"], node["maxLength"]) if key == "length" else None
+            out.append(Check(code, f.name, failed, per_value=key in PER_VALUE, chars=chars))
     for branch in doc.get("allOf", ()):
         code = branch.get("x-rule")
         when = _condition(fields, branch["if"])

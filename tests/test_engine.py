@@ -309,3 +309,20 @@ def test_digit_patterns_match_the_rows_the_regular_expression_matches(pattern):
     frame = pl.DataFrame({"c": cells}, schema={"c": pl.Utf8})
     got = frame.select(_matches(pl.col("c"), pattern)).to_series().to_list()
     assert got == frame.select(pl.col("c").str.contains(pattern)).to_series().to_list()
+
+
+@pytest.mark.parametrize("names", [
+    ["张三", "李四光", "A", "王" * 16, "", None],         # every cell within the bound in bytes: tested on bytes
+    ["张三", "李" * 50, "王" * 51, "x" * 50, "", None],   # some longer in bytes (50 characters is 150 bytes)
+])
+def test_length_checks_on_bytes_flag_the_same_rows_as_on_characters(names):
+    """_flag_exprs tests a length check on bytes when no cell is longer in bytes than the bound: the same flags."""
+    frame, _ = generator.generate(KIND, len(names), seed=2, reference_date=REF)
+    text = (frame.with_columns(pl.Series("client_name", names, dtype=pl.Utf8))
+            .with_row_index("__row__").with_columns(pl.col("__row__").cast(pl.Int64)))
+    typed = engine.prepare(text, KIND, REF)
+    todo = [c for c in engine.all_checks(KIND, REF, cross_row=False) if c.chars is not None]
+    assert any(c.column == "client_name" for c in todo)
+    plain = typed.select(c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo))
+    fast = typed.select(e.alias(str(i)) for i, e in enumerate(engine._flag_exprs(typed, todo)))
+    assert fast.equals(plain)
