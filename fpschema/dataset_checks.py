@@ -85,7 +85,7 @@ def key_frame(typed: pl.DataFrame, kind: str, text: pl.DataFrame | None = None) 
         return typed.select("__row__")
     reported = _reported_columns(kind) if text is not None else []
     values = [_as_written(typed, text, c, kind).alias(VALUE + c) for c in reported]
-    compared = [pl.col(c).cast(pl.Categorical) if typed.schema[c] == pl.Utf8 else pl.col(c) for c in _compared(kind)]
+    compared = [pl.col(c) for c in _compared(kind)]
     return typed.select("__row__", DUP, PERSON, *compared).with_columns(values)
 
 
