@@ -78,9 +78,9 @@ VALUE = "v#"  # key-frame columns holding the cell as written (for the findings'
 
 
 def key_frame(typed: pl.DataFrame, kind: str, text: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The few columns the cross-row rules read (about 30 bytes a row), and, given the text frame, the cells
+    """The few columns the cross-row rules read, and, given the text frame, the cells
     as written of the columns they report (``v#column``): ID numbers whole, compared columns only where their
-    typed value does not say them (a few bytes a row)."""
+    typed value does not say them (about 90 bytes a row in all: docs/library.md)."""
     if kind != "service_record":
         return typed.select("__row__")
     reported = _reported_columns(kind) if text is not None else []
