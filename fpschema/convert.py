@@ -10,7 +10,7 @@ warning. The spellings accepted (code labels and aliases, yes/no words) come fro
 from __future__ import annotations
 
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import polars as pl
@@ -139,9 +139,10 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
     out = frame.with_columns(pl.col(f.name).alias(f"{f.name}#text") for f in fields)
     out = out.with_columns(exprs[f.name] for f in fields if not _few_values(f))
     if few:
-        lists = frame.select(pl.col(n).cast(pl.Utf8).drop_nulls().unique().implode() for n in few)
+        lists = frame.select(pl.col(n).cast(pl.Utf8).drop_nulls().unique().sort().implode() for n in few)
         texts = [lists.get_column(n)[0] for n in few]
-        table = _converted(texts, few, exprs)
+        # the blocks of a large file mostly hold the same distinct texts: converted once
+        table = _converted_once(kind, tuple(few), tuple(tuple(t.to_list()) for t in texts))
         out = out.with_columns(_mapping(pl.col(n), table.get_column(f"{n}#in").head(len(d)),
                                         table.get_column(n).head(len(d)), types[n]).alias(n)
                                for n, d in zip(few, texts, strict=True))
@@ -160,6 +161,13 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
             out = out.with_columns(out.get_column(n).clone().scatter(left, fixed))
         out = out.with_columns((pl.col(n).is_not_null() & ~pl.lit(iso)).alias(f"{n}#nonstandard"))
     return out
+
+
+@lru_cache(maxsize=32)
+def _converted_once(kind: str, names: tuple[str, ...], texts: tuple[tuple[str, ...], ...]) -> pl.DataFrame:
+    """:func:`_converted` of the distinct texts of the columns ``names`` (the same texts: the same frame)."""
+    return _converted([pl.Series(n, t, dtype=pl.Utf8) for n, t in zip(names, texts, strict=True)], list(names),
+                      _typed_exprs(kind))
 
 
 def _converted(distinct: list[pl.Series], names: list[str], exprs: dict[str, pl.Expr]) -> pl.DataFrame:
