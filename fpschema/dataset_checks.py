@@ -132,28 +132,43 @@ def _reported_columns(kind: str) -> list[str]:
     return list(dict.fromkeys(check.column for check in dataset_checks(kind)))
 
 
-def _repeated(keys: pl.DataFrame, name: str) -> pl.Series:
-    """The non-null values of a hash column that occur more than once, found by sorting (a copy of one
-    integer column, where a hash table over every row would take several times that)."""
-    ordered = keys.get_column(name).drop_nulls().sort()
+def sorted_hashes(keys: pl.DataFrame) -> dict[str, pl.Series]:
+    """The non-null values of the key frames' hash columns, each sorted: where the cross-row rules look for
+    repeats (sorting a copy of one integer column is several times cheaper than a hash table over every row)."""
+    return {name: keys.get_column(name).drop_nulls().sort() for name in (DUP, PERSON) if name in keys.columns}
+
+
+def _repeated(ordered: pl.Series) -> pl.Series:
+    """The values of a sorted column that occur more than once."""
     return ordered.filter((ordered == ordered.shift(1)) | (ordered == ordered.shift(-1))).unique().implode()
+
+
+def _merged(first: pl.Series, second: pl.Series) -> pl.Series:
+    """Two sorted columns as one sorted column (a merge, no new sort)."""
+    return first.to_frame().merge_sorted(second.to_frame(), key=first.name).to_series()
 
 
 RAW_SCHEMA = {"row": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "value": pl.Utf8}
 
 
-def cross_row_findings(keys: pl.DataFrame, kind: str, unmask: bool = False) -> pl.DataFrame:
+def cross_row_findings(keys: pl.DataFrame, kind: str, unmask: bool = False,
+                       ahead: tuple[int, dict[str, pl.Series]] | None = None) -> pl.DataFrame:
     """Raw findings (row, column, rule, value) of the cross-row rules over key frames (concatenated), for
     :func:`fpschema.engine.finish_findings`.
 
     Only rows whose person or service key occurs more than once can fail, so the window checks run on
     those alone (the same result as over every row, at a fraction of the cost). Values come from the
-    ``v#`` columns (null without them), sensitive ones masked unless ``unmask``.
+    ``v#`` columns (null without them), sensitive ones masked unless ``unmask``. ``ahead``: (n, the
+    :func:`sorted_hashes` of the first n rows of ``keys``), computed beforehand: only the rest is sorted, and
+    merged in.
     """
     todo = dataset_checks(kind)
     if not todo or keys.height == 0:
         return pl.DataFrame(schema=RAW_SCHEMA)
-    keys = keys.filter(pl.col(DUP).is_in(_repeated(keys, DUP)) | pl.col(PERSON).is_in(_repeated(keys, PERSON)))
+    ordered = sorted_hashes(keys if ahead is None else keys.slice(ahead[0]))
+    if ahead is not None:
+        ordered = {name: _merged(ahead[1][name], values) for name, values in ordered.items()}
+    keys = keys.filter(pl.col(DUP).is_in(_repeated(ordered[DUP])) | pl.col(PERSON).is_in(_repeated(ordered[PERSON])))
     parts = []
     for check in todo:
         value = (reported_value(check.column, kind, unmask) if VALUE + check.column in keys.columns

@@ -8,7 +8,7 @@ convert cell by cell → derived columns → every rule as a column expression i
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -486,15 +486,18 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
     found, keys, cells = [], [], []
     kept = 0
     size = stream.size
-    cross, helper = None, ThreadPoolExecutor(1)
+    cross, ahead, helper = None, None, ThreadPoolExecutor(1)  # one helper thread: its tasks run in the order given
     for frame in blocks:
         done = stream.ends.popleft()  # where this block ends (the reader may be a block ahead)
+        last = stream.sha256 is not None and not stream.ends  # the last block: cross-row rules run beside it
+        if last and keys:  # the other blocks' hashes sorted while this one is prepared
+            ahead = (sum(k.height for k in keys), helper.submit(dataset_checks.sorted_hashes, pl.concat(keys)))
         text = mapping.text(frame)
         distinct: dict[str, pl.Series] = {}
         typed = prepare(text, kind, options.reference_date, distinct)
         keys.append(dataset_checks.key_frame(typed, kind, text))
-        if stream.sha256 is not None and not stream.ends:  # the last block: cross-row rules run beside its rules
-            cross = helper.submit(dataset_checks.cross_row_findings, pl.concat(keys), kind, options.unmask)
+        if last:
+            cross = helper.submit(_cross_row, pl.concat(keys), kind, options.unmask, ahead)
         block = findings_of(typed, todo, text, kind, options.unmask, finish=False, distinct=distinct)
         found.append(block)
         if kept < SAMPLE_ROWS:
@@ -512,6 +515,12 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
     source = {**_source(stream), **(source_extra or {})}
     return _report(kind, source, stream.rows, mapping, findings, pl.concat(cells) if cells else pl.DataFrame(),
                    lang=lang, max_findings=max_findings, unmask=options.unmask)
+
+
+def _cross_row(keys: pl.DataFrame, kind: str, unmask: bool, ahead: tuple[int, Future[Any]] | None) -> pl.DataFrame:
+    """:func:`dataset_checks.cross_row_findings` with the leading blocks' sorted hashes (a task the same helper
+    thread ran before this one)."""
+    return dataset_checks.cross_row_findings(keys, kind, unmask, None if ahead is None else (ahead[0], ahead[1].result()))
 
 
 def dashboard(typed: pl.DataFrame, targets: dict[str, Any]) -> list[dict[str, Any]]:

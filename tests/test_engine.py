@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import contract, engine, generator, scorer, writer
+from fpschema import contract, dataset_checks, engine, generator, scorer, writer
 from fpschema.check import one_of
 from fpschema.errors import InputError
 from fpschema.mask import mask_expr, mask_id
@@ -326,3 +326,16 @@ def test_length_checks_on_bytes_flag_the_same_rows_as_on_characters(names):
     plain = typed.select(c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo))
     fast = typed.select(e.alias(str(i)) for i, e in enumerate(engine._flag_exprs(typed, todo)))
     assert fast.equals(plain)
+
+
+def test_cross_row_findings_with_the_leading_hashes_sorted_ahead_are_the_same():
+    """The streamed engine sorts the leading blocks' hashes while the last block is prepared; merging the rest in
+    gives the same cross-row findings, repeats across the split included."""
+    frame, manifest = generator.generate(KIND, 4000, seed=8, defects="all", defect_rate=0.3, reference_date=REF)
+    text = frame.with_row_index("__row__").with_columns(pl.col("__row__").cast(pl.Int64))
+    keys = dataset_checks.key_frame(engine.prepare(text, KIND, REF), KIND, text)
+    whole = dataset_checks.cross_row_findings(keys, KIND).sort(pl.all())
+    assert whole.height > 20
+    for split in (1, 1000, 3999):
+        ahead = (split, dataset_checks.sorted_hashes(keys.head(split)))
+        assert dataset_checks.cross_row_findings(keys, KIND, ahead=ahead).sort(pl.all()).equals(whole), split
