@@ -98,13 +98,13 @@ def unknown_expr(col: pl.Expr) -> pl.Expr:
     expression and a text lookup. Six digits take at least six bytes, and a shorter text of digits is itself
     shorter than six bytes (the same rows as the regular expression: tested)."""
     number = col.str.slice(0, 6).cast(pl.UInt32, strict=False)
-    unknown = (~number.is_in(_code_numbers().implode())).fill_null(False)  # not digits: not this rule's business
+    unknown = (~number.is_in(code_numbers().implode())).fill_null(False)  # not digits: not this rule's business
     return pl.when(col.is_not_null()).then(
         unknown & (col.str.len_bytes() >= 6) & ~col.str.starts_with("+"))
 
 
 @cache
-def _code_numbers() -> pl.Series:
+def code_numbers() -> pl.Series:
     """:func:`known_codes` as numbers (six-digit codes: one number each, and back)."""
     return known_codes().cast(pl.UInt32)
 

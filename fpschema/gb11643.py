@@ -208,11 +208,6 @@ def stages(name: str, reference_date: date) -> tuple[dict[str, pl.Expr], ...]:
 
 
 @cache
-def _region_numbers() -> pl.Series:
-    return divisions.known_codes().cast(pl.Int32)
-
-
-@cache
 def _dates_by_ymd(first: int, last: int) -> pl.Series:
     """Every date of the years ``first`` to ``last`` at position YYYYMMDD - ``first``0101 (null between, as
     at 20240230)."""
@@ -246,7 +241,7 @@ def _clean_good(name: str, reference_date: date) -> tuple[dict[str, pl.Expr], ..
     clean = ((raw.str.len_bytes() == 18) & (number >= 10**16) & (last.is_not_null() | raw.str.ends_with("X")))
     good = (clean & (pl.col("#expected") == last.fill_null(10)) & pl.col(f"{name}#birth").is_not_null()
             & (ymd <= ref) & (ref - ymd < 121_0000)
-            & (number // 100_000_000_000).cast(pl.Int32).is_in(_region_numbers().implode()))
+            & (number // 100_000_000_000).cast(pl.UInt32, strict=False).is_in(divisions.code_numbers().implode()))
     return (
         {"#number": body.cast(pl.Int64, strict=False), "#last": raw.str.slice(17, 1).cast(pl.Int8, strict=False),
          "#expected": check_value_expr(body)},  # X = 10
