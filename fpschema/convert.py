@@ -21,6 +21,7 @@ from .check import Check
 ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")
 EXCEL_EPOCH = date(1899, 12, 30)
+EPOCH = date(1970, 1, 1)
 # Excel serial day numbers from 1954-10-03 to 2118-12-23 are taken for dates; others are not dates.
 EXCEL_SERIAL = r"^[2-7][0-9]{4}(\.0+)?$"
 ITEM_SEPARATORS = r"[,，、;；\s]+"
@@ -149,9 +150,10 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
         if distinct is not None:  # the padded columns: every value, and null (at least one row of padding)
             distinct.update({n: table.get_column(n) for n in few})
     for n in dates:
-        iso = out.get_column(f"{n}#text").cast(pl.Utf8).str.contains(ISO_DATE).fill_null(False)
-        parsed = pl.col(n).str.to_date("%Y-%m-%d", strict=False, cache=False)  # polars' cache only slows this
-        out = out.with_columns(pl.when(pl.lit(iso)).then(parsed).alias(n))
+        text = out.get_column(f"{n}#text").cast(pl.Utf8)
+        parsed = text.str.to_date("%Y-%m-%d", strict=False, cache=False)  # polars' cache only slows this
+        iso = _iso_dates(text, parsed)
+        out = out.with_columns(pl.when(pl.lit(iso)).then(pl.lit(parsed)).alias(n))
         left = (out.get_column(n).is_null() & out.get_column(f"{n}#text").is_not_null()).arg_true()
         if len(left):  # other layouts (and impossible dates): their distinct texts converted in full
             cells = out.get_column(f"{n}#text").gather(left)
@@ -161,6 +163,34 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
             out = out.with_columns(out.get_column(n).clone().scatter(left, fixed))
         out = out.with_columns((pl.col(n).is_not_null() & ~pl.lit(iso)).alias(f"{n}#nonstandard"))
     return out
+
+
+ISO_TABLE = (date(1900, 1, 1), date(2099, 12, 31))  # the dates whose YYYY-MM-DD texts are looked up
+
+
+@cache
+def _iso_texts() -> pl.Series:
+    """Each date of ``ISO_TABLE`` written YYYY-MM-DD, at its day number from the first."""
+    return pl.date_range(*ISO_TABLE, eager=True).dt.to_string("%Y-%m-%d")
+
+
+def _iso_dates(text: pl.Series, parsed: pl.Series) -> pl.Series:
+    """Where ``text`` is a real date written YYYY-MM-DD (``ISO_DATE``; false for null), given ``parsed``, its
+    lenient ``%Y-%m-%d`` parse. A date has one way of being written so, so the test is whether the text equals
+    the YYYY-MM-DD text of the date it parses to, looked up by day number (no regular expression per cell); a
+    date outside ``ISO_TABLE`` (rare) is tested with the pattern."""
+    table = _iso_texts()
+    first = (ISO_TABLE[0] - EPOCH).days
+    day = pl.lit(parsed).cast(pl.Int32) - first
+    inside = (day >= 0) & (day < len(table))
+    canonical = pl.lit(table).gather(pl.when(inside).then(day))
+    flags = pl.select((pl.lit(text) == canonical).fill_null(False).alias("iso"),
+                      (pl.lit(parsed).is_not_null() & ~inside).alias("outside"))
+    iso, outside = flags.get_column("iso"), flags.get_column("outside")
+    if not outside.any():
+        return iso
+    where = outside.arg_true()
+    return iso.scatter(where, text.gather(where).str.contains(ISO_DATE).fill_null(False))  # parsed: a real date
 
 
 @lru_cache(maxsize=32)

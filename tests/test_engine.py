@@ -4,6 +4,7 @@ report structure."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import polars as pl
 import pytest
@@ -253,8 +254,18 @@ def test_dates_convert_as_the_contract_says_and_their_layout_is_flagged():
              "{y}-{m}-{d}", " {y:04d}-{m:02d}-{d:02d}", "{y:04d}-{m:02d}-{d:02d} 00:00:00", "{y:04d}-{m:02d}- {d}"]
     cells = [rng.choice(forms).format(y=rng.randint(1, 2100), m=rng.randint(0, 13), d=rng.randint(0, 32))
              for _ in range(4000)]
-    cells += ["45123", "45123.0", "abc", "", None, "2024-02-30", "0024- 6-05", "-064-06-05", "2024-06- 3"]
+    cells += ["45123", "45123.0", "abc", "", None, "2024-02-30", "0024- 6-05", "-064-06-05", "2024-06- 3",
+              "1899-12-31", "1900-01-01", "2099-12-31", "2100-01-01", "0000-01-01", "9999-12-31", "+2024-1-01",
+              "2024- 1-01", "+024-01-01", "-024-01-01", "２０２４-01-01"]
     text = pl.DataFrame({"service_date": cells}, schema={"service_date": pl.Utf8})
+    # the real dates written YYYY-MM-DD, found by lookup (convert._iso_dates): the pattern's, inside the table
+    # and out
+    column = text.get_column("service_date")
+    parsed = column.str.to_date("%Y-%m-%d", strict=False)
+    iso = convert._iso_dates(column, parsed)
+    assert iso.equals((column.str.contains(convert.ISO_DATE) & parsed.is_not_null()).fill_null(False).alias("iso"))
+    early = (parsed < date(1900, 1, 1)).fill_null(False)
+    assert iso.filter(early).sum() > 20 and iso.filter(~early).sum() > 20
     typed = convert.convert_frame(text, KIND, only=("service_date",))
     expected = text.select(convert.typed_expr(contract.field_map(KIND)["service_date"]))
     assert typed.select("service_date").equals(expected)
