@@ -41,8 +41,7 @@ def _id_applies(kind: str) -> pl.Expr:
     return pl.lit(True)
 
 
-ID_CODES = ("id.excel_scientific", "id.format", "id.excel_truncated", "id.checksum", "id.birth_date",
-            "id.birth_future", "id.age_range", "id.region", "id.legacy_15")
+ID_CODES = gb11643.STATUS_CODES
 
 
 @cache  # built once per kind and date: the blocks of a large file reuse the expressions
@@ -51,6 +50,8 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
     number columns unless ``ids`` (:func:`derive` adds those its faster way)."""
     out: list[dict[str, pl.Expr]] = [{}, {}, {}]
     for f in contract.fields(kind):
+        if f.check == "gb11643":
+            out[0][f"{f.name}#applies"] = _id_applies(kind)  # read by each of the number's checks
         if f.check == "gb11643" and ids:
             for i, stage in enumerate(gb11643.stages(f.name, reference_date)):
                 out[i].update(stage)
@@ -58,7 +59,7 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
             out[0][f"{f.name}#status"] = uscc.status_expr(pl.col(f.name))
     if kind == "service_record":
         status = pl.col("client_id#status")
-        id_ok = _id_applies(kind) & (status.is_null() | (status == "id.legacy_15"))
+        id_ok = pl.col("client_id#applies") & (status.is_null() | (status == "id.legacy_15"))
         out.append({"service#id_ok": id_ok,
                     "service#birth": pl.coalesce(pl.col("birth_date"), pl.when(id_ok).then(pl.col("client_id#birth")))})
         out.append({"service#age": gb11643.age_expr(pl.col("service#birth"), pl.col("service_date")),
@@ -84,7 +85,7 @@ def field_checks(kind: str, reference_date: date) -> list[Check]:
     for f in contract.fields(kind):
         col = pl.col(f.name)
         if f.check == "gb11643":
-            applies = _id_applies(kind)
+            applies = pl.col(f"{f.name}#applies")  # the rules apply (stages)
             status = pl.col(f"{f.name}#status")
             out.append(Check("id.normalized", f.name, applies & pl.col(f"{f.name}#normalized")))
             out.extend(Check(code, f.name, applies & (status == code)) for code in ID_CODES)

@@ -100,6 +100,8 @@ def _ymd(d: date) -> int:
 
 STATUS_CODES = ("id.excel_scientific", "id.format", "id.excel_truncated", "id.checksum", "id.birth_date",
                 "id.birth_future", "id.age_range", "id.region", "id.legacy_15")
+# the status column's type: its codes as an enumeration, so a test for one code compares small integers
+STATUS = pl.Enum(STATUS_CODES)
 
 
 def _status(raw: pl.Expr, n: pl.Expr, c: pl.Expr, reference_date: date) -> pl.Expr:
@@ -122,7 +124,7 @@ def _status(raw: pl.Expr, n: pl.Expr, c: pl.Expr, reference_date: date) -> pl.Ex
     # the first test that holds: tests packed as bits, then the lowest set bit's rule code by lookup
     # (a handful of integer operations instead of a ten-branch when/then over every row)
     bits = pl.sum_horizontal(t.fill_null(False).cast(pl.UInt16) * (1 << i) for i, t in enumerate(tests))
-    return pl.when(raw.is_not_null()).then(bits.replace_strict(_FIRST_FAILED, default=None, return_dtype=pl.Utf8))
+    return pl.when(raw.is_not_null()).then(bits.replace_strict(_FIRST_FAILED, default=None, return_dtype=STATUS))
 
 
 _FIRST_FAILED = {v: STATUS_CODES[(v & -v).bit_length() - 1] for v in range(1, 1 << len(STATUS_CODES))}
@@ -247,7 +249,7 @@ def _clean_good(name: str, reference_date: date) -> tuple[dict[str, pl.Expr], ..
          "#expected": check_value_expr(body)},  # X = 10
         {f"{name}#birth": _date_of_ymd(ymd, reference_date)},
         {"#good": good.fill_null(False), f"{name}#n": raw.cast(pl.Utf8), f"{name}#c": raw.cast(pl.Utf8),
-         f"{name}#status": pl.lit(None, dtype=pl.Utf8),
+         f"{name}#status": pl.lit(None, dtype=STATUS),
          f"{name}#sex": pl.when(number % 2 == 1).then(pl.lit("1")).when(number.is_not_null()).then(pl.lit("2")),
          f"{name}#normalized": pl.lit(False)},
     )
