@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from . import checks, contract
-from .check import Check
+from .check import SMALL_SET, Check, one_of
 
 ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")
@@ -120,13 +120,15 @@ def _typed_exprs(kind: str) -> dict[str, pl.Expr]:
 
 
 def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None = None,
-                  distinct: dict[str, pl.Series] | None = None) -> pl.DataFrame:
+                  distinct: dict[str, pl.Series] | None = None,
+                  seen: dict[str, tuple[str, ...]] | None = None) -> pl.DataFrame:
     """Text frame (one column per field, named by field; absent fields as nulls) → typed frame that keeps each
     field's text as ``{field}#text`` and marks dates written otherwise than YYYY-MM-DD in
     ``{field}#nonstandard``. Each cell converts as :func:`typed_expr` says; low-cardinality columns are
     converted once per distinct text and mapped back (a lookup per cell instead of a parse per cell). ``only``
     limits the fields; ``distinct``, when given, receives each such column's typed values (every value it
-    holds, and null).
+    holds, and null; with ``seen``, perhaps some more). ``seen``, when given, holds the distinct texts of earlier
+    blocks of the same file, and receives this block's (:func:`_distinct_texts`).
 
     A fixed handful of frame operations whatever the number of fields: all distinct texts in one pass,
     converted together in one frame (each column padded to the longest), mapped back in one pass. Dates
@@ -140,10 +142,9 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
     out = frame.with_columns(pl.col(f.name).alias(f"{f.name}#text") for f in fields)
     out = out.with_columns(exprs[f.name] for f in fields if not _few_values(f))
     if few:
-        lists = frame.select(pl.col(n).cast(pl.Utf8).drop_nulls().unique().sort().implode() for n in few)
-        texts = [lists.get_column(n)[0] for n in few]
+        texts = _distinct_texts(frame, few, seen)
         # the blocks of a large file mostly hold the same distinct texts: converted once
-        table = _converted_once(kind, tuple(few), tuple(tuple(t.to_list()) for t in texts))
+        table = _converted_once(kind, tuple(few), tuple(texts))
         out = out.with_columns(_mapping(pl.col(n), table.get_column(f"{n}#in").head(len(d)),
                                         table.get_column(n).head(len(d)), types[n]).alias(n)
                                for n, d in zip(few, texts, strict=True))
@@ -191,6 +192,22 @@ def _iso_dates(text: pl.Series, parsed: pl.Series) -> pl.Series:
         return iso
     where = outside.arg_true()
     return iso.scatter(where, text.gather(where).str.contains(ISO_DATE).fill_null(False))  # parsed: a real date
+
+
+def _distinct_texts(frame: pl.DataFrame, names: list[str], seen: dict[str, tuple[str, ...]] | None
+                    ) -> list[tuple[str, ...]]:
+    """The distinct texts of each column (sorted, nulls left out), all columns in one pass. A column whose
+    earlier blocks held a few texts (``seen``, at most ``SMALL_SET``) gets those and any others its cells hold: a
+    few comparisons a cell find the others, instead of a hash-table insert a cell. So it may get a text it no
+    longer holds, which converts as before and matches no cell. ``seen`` receives each column's texts."""
+    seen = {} if seen is None else seen
+    few = {n: seen[n] for n in names if 0 < len(seen.get(n, ())) <= SMALL_SET}
+    lists = frame.select(
+        (pl.col(n).cast(pl.Utf8).filter(~one_of(pl.col(n), few[n]).fill_null(True)) if n in few
+         else pl.col(n).cast(pl.Utf8)).drop_nulls().unique().sort().implode().alias(n) for n in names)
+    texts = [tuple(sorted({*few.get(n, ()), *lists.get_column(n)[0].to_list()})) for n in names]
+    seen.update(zip(names, texts, strict=True))
+    return texts
 
 
 @lru_cache(maxsize=32)

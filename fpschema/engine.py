@@ -106,14 +106,16 @@ def all_checks(kind: str, reference_date: date, *, cross_row: bool = True,
 
 
 def prepare(text: pl.DataFrame, kind: str, reference_date: date,
-            distinct: dict[str, pl.Series] | None = None) -> pl.DataFrame:
+            distinct: dict[str, pl.Series] | None = None,
+            seen: dict[str, tuple[str, ...]] | None = None) -> pl.DataFrame:
     """Typed and derived columns (the frame every check reads) from text columns named by field.
     ``distinct`` receives the values of the columns converted through their distinct texts (for
-    :func:`findings_of`)."""
+    :func:`findings_of`); ``seen`` carries those columns' texts from one block of a file to the next
+    (:func:`convert.convert_frame`)."""
     present = set(text.columns)
     base = text.with_columns(pl.lit(None, dtype=pl.Utf8).alias(f.name) for f in contract.fields(kind)
                              if f.name not in present)
-    return checks.derive(convert.convert_frame(base, kind, distinct=distinct), kind, reference_date)
+    return checks.derive(convert.convert_frame(base, kind, distinct=distinct, seen=seen), kind, reference_date)
 
 
 def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
@@ -484,6 +486,7 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
     empty = pl.DataFrame(schema={"__row__": pl.Int64, **dict.fromkeys(mapping.columns, pl.Utf8)})
     findings_of(prepare(empty, kind, options.reference_date), todo, empty, kind, options.unmask)
     found, keys, cells = [], [], []
+    seen: dict[str, tuple[str, ...]] = {}  # the few-valued columns' texts so far
     kept = 0
     size = stream.size
     cross, ahead, helper = None, None, ThreadPoolExecutor(1)  # one helper thread: its tasks run in the order given
@@ -494,7 +497,7 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
             ahead = (sum(k.height for k in keys), helper.submit(dataset_checks.sorted_hashes, pl.concat(keys)))
         text = mapping.text(frame)
         distinct: dict[str, pl.Series] = {}
-        typed = prepare(text, kind, options.reference_date, distinct)
+        typed = prepare(text, kind, options.reference_date, distinct, seen)
         keys.append(dataset_checks.key_frame(typed, kind, text))
         if last:
             cross = helper.submit(_cross_row, pl.concat(keys), kind, options.unmask, ahead)

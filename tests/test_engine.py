@@ -224,6 +224,30 @@ def test_checks_on_distinct_values_flag_the_same_rows_as_row_by_row(kind):
     assert chosen & {"field.code", "field.pattern"}, "the pattern and code-list checks take the distinct route"
 
 
+def test_texts_seen_in_earlier_blocks_change_no_value_and_no_flag():
+    """A block converted with the few-valued columns' texts of earlier blocks (convert._distinct_texts: a text no
+    longer there, and new texts found by comparisons) gets the same typed frame, and the distinct route the same
+    flags, as without them."""
+    frame, _ = generator.generate(KIND, 20_000, seed=7, defects="all", defect_rate=0.2)
+    text = frame.with_row_index("__row__").with_columns(pl.col("__row__").cast(pl.Int64))
+    first, second = text.head(8_000), text.slice(8_000)
+    # a spelling the first block does not hold: found in the second by comparisons with the texts seen
+    second = second.with_columns(pl.when(pl.col("__row__") % 97 == 0).then(pl.lit("女")).otherwise("sex").alias("sex"))
+    seen: dict[str, tuple[str, ...]] = {}
+    engine.prepare(first.with_columns(pl.col("sex").replace("女", "2")), KIND, REF, {}, seen)
+    seen["sex"] = (*seen["sex"], "不详")  # a text the second block does not hold
+    small = {n for n, texts in seen.items() if len(texts) <= 4}
+    assert {"sex", "id_doc_type"} <= small
+    known: dict[str, pl.Series] = {}
+    typed = engine.prepare(second, KIND, REF, known, seen)
+    assert typed.equals(engine.prepare(second, KIND, REF))
+    assert {"不详", "女"} <= set(seen["sex"]) and set(second.get_column("sex").drop_nulls()) <= set(seen["sex"])
+    todo = engine.all_checks(KIND, REF, cross_row=False)
+    plain = typed.select(c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo))
+    fast = typed.select(e.alias(str(i)) for i, e in enumerate(engine._flag_exprs(typed, todo, known)))
+    assert fast.equals(plain)
+
+
 @pytest.mark.parametrize("cells", [
     ["0", "1", "2", "3", None, "12"],                              # every text a plain cast reads
     ["0", "1", " 2", "3.0", "4.5", "1e2", "x", "", None, "+7"],    # some it does not: the lookup
