@@ -235,14 +235,16 @@ def _clean_good(name: str, reference_date: date) -> tuple[dict[str, pl.Expr], ..
     nothing normalised or upgraded). The first 17 characters read as one integer give the region, the birth
     date as YYYYMMDD and the sex by arithmetic; no regular expression. Other rows get wrong values here:
     :func:`derive` routes them to :func:`stages`."""
-    raw, ref = pl.col(name), _ymd(reference_date)
+    raw = pl.col(name)
     body = raw.str.slice(0, 17)
-    number, last = pl.col("#number"), pl.col("#last")
+    number, last, birth = pl.col("#number"), pl.col("#last"), pl.col(f"{name}#birth")
     ymd = ((number // 1000) % 100_000_000).cast(pl.Int32)
     # 17 digits read as a number of 17 digits: no sign (the region's first digit is never 0)
     clean = ((raw.str.len_bytes() == 18) & (number >= 10**16) & (last.is_not_null() | raw.str.ends_with("X")))
-    good = (clean & (pl.col("#expected") == last.fill_null(10)) & pl.col(f"{name}#birth").is_not_null()
-            & (ymd <= ref) & (ref - ymd < 121_0000)
+    # the birth date's tests of the status (not after the reference date, an age under 121), on the date itself
+    # (dates are ordered as their YYYYMMDD numbers): no second YYYYMMDD computation
+    good = (clean & (pl.col("#expected") == last.fill_null(10)) & birth.is_not_null()
+            & (birth <= pl.lit(reference_date)) & _after_oldest(birth, reference_date)
             & (number // 100_000_000_000).cast(pl.UInt32, strict=False).is_in(divisions.code_numbers().implode()))
     return (
         {"#number": body.cast(pl.Int64, strict=False), "#last": raw.str.slice(17, 1).cast(pl.Int8, strict=False),
@@ -253,6 +255,20 @@ def _clean_good(name: str, reference_date: date) -> tuple[dict[str, pl.Expr], ..
          f"{name}#sex": pl.when(number % 2 == 1).then(pl.lit("1")).when(number.is_not_null()).then(pl.lit("2")),
          f"{name}#normalized": pl.lit(False)},
     )
+
+
+def _after_oldest(birth: pl.Expr, reference_date: date) -> pl.Expr:
+    """Where a real date ``birth`` gives an age under 121 on ``reference_date``: ``ref - ymd < 121_0000`` of the
+    status, i.e. a YYYYMMDD above that of the date 121 years before (29 February: the day before, if that year
+    has none)."""
+    year = reference_date.year - 121
+    if year < 1:
+        return pl.lit(True)
+    try:
+        oldest = date(year, reference_date.month, reference_date.day)
+    except ValueError:
+        oldest = date(year, reference_date.month, reference_date.day - 1)
+    return birth > pl.lit(oldest)
 
 
 def derive(frame: pl.DataFrame, name: str, reference_date: date) -> pl.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import random
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
@@ -82,6 +82,10 @@ def test_fast_derive_equals_the_stage_expressions(ref):
                "１１０１０５１９４９１２３１００２Ｘ", " 11010519491231002X", "110105-19491231-002X", "11010519491231002",
                "11010519491231002Y", "+1010519491231002X", "-1010519491231002X", "1101051949123100 X", "11010519491231002.",
                "1101051949123100２X", "110105194912310x2X"]
+    # birth dates on either side of the status's limits: the reference date, and 121 years before it
+    for edge in (ref, date(ref.year - 121, ref.month, 28) + timedelta(days=ref.day - 28)):
+        for shift in (-2, -1, 0, 1, 2):
+            values.append(_with_check(f"110105{edge + timedelta(days=shift):%Y%m%d}001"))
     frame = pl.DataFrame({"id": values}, schema={"id": pl.Utf8})
     slow = frame
     for stage in gb11643.stages("id", ref):
