@@ -21,6 +21,9 @@ class Check:
     per_value: bool = False
     # it fails where the column's length in characters is outside [low, high] (what the engine may test on bytes)
     chars: tuple[int, int] | None = None
+    # the same flags from derived columns, cheaper on every row than ``failed`` (which the engine then uses only on
+    # a column's distinct values: a check with ``rows`` is not evaluated per value)
+    rows: pl.Expr | None = None
 
 
 def one_of(col: pl.Expr, values: Sequence[Any]) -> pl.Expr:

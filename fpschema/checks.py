@@ -57,6 +57,8 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
                 out[i].update(stage)
         elif f.check == "uscc":
             out[0][f"{f.name}#status"] = uscc.status_expr(pl.col(f.name))
+        elif (digits := divisions.code_digits(f.spec)) is not None:  # a division code: as a number, once
+            out[0][f"{f.name}#number"] = divisions.number_expr(pl.col(f.name), digits)
     if kind == "service_record":
         status = pl.col("client_id#status")
         id_ok = pl.col("client_id#applies") & (status.is_null() | (status == "id.legacy_15"))
@@ -92,7 +94,9 @@ def field_checks(kind: str, reference_date: date) -> list[Check]:
         elif f.check == "uscc":
             out.append(Check("uscc.checksum", f.name, pl.col(f"{f.name}#status") == "uscc.checksum"))
         elif f.check == "division":
-            out.append(Check("division.unknown", f.name, divisions.unknown_expr(col), per_value=True))
+            digits = divisions.code_digits(f.spec)
+            out.append(Check("division.unknown", f.name, divisions.unknown_expr(col), per_value=True,
+                             rows=None if digits is None else divisions.unknown_rows(f.name, digits)))
         if f.fmt == "date":
             out.append(Check("date.future", f.name, col > ref))
     return out
@@ -111,11 +115,24 @@ def _service_record(reference_date: date) -> list[Check]:
         Check("service.birth_date_mismatch", "birth_date", id_ok & (pl.col("birth_date") != id_birth)),
         Check("service.before_birth", "service_date", service < birth),
         Check("service.age_unusual", "service_date", (service >= birth) & unusual),
-        Check("division.hierarchy", "township_code",
-              pl.col("township_code").str.slice(0, 6) != pl.col("city_code")),
-        Check("division.hierarchy", "village_code",
-              pl.col("village_code").str.slice(0, 9) != pl.col("township_code")),
+        Check("division.hierarchy", "township_code", _prefix_differs("service_record", "township_code", "city_code", 6)),
+        Check("division.hierarchy", "village_code", _prefix_differs("service_record", "village_code", "township_code", 9)),
     ]
+
+
+def _prefix_differs(kind: str, child: str, parent: str, length: int) -> pl.Expr:
+    """Where the first ``length`` characters of ``child`` differ from ``parent`` (a division code and the code
+    it belongs to). Where both are codes of their digits (``#number``), by integer division; the other cells
+    (few) by the text."""
+    slow = pl.col(child).str.slice(0, length) != pl.col(parent)
+    fields = contract.field_map(kind)
+    child_digits, parent_digits = (divisions.code_digits(fields[n].spec) for n in (child, parent))
+    if child_digits is None or parent_digits != length or child_digits < length:
+        return slow
+    c, p = pl.col(f"{child}#number"), pl.col(f"{parent}#number")
+    odd = c.is_null() | p.is_null()
+    return pl.when(~odd).then(c // 10 ** (child_digits - length) != p).otherwise(
+        pl.when(odd).then(pl.col(child)).str.slice(0, length) != pl.when(odd).then(pl.col(parent)))
 
 
 def _institution(reference_date: date) -> list[Check]:

@@ -103,6 +103,31 @@ def unknown_expr(col: pl.Expr) -> pl.Expr:
         unknown & (col.str.len_bytes() >= 6) & ~col.str.starts_with("+"))
 
 
+CODE_DIGITS = re.compile(r"\^\[0-9\]\{(\d+)\}\$")  # a contract pattern of n ASCII digits
+
+
+def code_digits(spec: dict) -> int | None:
+    """n for a division-code field whose contract pattern (``spec``, the field's schema) is n ASCII digits, at
+    least six (a number each: see :func:`number_expr`); else None."""
+    found = CODE_DIGITS.fullmatch(spec.get("pattern", "")) if spec.get("x-check") == "division" else None
+    return int(found.group(1)) if found and 6 <= int(found.group(1)) <= 18 else None
+
+
+def number_expr(col: pl.Expr, digits: int) -> pl.Expr:
+    """The code as a number where the cell is ``digits`` ASCII digits (its pattern), else null. The integer
+    parse takes a leading "+" (refused) and nothing else but digits; the length says how many."""
+    return pl.when((col.str.len_bytes() == digits) & ~col.str.starts_with("+")).then(col.cast(pl.UInt64, strict=False))
+
+
+def unknown_rows(name: str, digits: int) -> pl.Expr:
+    """:func:`unknown_expr` of column ``name`` from its number (``{name}#number``, :func:`number_expr`): the
+    first six digits by integer division; the cells that are not such a code (few) by the text."""
+    number = pl.col(f"{name}#number")
+    known = (number // 10 ** (digits - 6)).cast(pl.UInt32).is_in(code_numbers().implode())
+    return pl.when(number.is_not_null()).then(~known).otherwise(
+        unknown_expr(pl.when(number.is_null()).then(pl.col(name))))
+
+
 @cache
 def code_numbers() -> pl.Series:
     """:func:`known_codes` as numbers (six-digit codes: one number each, and back)."""

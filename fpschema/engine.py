@@ -227,7 +227,7 @@ def _costly(todo: list[Check]) -> dict[str, list[int]]:
     costly: dict[str, list[int]] = {}
     for i, c in enumerate(todo):
         roots = set(c.failed.meta.root_names())
-        if c.per_value and len(roots) == 1:
+        if c.per_value and c.rows is None and len(roots) == 1:
             costly.setdefault(roots.pop(), []).append(i)
     if len(_COSTLY) > 64:
         _COSTLY.clear()
@@ -242,7 +242,7 @@ def _flag_exprs(typed: pl.DataFrame, todo: list[Check], known: dict[str, pl.Seri
     only a membership test with the failing ones, or nothing when none fails; a length check is tested on bytes
     when that gives the same answer (:func:`_lengths_in_bytes`). Checks are row by row, so this gives the same
     flags. ``known``: columns whose values are known already (from :func:`prepare`)."""
-    exprs = [c.failed.fill_null(False) for c in todo]
+    exprs = [(c.failed if c.rows is None else c.rows).fill_null(False) for c in todo]
     _lengths_in_bytes(typed, todo, exprs)
     rows = typed.height
     chosen: dict[str, list[int]] = {}

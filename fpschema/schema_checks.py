@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from . import contract, gb11643
+from . import contract, divisions, gb11643
 from .check import Check, one_of
 
 KEYWORD_RULES = {
@@ -152,9 +152,13 @@ def schema_checks(kind: str) -> tuple[Check, ...]:
         out.append(Check("field.required", name, pl.col(f"{name}#text").is_null()))
     for f in fields.values():
         node = contract.resolve_local(doc["properties"][f.name])
+        digits = divisions.code_digits(node)
         for key, code, failed in _keyword_failures(view(f), node, f):
             chars = (node["minLength"], node["maxLength"]) if key == "length" else None
-            out.append(Check(code, f.name, failed, per_value=key in PER_VALUE, chars=chars))
+            # a division code's pattern: whether the cell is read as its number (stages: ``#number``)
+            rows = (pl.col(f.name).is_not_null() & pl.col(f"{f.name}#number").is_null()
+                    if key == "pattern" and digits is not None else None)
+            out.append(Check(code, f.name, failed, per_value=key in PER_VALUE, chars=chars, rows=rows))
     for branch in doc.get("allOf", ()):
         code = branch.get("x-rule")
         when = _condition(fields, branch["if"])

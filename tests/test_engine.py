@@ -221,7 +221,8 @@ def test_checks_on_distinct_values_flag_the_same_rows_as_row_by_row(kind):
         assert fast.equals(plain)
     assert known, "prepare reports the values of the columns it converts through their distinct texts"
     chosen = {todo[i].rule for idx in engine._costly(todo).values() for i in idx}  # checks marked per_value
-    assert chosen & {"field.code", "field.pattern"}, "the pattern and code-list checks take the distinct route"
+    if any(c.per_value and c.rows is None for c in todo):  # (division codes are read as numbers instead: rows)
+        assert chosen & {"field.code", "field.pattern"}, "the pattern and code-list checks take the distinct route"
 
 
 def test_texts_seen_in_earlier_blocks_change_no_value_and_no_flag():
@@ -333,6 +334,41 @@ def test_mask_expr_says_what_mask_id_says():
     column = pl.select(mask_expr(pl.lit(pl.Series(values, dtype=pl.Utf8)))).to_series().to_list()
     assert column == [mask_id(v) for v in values]
     assert column[0] == "110105********002X" and column[2] == "*****"
+
+
+def test_division_checks_read_from_the_codes_as_numbers_flag_the_rows_of_their_definitions():
+    """The division codes read as numbers (#number) give the pattern, unknown-code and hierarchy checks' rows
+    (Check.rows, and the hierarchy's integer division) the flags of their text definitions, cell by cell."""
+    import itertools
+
+    from fpschema import checks, divisions
+
+    odd = ["+10105", "-10105", " 10105", "11010 ", "１10105", "999999", "", None, "abcdef", "1101", "11010.",
+           "+10105001", "110105001 ", "99999999999999999999", "110105\n"]
+    cities = ["110105", "110106", "999999", *odd]
+    townships = ["110105001", "110106002", "999999001", "110105", *odd, *(c + "001" for c in odd if c)]
+    villages = ["110105001001", "110106002003", "999999001001", "110105001", *odd, *(t + "001" for t in townships
+                                                                                  if t)]
+    rows = list(itertools.product(cities, townships[:12], villages[:14]))
+    rows += [(c, t, v) for c, t, v in zip(cities * 9, townships * 3, villages, strict=False)]
+    frame = pl.DataFrame(rows, schema={"city_code": pl.Utf8, "township_code": pl.Utf8, "village_code": pl.Utf8},
+                         orient="row")
+    typed = frame.with_columns(checks.stages(KIND, REF)[0][f"{n}#number"].alias(f"{n}#number")
+                               for n in ("city_code", "township_code", "village_code"))
+    todo = [c for c in engine.all_checks(KIND, REF, cross_row=False)
+            if c.rule in ("field.pattern", "division.unknown") and c.column in frame.columns]
+    assert len(todo) == 6 and all(c.rows is not None for c in todo)
+    for c in todo:
+        assert typed.select(c.rows.fill_null(False)).to_series().equals(
+            typed.select(c.failed.fill_null(False)).to_series()), (c.rule, c.column)
+    hierarchy = [c for c in checks.checks(KIND, REF) if c.rule == "division.hierarchy"]
+    for c, (child, parent, length) in zip(hierarchy, [("township_code", "city_code", 6),
+                                                      ("village_code", "township_code", 9)], strict=True):
+        text = (pl.col(child).str.slice(0, length) != pl.col(parent)).fill_null(False)
+        flags = typed.select(c.failed.fill_null(False).alias("fast"), text.alias("text"))
+        assert flags.get_column("fast").equals(flags.get_column("text")), c.column
+        assert 0 < flags.get_column("text").sum() < typed.height
+    assert divisions.code_digits({"pattern": "^[0-9]{12}$", "x-check": "division"}) == 12
 
 
 @pytest.mark.parametrize("pattern", ["^[0-9]{6}$", "^[0-9]{12}$", "^[0-9A-Za-z-]{1,32}$"])
