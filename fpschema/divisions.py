@@ -9,10 +9,12 @@ where they were first registered, so a code created after someone's birth year i
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 
 import polars as pl
 
@@ -46,10 +48,21 @@ _ENTRY = re.compile(r'^(?:(\d{2}) province|  (\d{4}) county)="([^"\n]*)"[ \t\r]*
 _OTHER = re.compile(r'^(?!#|[ \t\r]*$|\d{2} province="|  \d{4} county=")', re.M)
 
 
+def _loc_dat() -> str:
+    """python-stdnum's ``cn/loc.dat``, found without importing the package (the import costs several times the
+    read, at the start of every validation)."""
+    spec = importlib.util.find_spec("stdnum")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(folder) / "cn" / "loc.dat"
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return (files("stdnum") / "cn" / "loc.dat").read_text(encoding="utf-8")  # e.g. installed as a zip
+
+
 @cache
 def _entries() -> tuple[tuple[str, str], ...]:
     """(six-digit code, names text) of every line of ``cn/loc.dat``, in file order."""
-    text = (files("stdnum") / "cn" / "loc.dat").read_text(encoding="utf-8")
+    text = _loc_dat()
     if (other := _OTHER.search(text)) is not None:  # a layout this reader does not know: say so, loudly
         raise ValueError(f"stdnum cn/loc.dat: unexpected line at offset {other.start()}")
     out, province = [], ""

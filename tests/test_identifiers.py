@@ -226,6 +226,9 @@ def test_division_history_equals_stdnum_numdb_parse_of_loc_dat():
     assert divisions.history() == table
     assert divisions.valid_codes() == frozenset(table)
     assert len(table) > 6000
+    # the file is found without importing stdnum: the package's own resource
+    from importlib.resources import files
+    assert divisions._loc_dat() == (files("stdnum") / "cn" / "loc.dat").read_text(encoding="utf-8")
 
 
 def test_ymd_lookup_equals_the_date_parts_for_any_date():
