@@ -7,6 +7,7 @@ from the schema files here; no other module keeps its own copy.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -113,6 +114,15 @@ class Field:
     true_labels: tuple[str, ...] = field(default=())
     false_labels: tuple[str, ...] = field(default=())
     spec: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+_DIGITS = re.compile(r"\^\[0-9\]\{(\d+)\}\$")
+
+
+def digits_pattern(pattern: str) -> int | None:
+    """n when a schema ``pattern`` is ``^[0-9]{n}$`` (n ASCII digits), else None."""
+    found = _DIGITS.fullmatch(pattern)
+    return int(found.group(1)) if found else None
 
 
 def _codetable(node: dict[str, Any]) -> CodeTable | None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
+from . import contract
+
 # Residence-permit prefixes for residents of Hong Kong, Macao and Taiwan (2018 rules); 830000 is not
 # in loc.dat, the other two are.
 PERMIT_PREFIXES = ("810000", "820000", "830000")
@@ -116,14 +118,11 @@ def unknown_expr(col: pl.Expr) -> pl.Expr:
         unknown & (col.str.len_bytes() >= 6) & ~col.str.starts_with("+"))
 
 
-CODE_DIGITS = re.compile(r"\^\[0-9\]\{(\d+)\}\$")  # a contract pattern of n ASCII digits
-
-
 def code_digits(spec: dict) -> int | None:
     """n for a division-code field whose contract pattern (``spec``, the field's schema) is n ASCII digits, at
     least six (a number each: see :func:`number_expr`); else None."""
-    found = CODE_DIGITS.fullmatch(spec.get("pattern", "")) if spec.get("x-check") == "division" else None
-    return int(found.group(1)) if found and 6 <= int(found.group(1)) <= 18 else None
+    digits = contract.digits_pattern(spec.get("pattern", "")) if spec.get("x-check") == "division" else None
+    return digits if digits is not None and 6 <= digits <= 18 else None
 
 
 def number_expr(col: pl.Expr, digits: int) -> pl.Expr:
