@@ -237,11 +237,11 @@ def _costly(todo: list[Check]) -> dict[str, list[int]]:
 
 def _flag_exprs(typed: pl.DataFrame, todo: list[Check], known: dict[str, pl.Series] | None = None
                 ) -> list[pl.Expr]:
-    """One boolean expression per check, true where it fails. A pattern or code-list check on one column with
-    few distinct values (division codes, stations, dates) is evaluated on those values; the rows then need
-    only a membership test with the failing ones, or nothing when none fails; a length check is tested on bytes
-    when that gives the same answer (:func:`_lengths_in_bytes`). Checks are row by row, so this gives the same
-    flags. ``known``: columns whose values are known already (from :func:`prepare`)."""
+    """One boolean expression per check, true where it fails (its ``rows`` when it has them). A pattern or
+    code-list check on one column with few distinct values (stations, codes) is evaluated on those values; the
+    rows then need only a membership test with the failing ones, or nothing when none fails; a length check is
+    tested on bytes when that gives the same answer (:func:`_lengths_in_bytes`). Checks are row by row, so this
+    gives the same flags. ``known``: columns whose values are known already (from :func:`prepare`)."""
     exprs = [(c.failed if c.rows is None else c.rows).fill_null(False) for c in todo]
     _lengths_in_bytes(typed, todo, exprs)
     rows = typed.height
