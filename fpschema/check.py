@@ -26,6 +26,12 @@ class Check:
     rows: pl.Expr | None = None
 
 
+def digits_number(col: pl.Expr, digits: int) -> pl.Expr:
+    """``col`` as a number where it is ``digits`` ASCII digits (the pattern ``^[0-9]{n}$``, n at most 18), else
+    null. The integer parse takes a leading "+" (refused) and nothing else but digits; the length says how many."""
+    return pl.when((col.str.len_bytes() == digits) & ~col.str.starts_with("+")).then(col.cast(pl.UInt64, strict=False))
+
+
 def one_of(col: pl.Expr, values: Sequence[Any]) -> pl.Expr:
     """True where ``col`` is one of ``values``, null where it is null (as ``is_in`` says), by comparisons for a
     small set."""

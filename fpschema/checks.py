@@ -15,7 +15,7 @@ from functools import cache
 import polars as pl
 
 from . import contract, dataset_checks, divisions, gb11643, uscc
-from .check import Check, one_of
+from .check import Check, digits_number, one_of
 
 POLARS_TYPES: dict[str, pl.DataType] = {
     "string": pl.Utf8(),
@@ -58,7 +58,7 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
         elif f.check == "uscc":
             out[0][f"{f.name}#status"] = uscc.status_expr(pl.col(f.name))
         elif (digits := divisions.code_digits(f.spec)) is not None:  # a division code: as a number, once
-            out[0][f"{f.name}#number"] = divisions.number_expr(pl.col(f.name), digits)
+            out[0][f"{f.name}#number"] = digits_number(pl.col(f.name), digits)
     if kind == "service_record":
         status = pl.col("client_id#status")
         id_ok = pl.col("client_id#applies") & (status.is_null() | (status == "id.legacy_15"))

@@ -155,9 +155,9 @@ def convert_frame(frame: pl.DataFrame, kind: str, only: tuple[str, ...] | None =
         parsed = text.str.to_date("%Y-%m-%d", strict=False, cache=False)  # polars' cache only slows this
         iso = _iso_dates(text, parsed)
         out = out.with_columns(pl.when(pl.lit(iso)).then(pl.lit(parsed)).alias(n))
-        left = (out.get_column(n).is_null() & out.get_column(f"{n}#text").is_not_null()).arg_true()
+        left = (out.get_column(n).is_null() & text.is_not_null()).arg_true()
         if len(left):  # other layouts (and impossible dates): their distinct texts converted in full
-            cells = out.get_column(f"{n}#text").gather(left)
+            cells = text.gather(left)
             table = _converted([cells.unique()], [n], exprs)
             fixed = cells.replace_strict(table.get_column(f"{n}#in"), table.get_column(n), default=None,
                                          return_dtype=types[n])

@@ -120,19 +120,13 @@ def unknown_expr(col: pl.Expr) -> pl.Expr:
 
 def code_digits(spec: dict) -> int | None:
     """n for a division-code field whose contract pattern (``spec``, the field's schema) is n ASCII digits, at
-    least six (a number each: see :func:`number_expr`); else None."""
+    least six (a number each: see :func:`fpschema.check.digits_number`); else None."""
     digits = contract.digits_pattern(spec.get("pattern", "")) if spec.get("x-check") == "division" else None
     return digits if digits is not None and 6 <= digits <= 18 else None
 
 
-def number_expr(col: pl.Expr, digits: int) -> pl.Expr:
-    """The code as a number where the cell is ``digits`` ASCII digits (its pattern), else null. The integer
-    parse takes a leading "+" (refused) and nothing else but digits; the length says how many."""
-    return pl.when((col.str.len_bytes() == digits) & ~col.str.starts_with("+")).then(col.cast(pl.UInt64, strict=False))
-
-
 def unknown_rows(name: str, digits: int) -> pl.Expr:
-    """:func:`unknown_expr` of column ``name`` from its number (``{name}#number``, :func:`number_expr`): the
+    """:func:`unknown_expr` of column ``name`` from its number (``{name}#number``, a ``digits_number``): the
     first six digits by integer division; the cells that are not such a code (few) by the text."""
     number = pl.col(f"{name}#number")
     known = (number // 10 ** (digits - 6)).cast(pl.UInt32).is_in(code_numbers().implode())

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from . import contract, divisions, gb11643
-from .check import Check, one_of
+from .check import Check, digits_number, one_of
 
 KEYWORD_RULES = {
     "enum": "field.code",
@@ -39,15 +39,14 @@ def view(f: contract.Field) -> pl.Expr:
 
 
 def _matches(col: pl.Expr, pattern: str) -> pl.Expr:
-    """``col.str.contains(pattern)``; a pattern of n ASCII digits (division codes) by the length and an integer
-    parse, three times faster than the regular expression (the parse takes an optional "+", so that is
-    excluded; the same rows: tested)."""
+    """``col.str.contains(pattern)``; a pattern of n ASCII digits (division codes) by whether the cell reads as
+    such a number (:func:`digits_number`: the length and an integer parse), three times faster than the regular
+    expression (the same rows: tested)."""
     digits = contract.digits_pattern(pattern)
     if digits is None or not 0 < digits <= 18:
         return col.str.contains(pattern)
-    parsed = col.cast(pl.UInt64, strict=False).is_not_null()
-    return pl.when(col.is_not_null()).then(  # null stays null, as with the regular expression
-        (col.str.len_bytes() == digits) & parsed & ~col.str.starts_with("+"))
+    # null stays null, as with the regular expression
+    return pl.when(col.is_not_null()).then(digits_number(col, digits).is_not_null())
 
 
 def _lit(value: Any) -> pl.Expr:
