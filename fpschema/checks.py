@@ -15,6 +15,7 @@ from functools import cache
 import polars as pl
 
 from . import contract, dataset_checks, divisions, gb11643, uscc
+from . import derive as derive_fields
 from .check import Check, digits_number, one_of
 
 POLARS_TYPES: dict[str, pl.DataType] = {
@@ -69,13 +70,17 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
     return tuple(s for s in out if s)
 
 
-def derive(typed: pl.DataFrame, kind: str, reference_date: date) -> pl.DataFrame:
+def derive(typed: pl.DataFrame, kind: str, reference_date: date,
+           derived: tuple[contract.Derivation, ...] = ()) -> pl.DataFrame:
     """``typed`` with every derived column of :func:`stages` (the same values; ID numbers through
-    :func:`gb11643.derive`)."""
+    :func:`gb11643.derive`), and the fields the source lacks but its cells determine (``derived``)."""
     for f in contract.fields(kind):
         if f.check == "gb11643":
             typed = gb11643.derive(typed, f.name, reference_date)
-    for stage in stages(kind, reference_date, ids=False):
+    own = stages(kind, reference_date, ids=False)
+    if derived:  # from the ID number's columns and the typed cells, before the stages that read the fields
+        typed = derive_fields.fill(typed.with_columns(**own[0]) if own else typed, derived)
+    for stage in own:
         typed = typed.with_columns(**stage)
     return typed
 

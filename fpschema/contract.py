@@ -195,3 +195,46 @@ def header_aliases(kind: str) -> dict[str, str]:
 def code_group(name: str) -> tuple[str, ...]:
     """A named group of codes in ``defs.json`` (e.g. ``procedure_surgical``)."""
     return tuple(defs()[name]["enum"])
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A form people fill in for a kind (``x-layouts``): the fields it has and those it requires."""
+
+    name: str
+    title: str
+    title_en: str
+    columns: tuple[str, ...]  # the fields the form carries (every field for the full record)
+    required: tuple[str, ...]  # columns (and cells) the form must have
+
+    def label(self, lang: str = "zh") -> str:
+        return self.title if lang == "zh" else self.title_en
+
+
+@cache
+def layouts(kind: str) -> tuple[Layout, ...]:
+    """The layouts of a kind, the full record first (a kind that declares none has only that one)."""
+    doc = schema(kind)
+    every = tuple(f.name for f in fields(kind))
+    declared = doc.get("x-layouts") or {"full": {}}
+    return tuple(
+        Layout(name, node.get("title", "完整记录"), node.get("title_en", "Full record"),
+               tuple(node.get("columns", every)), tuple(node.get("required", doc.get("required", ()))))
+        for name, node in declared.items()
+    )
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A field a file may lack because other cells determine it (``x-derive``): how, and from which fields."""
+
+    field: str
+    by: str  # the deriver's name (:data:`fpschema.derive.DERIVERS`)
+    sources: tuple[str, ...]
+
+
+@cache
+def derivations(kind: str) -> dict[str, Derivation]:
+    """Field → how it is derived when the input lacks it."""
+    return {f.name: Derivation(f.name, f.spec["x-derive"]["by"], tuple(f.spec["x-derive"]["from"]))
+            for f in fields(kind) if "x-derive" in f.spec}
