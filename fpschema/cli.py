@@ -140,6 +140,9 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--kind", type=click.Choice(contract.kinds()), default=None,
               help="记录类型，缺省时由表头判断 / record kind, inferred from the header when omitted")
+@click.option("--layout", type=click.Choice(sorted({lay.name for k in contract.kinds() for lay in contract.layouts(k)})),
+              default=None, help="文件的版式（full 完整记录、referral 介绍信），缺省时由表头判断 / the form the file is "
+                                 "laid out as (full record, referral form), found from the header when omitted")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="报告格式 / report format")
 @click.option("--output", type=click.Path(path_type=Path), default=None,
@@ -171,7 +174,7 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
                    "Parquet, CSV or a table name (needs the spark extra)")
 @click.option("--findings-out", type=click.Path(path_type=str), default=None,
               help="（spark）把全部问题写成 Parquet 目录 / (spark) write every finding to this Parquet folder")
-def validate_cmd(files: tuple[str, ...], kind: str | None, fmt: str, output: Path | None, lang: str,
+def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, fmt: str, output: Path | None, lang: str,
                  max_findings: int | None, unmask: bool, valid_out: Path | None, invalid_out: Path | None,
                  encoding: str | None, reference_date, batch_rows: int | None, records: Path | None,
                  targets: Path | None, explanations: Path | None, zscore: float, engine: str,
@@ -206,12 +209,13 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, fmt: str, output: Pat
                 elif batch_rows:
                     report = validate_batched(path, kind, batch_rows=batch_rows, reference_date=ref, lang=lang,
                                               max_findings=max_findings, unmask=unmask, progress=bar.update,
-                                              encoding=encoding)
+                                              encoding=encoding, layout=layout)
                 else:
                     report = validate(path, kind, encoding=encoding, lang=lang, max_findings=max_findings,
                                       unmask=unmask, reference_date=ref, valid_out=quarantine[0],
                                       invalid_out=quarantine[1], records=records, targets=targets,
-                                      explanations=explanations, zscore=zscore, progress=bar.update)
+                                      explanations=explanations, zscore=zscore, progress=bar.update,
+                                      layout=layout)
         except InputError as err:
             label = "错误" if lang == "zh" else "error"
             click.echo(f"{path}: {label} [{err.code}]: {err.message(lang)}", err=True)
@@ -327,6 +331,10 @@ def _render_summary(console, report, lang: str) -> None:
     line = (f"共 {report.rows_total} 行：合格 {report.rows_valid} 行，不合格 {report.rows_invalid} 行"
             if zh else f"{report.rows_total} rows: {report.rows_valid} valid, {report.rows_invalid} invalid")
     console.print(line)
+    from .render import coverage_lines
+
+    for text in coverage_lines(report):
+        console.print(text, markup=False, highlight=False)
     recon = report.extras.get("reconciliation")
     if recon:
         console.print(f"与个案记录核对：{recon['cells']} 个单元格，{recon['mismatches']} 个不一致" if zh else

@@ -65,8 +65,9 @@ class Plan:
             "columns_missing": list(self.missing),
             "derived": [{"field": d.field, "from": list(d.sources)} for d in self.derived],
             "rules_applied": sorted(applied),
+            # the generic field rules (type, range, ...) go with the columns present: not listed as not applied
             "rules_not_applied": [{"rule": r, "missing": sorted(m, key=lambda f: order.get(f, len(order)))}
-                                  for r, m in sorted(lacking.items()) if r not in applied],
+                                  for r, m in sorted(lacking.items()) if r not in applied and not r.startswith("field.")],
         }
 
 

@@ -653,7 +653,7 @@ def write_rows(frame: pl.DataFrame, path: str | Path) -> Path:
 def validate_batched(
     path: str | Path, kind: str, *, batch_rows: int = 250_000, reference_date: date | None = None,
     lang: str = "zh", max_findings: int | None = None, unmask: bool = False, progress: Progress | None = None,
-    encoding: str | None = None,
+    encoding: str | None = None, layout: str | None = None,
 ) -> Report:
     """Validate a large CSV in blocks of about ``batch_rows`` rows (:func:`validate_stream`), whatever its
     size; a file that cannot be read block by block is validated whole. ``encoding``: as for :func:`validate`."""
@@ -669,8 +669,8 @@ def validate_batched(
     if stream is not None:
         try:
             return validate_stream(stream, kind, Options(ref, unmask), lang=lang, max_findings=max_findings,
-                                   source_extra={"batch_rows": batch_rows}, progress=progress)
+                                   source_extra={"batch_rows": batch_rows}, progress=progress, layout=layout)
         except NotStreamable:
             pass
     return validate(path, kind, encoding=encoding, reference_date=ref, lang=lang, max_findings=max_findings,
-                    unmask=unmask)
+                    unmask=unmask, layout=layout)

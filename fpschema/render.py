@@ -18,6 +18,7 @@ import polars as pl
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from . import contract
 from .catalogue import ERROR, RULES, WARNING
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ LABELS: dict[str, dict[str, str]] = {
         "truncated": "仅列出前 {shown} 条问题，共 {total} 条；完整统计见上方图表。",
         "no_findings": "未发现问题。",
         "legend": "规则说明",
+        "coverage": "校验范围",
         "rule_source": "依据",
     },
     "en": {
@@ -107,6 +109,7 @@ LABELS: dict[str, dict[str, str]] = {
         "truncated": "Showing the first {shown} of {total} findings; the charts above count them all.",
         "no_findings": "No findings.",
         "legend": "Rules",
+        "coverage": "Coverage",
         "rule_source": "Source",
     },
 }
@@ -143,6 +146,45 @@ def xml_text(text: object) -> str:
     return _XML_ILLEGAL.sub("", visible(text))
 
 
+# --- coverage -----------------------------------------------------------------------------------------
+
+
+def _field_label(kind: str, name: str, lang: str) -> str:
+    f = contract.field_map(kind).get(name)
+    return f.title if f is not None and lang == "zh" else name
+
+
+def coverage_lines(report: Report) -> list[str]:
+    """The report's ``coverage`` section as lines of text in its language: the layout, the columns it lacks,
+    the fields derived, the rules not applied and why, the names that match several divisions."""
+    cov = report.extras.get("coverage")
+    if not cov:
+        return []
+    zh, kind = report.lang == "zh", report.kind
+
+    def names(fields: list[str]) -> str:
+        return ("、" if zh else ", ").join(_field_label(kind, f, report.lang) for f in fields)
+
+    title = cov["layout_title"]["zh" if zh else "en"]
+    how = ("由调用方指定" if zh else "named by the caller") if cov["layout_named"] else (
+        "由表头判断" if zh else "found from the header")
+    out = [f"版式：{title}（{how}）" if zh else f"Layout: {title} ({how})"]
+    if cov["columns_missing"]:
+        out.append(f"缺少的必需列：{names(cov['columns_missing'])}" if zh else
+                   f"Required columns missing: {names(cov['columns_missing'])}")
+    for d in cov["derived"]:
+        out.append(f"推得的字段：{names([d['field']])}，由{names(d['from'])}推得" if zh else
+                   f"Derived: {d['field']} from {names(d['from'])}")
+    for r in cov["rules_not_applied"]:
+        message = _rule_message(r["rule"], report.lang)
+        out.append(f"未执行的规则：{message}（缺少：{names(r['missing'])}）" if zh else
+                   f"Rule not applied: {message} (missing: {names(r['missing'])})")
+    for a in cov.get("ambiguous", []):
+        out.append(f"名称对应多个区划：{a['name']}（{a['year']}年）可能是 {'、'.join(a['candidates'])}" if zh else
+                   f"Name of several divisions: {a['name']} ({a['year']}) may be {', '.join(a['candidates'])}")
+    return out
+
+
 # --- CSV ----------------------------------------------------------------------------------------------
 
 
@@ -154,6 +196,8 @@ def to_csv(report: Report) -> str:
     writer.writerow(CSV_HEADER)
     for row in report.findings.select(CSV_HEADER).iter_rows():
         writer.writerow(["" if row[0] is None else row[0], *(csv_safe(c) for c in row[1:])])
+    for line in coverage_lines(report):  # what the file was judged on: rows of severity "coverage"
+        writer.writerow(["", "", "", "coverage", "", csv_safe(line)])
     return buf.getvalue()
 
 
@@ -214,14 +258,23 @@ def to_junit(report: Report) -> str:
             head = f"{others.height} {labels(report.lang)['warnings']}: {message}"
             ET.SubElement(case, "system-out").text = xml_text("\n".join([head, *_finding_lines(others)]))
 
+    cov = report.extras.get("coverage") or {}
+    if cov:
+        ET.SubElement(props, "property", name="coverage.layout", value=xml_text(cov["layout"]))
+    lines = coverage_lines(report)
+    skipped = cov.get("rules_not_applied", [])
+    for r in skipped:  # a rule not applied is a skipped test case, saying which columns it lacks
+        case = ET.SubElement(suite, "testcase", classname=xml_text(suite_name), name=xml_text(r["rule"]), time="0")
+        ET.SubElement(case, "skipped", message=xml_text(next(x for x in lines if _rule_message(r["rule"], report.lang)
+                                                             in x)))
     rows = ET.SubElement(suite, "testcase", classname=xml_text(suite_name), name="rows", time="0")
     ET.SubElement(rows, "system-out").text = (
         f"rows_total={report.rows_total} rows_valid={report.rows_valid} rows_invalid={report.rows_invalid}"
     )
-    suite.set("tests", str(len(by_rule) + 1))
+    suite.set("tests", str(len(by_rule) + len(skipped) + 1))
     suite.set("failures", str(failures))
     suite.set("errors", "0")
-    suite.set("skipped", "0")
+    suite.set("skipped", str(len(skipped)))
     suite.set("time", "0")
     ET.indent(suite)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
@@ -368,6 +421,7 @@ def to_html(report: Report) -> str:
         "truncated_note": lab["truncated"].format(shown=f"{shown.height:,}", total=f"{report.findings_all.height:,}")
         if report.truncated else None,
         "legend": legend,
+        "coverage": coverage_lines(report),
         "dashboard": [{"title": f"{d['label']}（{d['year']}）", "svg": _dashboard_svg(d, lab)}
                       for d in report.extras.get("dashboard", [])],
     }
