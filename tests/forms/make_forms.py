@@ -72,7 +72,7 @@ VILLAGES = ["东风村", "红星村", "新桥村", "塘北村", "丁河村", "�
             "青山村", "下塘村", "洪桥村", "里山村", "西河村", "南庄村", "民主村", "永兴村", "横塘村"]
 COMMUNITIES = ["星光社区", "东湖社区", "景星社区", "兴中社区", "银杏社区", "文苑社区", "和睦社区", "藕花洲社区"]
 # ID address codes retired since, with people born while they were in use.
-RETIRED = ["330104", "330103", "330184", "330125", "330124", "110103", "110104", "320103", "440103"]
+RETIRED = ["330104", "330103", "330184", "330125", "330124", "110103", "110104", "320103", "440102"]
 NEW_CODES = ["330113", "330114"]
 FOREIGN = [("33", "840"), ("33", "392"), ("31", "410"), ("11", "276"), ("44", "250")]
 NEVER_CODES = ["330199", "110999", "449999"]  # first two digits a province, the six never a GB/T 2260 code
@@ -161,6 +161,7 @@ class People:
         self.national = pool
         self.windows = {d.code: (d.start, d.end) for d in self.table if d.code in RETIRED + NEW_CODES}
         assert set(self.windows) == set(RETIRED + NEW_CODES), set(RETIRED + NEW_CODES) - set(self.windows)
+        assert all(self.windows[c][1] for c in RETIRED) and not any(self.windows[c][1] for c in NEW_CODES)
         assert check_char("11010519491231002") == "X"
 
     def citizen(self, service: date, female: bool = True, kind: str | None = None) -> str:
