@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from . import aggregates, contract, divisions, uscc
+from . import aggregates, checks, contract, divisions, uscc
 from .generator import (
     DEFAULT_REFERENCE,
     Injector,
@@ -60,7 +60,10 @@ def institutions(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataF
     words = _place_words()
     place = _pick(words, rng.integers(0, len(words), size=n))
     individual = rng.random(n) < 0.1
-    verified = _dates(rng, n, DEFAULT_REFERENCE - timedelta(days=3 * 365 - 30), DEFAULT_REFERENCE)
+    licence = np.where(individual, "2", np.where(rng.random(n) < 0.7, "1", "2"))
+    # verified within the licence type's period (checks.verification_years), a month to spare
+    years = np.vectorize(checks.verification_years().get)(licence)
+    verified = np.datetime64(DEFAULT_REFERENCE, "D") - (rng.random(n) * (years * 365 - 30)).astype("timedelta64[D]")
     items = np.where(individual, "07", np.where(rng.random(n) < 0.5, "01,02,05,07", "01,02,03,04,05,06,07,09,10"))
     return pl.DataFrame({
         "institution_code": county + pl.Series(rng.integers(1, 999, size=n)).cast(pl.Utf8).str.zfill(3),
@@ -68,7 +71,7 @@ def institutions(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataF
         .to_series(),
         "uscc": pl.select(pl.when(pl.Series(individual)).then(_uscc(county, rng, "92"))
                           .otherwise(_uscc(county, rng, "12"))).to_series(),
-        "licence_type": pl.Series(np.where(individual, "2", np.where(rng.random(n) < 0.7, "1", "2"))),
+        "licence_type": pl.Series(licence),
         "licence_no": "PDY" + county + pl.Series(rng.integers(0, 10_000, size=n)).cast(pl.Utf8).str.zfill(4),
         "service_items": pl.Series(items),
         "is_individual": _yes_no(individual),
