@@ -49,6 +49,7 @@ class Options:
     targets: dict[str, Any] | None = None  # indicator targets (aggregates.load_targets); None: the default
     zscore: float = aggregates.ZSCORE  # threshold of the year-on-year plausibility check
     rollups: bool = True  # False when the caller runs the roll-ups itself (the Spark engine)
+    groups: contract.Groups = ()  # code groups overriding the contract's (contract.load_free_services)
 
 
 def _aliases(kind: str) -> dict[str, str]:
@@ -93,12 +94,12 @@ def map_headers(headers: list[str], kind: str) -> Mapping:
 
 
 def all_checks(kind: str, reference_date: date, *, cross_row: bool = True,
-               targets: dict[str, Any] | None = None) -> list[Check]:
-    """Every check of a kind as a column expression: conversion, schema, catalogue, report rows, and (unless told
-    not to) cross-row."""
+               targets: dict[str, Any] | None = None, groups: contract.Groups = ()) -> list[Check]:
+    """Every check of a kind as a column expression: conversion, schema (with ``groups`` overriding the contract's
+    code groups), catalogue, report rows, and (unless told not to) cross-row."""
     return (
         convert.conversion_checks(kind)
-        + list(schema_checks.schema_checks(kind))
+        + list(schema_checks.schema_checks(kind, groups))
         + checks.checks(kind, reference_date)
         + aggregates.row_checks(kind, reference_date, targets if targets is not None else aggregates.load_targets())
         + (dataset_checks.dataset_checks(kind) if cross_row else [])
@@ -129,8 +130,8 @@ def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
 def _evaluate(text: pl.DataFrame, kind: str, options: Options) -> tuple[pl.DataFrame, pl.DataFrame]:
     distinct: dict[str, pl.Series] = {}
     typed = prepare(text, kind, options.reference_date, distinct)
-    raw = findings_of(typed, all_checks(kind, options.reference_date, cross_row=False, targets=options.targets),
-                      text, kind, options.unmask, finish=False, distinct=distinct)
+    todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets, groups=options.groups)
+    raw = findings_of(typed, todo, text, kind, options.unmask, finish=False, distinct=distinct)
     cross = dataset_checks.cross_row_findings(dataset_checks.key_frame(typed, kind, text), kind, options.unmask)
     found = finish_findings(pl.concat([raw, cross]), kind)
     rollups = aggregates.rollup_findings(typed, kind) if options.rollups else pl.DataFrame()
@@ -387,14 +388,15 @@ def _targets(targets: Any) -> dict[str, Any]:
 def validate_table(
     table: Table, kind: str | None = None, *, reference_date: date | None = None, lang: str = "zh",
     max_findings: int | None = None, unmask: bool = False, records: Any = None, targets: Any = None,
-    explanations: Any = None, zscore: float = aggregates.ZSCORE, rollups: bool = True,
+    explanations: Any = None, zscore: float = aggregates.ZSCORE, rollups: bool = True, free_services: Any = None,
 ) -> Report:
     """Validate a table from :func:`fpschema.reader.read`.
 
     For aggregate reports: ``records`` (service records: a path, DataFrame or list) reconciles a county-level
     卫统45表 with counts recomputed from them; ``targets`` is a targets file (or its parsed dict) overriding the
     default; ``explanations`` a side table (division_code, rule, explanation) for warnings; ``zscore`` the
-    threshold of the year-on-year check."""
+    threshold of the year-on-year check. ``free_services`` (a JSON file or a list of procedure codes) overrides the
+    services rural couples get free (:func:`contract.load_free_services`)."""
     headers = [c for c in table.frame.columns if c != "__row__"]
     if kind is None:
         kind = infer_kind(headers)
@@ -403,7 +405,8 @@ def validate_table(
     mapping = map_headers(headers, kind)
     text = mapping.text(table.frame)
     target_doc = _targets(targets)
-    options = Options(reference_date or date.today(), unmask, target_doc, zscore, rollups)
+    options = Options(reference_date or date.today(), unmask, target_doc, zscore, rollups,
+                      contract.load_free_services(free_services))
     findings, typed = _evaluate(text, kind, options)
     extras: dict[str, Any] = {}
     if records is not None and kind == "procedure_report":
@@ -481,7 +484,7 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
         raise NotStreamable(stream.path)
     mapping = map_headers(stream.names, kind)
     blocks = _prefetched(stream.frames())
-    todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets)
+    todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets, groups=options.groups)
     # while the first block is read: one pass over no rows loads what the rules read (code lists, divisions)
     empty = pl.DataFrame(schema={"__row__": pl.Int64, **dict.fromkeys(mapping.columns, pl.Utf8)})
     findings_of(prepare(empty, kind, options.reference_date), todo, empty, kind, options.unmask)
@@ -554,13 +557,15 @@ def validate(
     unmask: bool = False, limits: Limits | None = None, valid_out: str | Path | None = None,
     invalid_out: str | Path | None = None, records: Any = None, targets: Any = None, explanations: Any = None,
     zscore: float = aggregates.ZSCORE, rollups: bool = True, progress: Progress | None = None,
+    free_services: Any = None,
 ) -> Report:
     """Validate a file (path), a polars or pandas DataFrame, or a list of dicts.
 
     ``valid_out`` / ``invalid_out`` write the rows without / with errors to files (CSV, Parquet or JSONL
     by suffix), original headers and values untouched. ``progress(done, total)`` is called with the bytes
     checked so far as a large CSV is validated block by block. Raises :class:`fpschema.errors.InputError` when
-    the source cannot be read as a table.
+    the source cannot be read as a table. ``free_services``: the services rural couples get free, overriding the
+    contract's list (a JSON file or a list of procedure codes: :func:`contract.load_free_services`).
     """
     if kind is not None and kind not in contract.kinds():
         raise InputError("input.unknown_kind", kind=kind)
@@ -568,7 +573,8 @@ def validate(
             and (fmt is None or fmt.lower().lstrip(".") in ("csv", "txt", "tsv"))):
         stream = open_stream(Path(source), encoding=encoding, known_headers=known_headers(kind), limits=limits)
         if stream is not None:
-            options = Options(reference_date or date.today(), unmask, _targets(targets), zscore, rollups)
+            options = Options(reference_date or date.today(), unmask, _targets(targets), zscore, rollups,
+                              contract.load_free_services(free_services))
             try:
                 return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings,
                                        progress=progress)
@@ -577,7 +583,7 @@ def validate(
     table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits)
     report = validate_table(table, kind, reference_date=reference_date, lang=lang, max_findings=max_findings,
                             unmask=unmask, records=records, targets=targets, explanations=explanations,
-                            zscore=zscore, rollups=rollups)
+                            zscore=zscore, rollups=rollups, free_services=free_services)
     if valid_out or invalid_out:
         valid, invalid = split_rows(table, report)
         if valid_out:
@@ -614,10 +620,11 @@ def write_rows(frame: pl.DataFrame, path: str | Path) -> Path:
 def validate_batched(
     path: str | Path, kind: str, *, batch_rows: int = 250_000, reference_date: date | None = None,
     lang: str = "zh", max_findings: int | None = None, unmask: bool = False, progress: Progress | None = None,
-    encoding: str | None = None,
+    encoding: str | None = None, free_services: Any = None,
 ) -> Report:
     """Validate a large CSV in blocks of about ``batch_rows`` rows (:func:`validate_stream`), whatever its
-    size; a file that cannot be read block by block is validated whole. ``encoding``: as for :func:`validate`."""
+    size; a file that cannot be read block by block is validated whole. ``encoding``, ``free_services``: as for
+    :func:`validate`."""
     path = Path(path)
     if not path.is_file():
         raise InputError("input.not_found", path=str(path))
@@ -629,9 +636,10 @@ def validate_batched(
     stream = open_stream(path, encoding=encoding, known_headers=known_headers(kind), limits=limits)
     if stream is not None:
         try:
-            return validate_stream(stream, kind, Options(ref, unmask), lang=lang, max_findings=max_findings,
+            options = Options(ref, unmask, groups=contract.load_free_services(free_services))
+            return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings,
                                    source_extra={"batch_rows": batch_rows}, progress=progress)
         except NotStreamable:
             pass
     return validate(path, kind, encoding=encoding, reference_date=ref, lang=lang, max_findings=max_findings,
-                    unmask=unmask)
+                    unmask=unmask, free_services=free_services)

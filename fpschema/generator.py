@@ -187,7 +187,8 @@ def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl
     steril = reason_np == "3"
     proc_np = procedure.to_numpy()
     method = np.where(proc_np == "01", 2, np.where(male_np, 1, 0))  # 6 避孕套, 1 男性绝育, 3 宫内节育器
-    fee = np.where(rural, 0, rng.integers(0, 30, size=n) * 10)
+    free = procedure.is_in(list(contract.code_group(contract.FREE_RURAL))).to_numpy()
+    fee = np.where(rural & free, 0, rng.integers(0, 30, size=n) * 10)  # recanalisation is charged, rural or not
 
     last, weights, female_names, male_names = _names()
     surname = rng.choice(len(last), size=n, p=weights)
@@ -410,7 +411,8 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("service.child_count_status", "child_count", _child_plus_one,
              lambda df: pl.col("birth_status").is_in(["0", "1", "2", "3"])),
     Injector("service.rural_fee", "fee",
-             lambda df, rng, ref: {"is_rural": pl.Series(["是"] * df.height), "fee": pl.Series(["50"] * df.height)}),
+             lambda df, rng, ref: {"is_rural": pl.Series(["是"] * df.height), "fee": pl.Series(["50"] * df.height)},
+             lambda df: pl.col("procedure").is_in(list(contract.code_group(contract.FREE_RURAL)))),
     Injector("service.procedure_sex", "sex", _vasectomy_on_woman, lambda df: FEMALE & NO_REASON),
 ]}
 # Rules broken by copying rows onto others (handled apart: they involve two rows).

@@ -138,9 +138,10 @@ def _then(fields: dict[str, contract.Field], node: dict[str, Any], code: str | N
 
 
 @cache
-def schema_checks(kind: str) -> tuple[Check, ...]:
-    """Every check the kind's JSON Schema states, as column expressions over the typed frame."""
-    doc = contract.schema(kind)
+def schema_checks(kind: str, groups: contract.Groups = ()) -> tuple[Check, ...]:
+    """Every check the kind's JSON Schema states, as column expressions over the typed frame; ``groups``
+    override code groups of the contract (:func:`contract.load_free_services`)."""
+    doc = contract.with_groups(contract.schema(kind), groups)
     fields = contract.field_map(kind)
     out: list[Check] = []
     for name in doc.get("required", ()):
