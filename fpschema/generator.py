@@ -374,6 +374,7 @@ def _vasectomy_on_woman(df, rng, ref):
 FEMALE = pl.col("sex") == "2"
 NOT_LEAP_DAY = pl.col("client_id").str.slice(10, 4) != "0229"  # the year can change, the day must stay real
 NO_REASON = pl.col("service_reason").is_null()
+CHARGED_RURAL = (pl.col("is_rural") == "是") & (pl.col("fee") != "0")  # lawful (recanalisation) until the procedure changes
 
 SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("id.checksum", "client_id", _wrong_check),
@@ -413,7 +414,7 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("service.rural_fee", "fee",
              lambda df, rng, ref: {"is_rural": pl.Series(["是"] * df.height), "fee": pl.Series(["50"] * df.height)},
              lambda df: pl.col("procedure").is_in(list(contract.code_group(contract.FREE_RURAL)))),
-    Injector("service.procedure_sex", "sex", _vasectomy_on_woman, lambda df: FEMALE & NO_REASON),
+    Injector("service.procedure_sex", "sex", _vasectomy_on_woman, lambda df: FEMALE & NO_REASON & ~CHARGED_RURAL),
 ]}
 # Rules broken by copying rows onto others (handled apart: they involve two rows).
 PAIR_DEFECTS = ("dataset.duplicate_record", "dataset.id_conflict")

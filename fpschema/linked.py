@@ -162,7 +162,10 @@ def indicator_reports(n: int, rng: np.random.Generator, profile: Profile) -> pl.
 def procedure_reports(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
     county, name, _ = _counties(rng, n, profile.counties)
     procedures, _, _ = aggregates.procedure_columns()
-    counts = {col: rng.integers(0, 400, size=n) for col in procedures.values()}
+    subsets = aggregates.subset_columns()
+    counts = {col: rng.integers(0, 400, size=n) for col in procedures.values() if col not in subsets}
+    for column, parents in subsets.items():  # an "of which" column: a share of what it is part of
+        counts[column] = np.floor(rng.random(n) * sum(counts[p] for p in parents)).astype(np.int64)
     return _procedure_frame(county, name, counts, rng)
 
 
@@ -170,7 +173,8 @@ def _procedure_frame(county: pl.Series, name: pl.Series, counts: dict[str, np.nd
                      rng: np.random.Generator) -> pl.DataFrame:
     n = len(county)
     out = {"division_code": county, "division_name": name, "report_year": pl.repeat("2023", n, eager=True)}
-    out["total_services"] = pl.Series(sum(counts.values())).cast(pl.Utf8)
+    subsets = aggregates.subset_columns()  # "of which" columns are not added to the total
+    out["total_services"] = pl.Series(sum(v for c, v in counts.items() if c not in subsets)).cast(pl.Utf8)
     _, complications, _ = aggregates.procedure_columns()
     for column in counts:
         out[column] = pl.Series(counts[column]).cast(pl.Utf8)
@@ -206,8 +210,10 @@ def linked_set(rows: int, seed: int = 0, profile: Profile | None = None) -> dict
         occurred_date=sample["service_date"], reported_date=sample["service_date"])
     by_county = services.group_by("city_code", "city_name", "procedure").len().pivot(
         on="procedure", index=["city_code", "city_name"], values="len").fill_null(0).sort("city_code")
-    counts = {col: (by_county[code].to_numpy() if code in by_county.columns else np.zeros(by_county.height, int))
-              for code, col in aggregates.procedure_columns()[0].items()}
+    counted = aggregates.attribute_subsets(pl.DataFrame(
+        {col: (by_county[code] if code in by_county.columns else pl.repeat(0, by_county.height, eager=True))
+         for code, col in aggregates.procedure_columns()[0].items()}).cast(pl.Int64))
+    counts = {col: counted[col].to_numpy() for col in counted.columns}
     zero = np.random.default_rng(0)  # complications: none (the records carry none)
     _, complications, _ = aggregates.procedure_columns()
     report = _procedure_frame(by_county["city_code"], by_county["city_name"], counts, zero).with_columns(
@@ -342,6 +348,9 @@ DEFECTS: dict[str, dict[str, Injector]] = {
         Injector("report.total_mismatch", "total_services", _plus("total_services", "total_services", 3)),
         Injector("report.complication_exceeds", "iud_insertion_infection",
                  _plus("iud_insertion_infection", "iud_insertion", 1)),
+        Injector("report.subset_exceeds", "anaesthesia_abortion",  # 麻醉流产 above 负压吸引术 plus 钳刮术
+                 lambda df, rng, ref: {"anaesthesia_abortion": (df["vacuum_aspiration"].cast(pl.Int64) + df[
+                     "dilation_curettage"].cast(pl.Int64) + 1).cast(pl.Utf8)}),
         Injector("report.future_period", "report_year", lambda df, rng, ref: {
             "report_year": pl.repeat(str(ref.year + 2), df.height, eager=True)}),
         Injector("field.type", "vasectomy", _set("vasectomy", "2.5")),
@@ -376,7 +385,8 @@ def report_set(prefecture: str = "130100", rows: int = 20_000, seed: int = 0, de
     columns = [total, *procedures.values(), *complications]
     children = aggregates.expected_children(prefecture, year)
     services = service_records(rows, rng, Profile(county_codes=tuple(children)))
-    now = aggregates.recount(services.select("city_code", "procedure", pl.col("service_date").str.to_date()))
+    now = aggregates.attribute_subsets(
+        aggregates.recount(services.select("city_code", "procedure", pl.col("service_date").str.to_date())))
     now = now.with_columns(pl.lit(0).alias(c) for c in complications).cast({c: pl.Int64 for c in columns})
     # the year before: the same counts (a steady prefecture), so that only an injected jump is implausible
     before = now.with_columns(pl.lit(year - 1, dtype=pl.Int64).alias("report_year"))

@@ -76,9 +76,13 @@ def test_linked_set_refers_to_itself_and_sums_exactly():
     per_county = services.group_by("city_code").len()
     joined = report.join(per_county, left_on="division_code", right_on="city_code")
     assert joined.height == per_county.height and (joined["total_services"] == joined["len"]).all()
-    vacuum = services.filter(pl.col("procedure") == "05").group_by("city_code").len()
+    # 麻醉流产 (08) is an "of which" column of 负压吸引术 (05) and 钳刮术: its records are counted in the first
+    vacuum = services.filter(pl.col("procedure").is_in(["05", "08"])).group_by("city_code").len()
     check = report.join(vacuum, left_on="division_code", right_on="city_code")
     assert (check["vacuum_aspiration"].cast(pl.Int64) == check["len"]).all()
+    anaesthesia = services.filter(pl.col("procedure") == "08").group_by("city_code").len()
+    check = report.join(anaesthesia, left_on="division_code", right_on="city_code")
+    assert check.height and (check["anaesthesia_abortion"].cast(pl.Int64) == check["len"]).all()
 
 
 def test_fixtures_are_what_make_fixtures_makes(tmp_path):
