@@ -165,6 +165,11 @@ _RULES = [
          "卫统45表 表内审核；麻醉流产为负压吸引术、钳刮术的“其中”项是 fpschema 的假设（填报说明未核实）"),
     Rule("report.complication_exceeds", ERROR, "record", "并发症例数大于相应手术例数",
          "A complication count exceeds its procedure count", "卫统45表 表内审核"),
+    Rule("report.duplicate_key", ERROR, "dataset",
+         "同一区划、统计年度（指标报表还有同一指标）出现在多行（每一重复行都报告）",
+         "The same division and statistical year (and, in an indicator report, indicator) appear on several rows "
+         "(reported on each of them)",
+         "卫统45表、妇幼卫生年报：每个区划每个统计年度填一行；键见数据契约 x-key（fpschema（项目自定））"),
     Rule("report.rollup_mismatch", ERROR, "report", "上级区划的数不等于其下级区划之和",
          "A parent division's figure is not the sum of its children", "表间审核：逐级汇总"),
     Rule("report.rollup_incomplete", ERROR, "report", "上级区划的下级区划不全（按统计年度的区划）",

@@ -66,6 +66,8 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
                     "service#birth": pl.coalesce(pl.col("birth_date"), pl.when(id_ok).then(pl.col("client_id#birth")))})
         out.append({"service#age": gb11643.age_expr(pl.col("service#birth"), pl.col("service_date")),
                     **dataset_checks.key_stage(kind)})
+    else:  # a row key (x-key) reads the division codes' numbers of the first stage
+        out.append(dataset_checks.key_stage(kind))
     return tuple(s for s in out if s)
 
 

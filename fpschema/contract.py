@@ -192,6 +192,11 @@ def header_aliases(kind: str) -> dict[str, str]:
     return table
 
 
+def key(kind: str) -> tuple[str, ...]:
+    """The fields that identify a row of the kind (``x-key``: one row per division and year, …), or none."""
+    return tuple(schema(kind).get("x-key", ()))
+
+
 def code_group(name: str) -> tuple[str, ...]:
     """A named group of codes in ``defs.json`` (e.g. ``procedure_surgical``)."""
     return tuple(defs()[name]["enum"])

@@ -39,6 +39,48 @@ def _counties(rng: np.random.Generator, n: int, how_many: int = 40) -> tuple[pl.
     return _pick([c for c, _ in counties], idx), _pick([m for _, m in counties], idx), idx
 
 
+def _report_keys(rng: np.random.Generator, n: int, profile: Profile, slots: int = 1
+                 ) -> tuple[pl.Series, pl.Series, np.ndarray, pl.Series, np.ndarray]:
+    """Distinct keys (x-key) for ``n`` report rows: (county code, name, slot, statistical year, unit). The rows of
+    the profile's year span as many counties in use as they need (at least the profile's), each with up to
+    ``slots`` rows (one per indicator); more rows go to earlier years, with the codes in use in each. Figures are
+    drawn per unit (a county and slot), so a county repeats its figures from year to year (no jump)."""
+    counties = current_counties()
+    if profile.county_codes:
+        pool = np.array([i for i, (code, _) in enumerate(counties) if code in set(profile.county_codes)])
+    else:
+        pool = rng.permutation(len(counties))
+    k = min(len(pool), max(profile.counties, -(-n // slots)))
+    cells = rng.choice(k * slots, size=min(n, k * slots), replace=False)
+    codes = [counties[i][0] for i in pool[cells // slots]]
+    names = [counties[i][1] for i in pool[cells // slots]]
+    slot, end = list(cells % slots), profile.period[1]
+    year = end.year + (1 if end.month >= 10 else 0)  # the statistical year runs 1 October to 30 September
+    years = [year] * len(codes)
+    earlier = sorted(profile.county_codes or _county_codes())
+    while len(codes) < n:
+        year -= 1
+        if year < 1980:
+            raise ValueError(f"{n} rows have more keys than there are counties and years")
+        for code in earlier:
+            name = divisions.name(code, year)
+            if name is None or len(codes) >= n:
+                continue
+            for s in range(min(slots, n - len(codes))):
+                codes.append(code), names.append(name), slot.append(s), years.append(year)
+    slot_ = np.array(slot, dtype=np.int64)
+    _, unit = np.unique(np.array([int(c) for c in codes], dtype=np.int64) * slots + slot_, return_inverse=True)
+    return (pl.Series(codes, dtype=pl.Utf8), pl.Series(names, dtype=pl.Utf8), slot_,
+            pl.Series(years).cast(pl.Utf8), unit.astype(np.int64))
+
+
+def _county_codes() -> list[str]:
+    """County-level codes of any year (not the aggregates 市辖区 and 县, nor the permit prefixes)."""
+    return [code for code, periods in divisions.history().items()
+            if not code.endswith("00") and code not in divisions.PERMIT_PREFIXES
+            and any(p.name not in ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划") for p in periods)]
+
+
 def _uscc(county: pl.Series, rng: np.random.Generator, prefix: str = "12") -> pl.Series:
     """Valid unified social credit codes: authority+type, county, nine random characters, check character."""
     n = len(county)
@@ -123,13 +165,14 @@ def adverse_events(n: int, rng: np.random.Generator, profile: Profile) -> pl.Dat
 
 
 def _indicator_rows(county: pl.Series, name: pl.Series, indicator: pl.Series, numerator: np.ndarray,
-                    denominator: np.ndarray) -> pl.DataFrame:
+                    denominator: np.ndarray, years: pl.Series | None = None) -> pl.DataFrame:
     frame = pl.DataFrame({"division_code": county, "division_name": name, "indicator": indicator,
-                          "numerator": numerator, "denominator": denominator})
+                          "numerator": numerator, "denominator": denominator,
+                          "report_year": pl.repeat("2023", len(county), eager=True) if years is None else years})
     units = {k: d["unit"] for k, d in aggregates.definitions().items()}
     scale = {k: aggregates.scales()[u] for k, u in units.items()}
     return frame.select(
-        "division_code", "division_name", pl.lit("2023").alias("report_year"), "indicator",
+        "division_code", "division_name", "report_year", "indicator",
         pl.col("numerator").cast(pl.Utf8), pl.col("denominator").cast(pl.Utf8),
         (pl.col("numerator") / pl.col("denominator") * pl.col("indicator").replace_strict(
             scale, default=100, return_dtype=pl.Int64)).round(2).cast(pl.Utf8).alias("value"),
@@ -149,30 +192,35 @@ def _share_range(indicator: str) -> tuple[float, float]:
 
 
 def indicator_reports(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
-    county, name, _ = _counties(rng, n, profile.counties)
+    """Indicator rows, one per division, year and indicator (:func:`_report_keys`)."""
     indicators = list(contract.codetables()["indicator"].labels)
-    chosen = rng.integers(0, len(indicators), size=n)
+    county, name, chosen, years, unit = _report_keys(rng, n, profile, len(indicators))
     ranges = np.array([_share_range(i) for i in indicators])
-    denominator = rng.integers(2_000, 20_000, size=n)
-    share = rng.uniform(ranges[chosen, 0], ranges[chosen, 1])
+    of_unit = np.zeros(int(unit.max()) + 1 if n else 0, dtype=np.int64)
+    of_unit[unit] = chosen  # each unit's indicator; one draw per unit (county and indicator)
+    denominator = rng.integers(2_000, 20_000, size=len(of_unit))[unit]
+    share = rng.uniform(ranges[of_unit, 0], ranges[of_unit, 1])[unit]
     numerator = np.minimum(np.ceil(denominator * share), denominator).astype(np.int64)
-    return _indicator_rows(county, name, _pick(indicators, chosen), numerator, denominator)
+    return _indicator_rows(county, name, _pick(indicators, chosen), numerator, denominator, years)
 
 
 def procedure_reports(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
-    county, name, _ = _counties(rng, n, profile.counties)
+    """卫统45表 rows, one per division and year (:func:`_report_keys`)."""
+    county, name, _, years, unit = _report_keys(rng, n, profile)
     procedures, _, _ = aggregates.procedure_columns()
     subsets = aggregates.subset_columns()
-    counts = {col: rng.integers(0, 400, size=n) for col in procedures.values() if col not in subsets}
+    m = int(unit.max()) + 1 if n else 0  # one draw per unit (county)
+    counts = {col: rng.integers(0, 400, size=m)[unit] for col in procedures.values() if col not in subsets}
     for column, parents in subsets.items():  # an "of which" column: a share of what it is part of
-        counts[column] = np.floor(rng.random(n) * sum(counts[p] for p in parents)).astype(np.int64)
-    return _procedure_frame(county, name, counts, rng)
+        counts[column] = np.floor(rng.random(m)[unit] * sum(counts[p] for p in parents)).astype(np.int64)
+    return _procedure_frame(county, name, counts, rng, years)
 
 
 def _procedure_frame(county: pl.Series, name: pl.Series, counts: dict[str, np.ndarray],
-                     rng: np.random.Generator) -> pl.DataFrame:
+                     rng: np.random.Generator, years: pl.Series | None = None) -> pl.DataFrame:
     n = len(county)
-    out = {"division_code": county, "division_name": name, "report_year": pl.repeat("2023", n, eager=True)}
+    out = {"division_code": county, "division_name": name,
+           "report_year": pl.repeat("2023", n, eager=True) if years is None else years}
     subsets = aggregates.subset_columns()  # "of which" columns are not added to the total
     out["total_services"] = pl.Series(sum(v for c, v in counts.items() if c not in subsets)).cast(pl.Utf8)
     _, complications, _ = aggregates.procedure_columns()
@@ -254,7 +302,13 @@ def _future(column: str) -> Callable:
 
 
 def _unknown_county(column: str) -> Callable:
-    return _set(column, "999999")
+    """Codes of no division, a different one per row (99xxyy, yy never 00: not a parent of a roll-up), so they
+    do not repeat a report's key."""
+    def apply(df, rng, ref):
+        i = pl.int_range(df.height, eager=True)
+        return {column: pl.select(pl.format("99{}{}", (i // 99 % 100).cast(pl.Utf8).str.zfill(2),
+                                            (i % 99 + 1).cast(pl.Utf8).str.zfill(2))).to_series()}
+    return apply
 
 
 def _rate(df: pl.DataFrame, numerator: pl.Series) -> pl.Series:
