@@ -43,8 +43,10 @@ def _report_keys(rng: np.random.Generator, n: int, profile: Profile, slots: int 
                  ) -> tuple[pl.Series, pl.Series, np.ndarray, pl.Series, np.ndarray]:
     """Distinct keys (x-key) for ``n`` report rows: (county code, name, slot, statistical year, unit). The rows of
     the profile's year span as many counties in use as they need (at least the profile's), each with up to
-    ``slots`` rows (one per indicator); more rows go to earlier years, with the codes in use in each. Figures are
-    drawn per unit (a county and slot), so a county repeats its figures from year to year (no jump)."""
+    ``slots`` rows (one per indicator); more rows go to earlier years, with the codes in use in each: every other
+    year first (Y-2, Y-4, …: no county in two consecutive years, so an injected defect is no year-on-year jump),
+    then the years between. Figures are drawn per unit (a county and slot), so a county repeats its figures from
+    year to year (no jump in clean data)."""
     counties = current_counties()
     if profile.county_codes:
         pool = np.array([i for i, (code, _) in enumerate(counties) if code in set(profile.county_codes)])
@@ -55,12 +57,13 @@ def _report_keys(rng: np.random.Generator, n: int, profile: Profile, slots: int 
     codes = [counties[i][0] for i in pool[cells // slots]]
     names = [counties[i][1] for i in pool[cells // slots]]
     slot, end = list(cells % slots), profile.period[1]
-    year = end.year + (1 if end.month >= 10 else 0)  # the statistical year runs 1 October to 30 September
-    years = [year] * len(codes)
+    first = end.year + (1 if end.month >= 10 else 0)  # the statistical year runs 1 October to 30 September
+    years = [first] * len(codes)
     earlier = sorted(profile.county_codes or _county_codes())
+    order = iter([*range(first - 2, 1979, -2), *range(first - 1, 1979, -2)])
     while len(codes) < n:
-        year -= 1
-        if year < 1980:
+        year = next(order, None)
+        if year is None:
             raise ValueError(f"{n} rows have more keys than there are counties and years")
         for code in earlier:
             name = divisions.name(code, year)
@@ -311,6 +314,12 @@ def _unknown_county(column: str) -> Callable:
     return apply
 
 
+def _future_year(df, rng, ref):
+    """Statistical years not begun: each row's year moved by the same number of years (past ``ref``), so rows that
+    had different keys keep different keys."""
+    return {"report_year": (df["report_year"].cast(pl.Int64) + (ref.year + 2 - 1980)).cast(pl.Utf8)}
+
+
 def _rate(df: pl.DataFrame, numerator: pl.Series) -> pl.Series:
     """The value as the report would state it for this numerator (rounded to 2 places)."""
     units = {k: d["unit"] for k, d in aggregates.definitions().items()}
@@ -389,8 +398,7 @@ DEFECTS: dict[str, dict[str, Injector]] = {
                  lambda df: pl.col("value").cast(pl.Float64) < 90),  # stays under the target ceiling either way
         Injector("indicator.unit", "unit", _wrong_unit),
         Injector("indicator.below_target", "value", _below_target, lambda df: HAS_TARGET),
-        Injector("report.future_period", "report_year", lambda df, rng, ref: {
-            "report_year": pl.repeat(str(ref.year + 2), df.height, eager=True)}),
+        Injector("report.future_period", "report_year", _future_year),
         Injector("field.range", "value", _set("value", "-5")),
         Injector("field.code", "unit", _set("unit", "percent")),
         Injector("field.pattern", "division_code", _set("division_code", "1101")),
@@ -405,8 +413,7 @@ DEFECTS: dict[str, dict[str, Injector]] = {
         Injector("report.subset_exceeds", "anaesthesia_abortion",  # 麻醉流产 above 负压吸引术 plus 钳刮术
                  lambda df, rng, ref: {"anaesthesia_abortion": (df["vacuum_aspiration"].cast(pl.Int64) + df[
                      "dilation_curettage"].cast(pl.Int64) + 1).cast(pl.Utf8)}),
-        Injector("report.future_period", "report_year", lambda df, rng, ref: {
-            "report_year": pl.repeat(str(ref.year + 2), df.height, eager=True)}),
+        Injector("report.future_period", "report_year", _future_year),
         Injector("field.type", "vasectomy", _set("vasectomy", "2.5")),
         Injector("field.pattern", "division_code", _set("division_code", "1101")),
         Injector("division.unknown", "division_code", _unknown_county("division_code")),

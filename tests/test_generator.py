@@ -39,6 +39,20 @@ def test_every_defect_kind_scores_precision_and_recall_1(kind, tmp_path):
     assert table.filter((pl.col("precision") < 1) | (pl.col("recall") < 1)).height == 0, table
 
 
+@pytest.mark.parametrize("kind", [k for k in KINDS if contract.key(k)])
+@pytest.mark.parametrize("rows", [400, 5_000])
+def test_generated_reports_have_unique_keys_unless_the_defect_is_injected(kind, rows):
+    key = list(contract.key(kind))
+    frame, _ = generator.generate(kind, rows, seed=21, reference_date=REF)
+    assert frame.select(key).is_unique().all()
+    frame, manifest = generator.generate(kind, rows, seed=21, defects=["report.duplicate_key"], defect_rate=0.02,
+                                         reference_date=REF)
+    repeated = frame.with_row_index("index").filter(pl.struct(key).is_duplicated())
+    truth = manifest.filter(pl.col("rule") == "report.duplicate_key")
+    assert repeated.height > 0 and sorted(repeated["index"]) == sorted(truth["index"])
+    assert set(truth["column"]) == {key[0]}
+
+
 def test_every_data_rule_of_the_catalogue_has_an_injector():
     from fpschema.catalogue import RULES
 
