@@ -67,6 +67,8 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
                     "service#birth": pl.coalesce(pl.col("birth_date"), pl.when(id_ok).then(pl.col("client_id#birth")))})
         out.append({"service#age": gb11643.age_expr(pl.col("service#birth"), pl.col("service_date")),
                     **dataset_checks.key_stage(kind)})
+    else:  # a row key (x-key) reads the division codes' numbers of the first stage
+        out.append(dataset_checks.key_stage(kind))
     return tuple(s for s in out if s)
 
 
@@ -140,8 +142,15 @@ def _prefix_differs(kind: str, child: str, parent: str, length: int) -> pl.Expr:
         pl.when(odd).then(pl.col(child)).str.slice(0, length) != pl.when(odd).then(pl.col(parent)))
 
 
+def verification_years() -> dict[str, int]:
+    """Licence type → years between verifications (the contract's ``x-verification-years``)."""
+    return contract.defs()["licence_type"]["x-verification-years"]
+
+
 def _institution(reference_date: date) -> list[Check]:
-    due = pl.col("last_verified_date").dt.offset_by("3y")
+    years = verification_years()  # a type not given (or not a code): the longest period
+    period = pl.col("licence_type").replace_strict(years, default=max(years.values()), return_dtype=pl.Int64)
+    due = pl.col("last_verified_date").dt.offset_by(pl.format("{}y", period))
     return [Check("institution.licence_overdue", "last_verified_date", due < pl.lit(reference_date))]
 
 

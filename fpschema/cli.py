@@ -167,6 +167,9 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
               help="考核目标文件（JSON），覆盖默认目标 / a targets file overriding the default targets")
 @click.option("--explanations", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="核实说明表（CSV：division_code,rule,explanation）/ explanations for warnings (CSV)")
+@click.option("--free-services", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="农村育龄夫妻免费项目清单（JSON），覆盖默认清单 / a file of the services rural couples get free, "
+                   "overriding the contract's list")
 @click.option("--zscore", type=click.FloatRange(min=0.5), default=3.5, show_default=True,
               help="与上期比较的稳健 z 分数阈值 / robust z-score threshold for year-on-year changes")
 @click.option("--engine", type=click.Choice(["polars", "spark"]), default="polars", show_default=True,
@@ -177,8 +180,8 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
 def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, fmt: str, output: Path | None, lang: str,
                  max_findings: int | None, unmask: bool, valid_out: Path | None, invalid_out: Path | None,
                  encoding: str | None, reference_date, batch_rows: int | None, records: Path | None,
-                 targets: Path | None, explanations: Path | None, zscore: float, engine: str,
-                 findings_out: str | None) -> None:
+                 targets: Path | None, explanations: Path | None, free_services: Path | None, zscore: float,
+                 engine: str, findings_out: str | None) -> None:
     from .engine import validate, validate_batched
 
     if batch_rows and (kind is None or valid_out or invalid_out):
@@ -205,17 +208,17 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
                            else findings_out)
                     limit = {} if max_findings is None else {"max_findings": max_findings}  # else Spark's default
                     report = _spark_report(raw, kind, encoding=encoding, reference_date=ref, lang=lang,
-                                           unmask=unmask, findings_path=out, **limit)
+                                           unmask=unmask, findings_path=out, free_services=free_services, **limit)
                 elif batch_rows:
                     report = validate_batched(path, kind, batch_rows=batch_rows, reference_date=ref, lang=lang,
                                               max_findings=max_findings, unmask=unmask, progress=bar.update,
-                                              encoding=encoding, layout=layout)
+                                              encoding=encoding, layout=layout, free_services=free_services)
                 else:
                     report = validate(path, kind, encoding=encoding, lang=lang, max_findings=max_findings,
                                       unmask=unmask, reference_date=ref, valid_out=quarantine[0],
                                       invalid_out=quarantine[1], records=records, targets=targets,
                                       explanations=explanations, zscore=zscore, progress=bar.update,
-                                      layout=layout)
+                                      layout=layout, free_services=free_services)
         except InputError as err:
             label = "错误" if lang == "zh" else "error"
             click.echo(f"{path}: {label} [{err.code}]: {err.message(lang)}", err=True)
@@ -225,7 +228,7 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
             click.echo(f"{path}: [output.unwritable] {err}", err=True)
             worst = EXIT_USAGE
             continue
-        except ValueError as err:  # a targets file naming unknown indicators, and the like
+        except ValueError as err:  # a targets or free-services file naming unknown codes, and the like
             click.echo(f"{path}: [usage] {err}", err=True)
             worst = EXIT_USAGE
             continue

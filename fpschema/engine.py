@@ -55,6 +55,7 @@ class Options:
     zscore: float = aggregates.ZSCORE  # threshold of the year-on-year plausibility check
     rollups: bool = True  # False when the caller runs the roll-ups itself (the Spark engine)
     plan: coverage.Plan | None = None  # how the source is judged (default: a source carrying every field)
+    groups: contract.Groups = ()  # code groups overriding the contract's (contract.load_free_services)
 
 
 def _aliases(kind: str) -> dict[str, str]:
@@ -101,15 +102,16 @@ def map_headers(headers: list[str], kind: str, layout: str | None = None) -> Map
     return Mapping(columns, pl.DataFrame(found, schema=FINDING_SCHEMA), plan)
 
 
-def every_check(kind: str, reference_date: date, *, cross_row: bool = True,
-                targets: dict[str, Any] | None = None, plan: coverage.Plan | None = None) -> list[Check]:
+def every_check(kind: str, reference_date: date, *, cross_row: bool = True, targets: dict[str, Any] | None = None,
+                plan: coverage.Plan | None = None, groups: contract.Groups = ()) -> list[Check]:
     """Every check of a kind as a column expression, applicable or not: conversion, schema (the required cells of
-    the plan's layout), catalogue, deriving, report rows, and (unless told not to) cross-row."""
+    the plan's layout; ``groups`` overriding the contract's code groups), catalogue, deriving, report rows, and
+    (unless told not to) cross-row."""
     plan = plan or coverage.full(kind)
     return (
         convert.conversion_checks(kind)
         + schema_checks.required_checks(plan.required)
-        + list(schema_checks.schema_checks(kind))
+        + list(schema_checks.schema_checks(kind, groups))
         + checks.checks(kind, reference_date)
         + derive.checks(plan.derived)
         + aggregates.row_checks(kind, reference_date, targets if targets is not None else aggregates.load_targets())
@@ -117,13 +119,13 @@ def every_check(kind: str, reference_date: date, *, cross_row: bool = True,
     )
 
 
-def all_checks(kind: str, reference_date: date, *, cross_row: bool = True,
-               targets: dict[str, Any] | None = None, plan: coverage.Plan | None = None) -> list[Check]:
+def all_checks(kind: str, reference_date: date, *, cross_row: bool = True, targets: dict[str, Any] | None = None,
+               plan: coverage.Plan | None = None, groups: contract.Groups = ()) -> list[Check]:
     """The checks that apply to a source judged by ``plan`` (default: one carrying every field): those of
     :func:`every_check` whose input fields the source has or derives."""
     plan = plan or coverage.full(kind)
-    return plan.select(every_check(kind, reference_date, cross_row=cross_row, targets=targets, plan=plan),
-                       reference_date)
+    return plan.select(every_check(kind, reference_date, cross_row=cross_row, targets=targets, plan=plan,
+                                   groups=groups), reference_date)
 
 
 def prepare(text: pl.DataFrame, kind: str, reference_date: date,
@@ -151,7 +153,8 @@ def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
 def _evaluate(text: pl.DataFrame, kind: str, options: Options) -> tuple[pl.DataFrame, pl.DataFrame]:
     distinct: dict[str, pl.Series] = {}
     typed = prepare(text, kind, options.reference_date, distinct, plan=options.plan)
-    todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets, plan=options.plan)
+    todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets, plan=options.plan,
+                      groups=options.groups)
     raw = findings_of(typed, todo, text, kind, options.unmask, finish=False, distinct=distinct)
     cross = dataset_checks.cross_row_findings(dataset_checks.key_frame(typed, kind, text), kind, options.unmask)
     found = finish_findings(pl.concat([raw, cross]), kind)
@@ -410,6 +413,7 @@ def validate_table(
     table: Table, kind: str | None = None, *, reference_date: date | None = None, lang: str = "zh",
     max_findings: int | None = None, unmask: bool = False, records: Any = None, targets: Any = None,
     explanations: Any = None, zscore: float = aggregates.ZSCORE, rollups: bool = True, layout: str | None = None,
+    free_services: Any = None,
 ) -> Report:
     """Validate a table from :func:`fpschema.reader.read`.
 
@@ -417,7 +421,8 @@ def validate_table(
     卫统45表 with counts recomputed from them; ``targets`` is a targets file (or its parsed dict) overriding the
     default; ``explanations`` a side table (division_code, rule, explanation) for warnings; ``zscore`` the
     threshold of the year-on-year check; ``layout`` the form the table is laid out as (else found from its
-    header)."""
+    header). ``free_services`` (a JSON file or a list of procedure codes) overrides the services rural couples get
+    free (:func:`contract.load_free_services`)."""
     headers = [c for c in table.frame.columns if c != "__row__"]
     if kind is None:
         kind = infer_kind(headers)
@@ -426,7 +431,8 @@ def validate_table(
     mapping = map_headers(headers, kind, layout)
     text = mapping.text(table.frame)
     target_doc = _targets(targets)
-    options = Options(reference_date or date.today(), unmask, target_doc, zscore, rollups, mapping.plan)
+    options = Options(reference_date or date.today(), unmask, target_doc, zscore, rollups, mapping.plan,
+                      contract.load_free_services(free_services))
     findings, typed = _evaluate(text, kind, options)
     extras: dict[str, Any] = {"coverage": coverage_of(mapping.plan, options, typed)}
     if records is not None and kind == "procedure_report":
@@ -445,7 +451,7 @@ def validate_table(
 def coverage_of(plan: coverage.Plan, options: Options, typed: pl.DataFrame | None = None) -> dict[str, Any]:
     """The report's ``coverage`` section (:meth:`coverage.Plan.summary`), with the names that matched several
     divisions when ``typed`` is given."""
-    todo = every_check(plan.kind, options.reference_date, targets=options.targets, plan=plan)
+    todo = every_check(plan.kind, options.reference_date, targets=options.targets, plan=plan, groups=options.groups)
     out = plan.summary(todo, options.reference_date)
     out["ambiguous"] = derive.candidates(typed, plan.derived) if typed is not None else []
     return out
@@ -514,7 +520,8 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
     mapping = map_headers(stream.names, kind, layout)
     options = replace(options, plan=mapping.plan)
     blocks = _prefetched(stream.frames())
-    todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets, plan=options.plan)
+    todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets, plan=options.plan,
+                      groups=options.groups)
     # while the first block is read: one pass over no rows loads what the rules read (code lists, divisions)
     empty = pl.DataFrame(schema={"__row__": pl.Int64, **dict.fromkeys(mapping.columns, pl.Utf8)})
     findings_of(prepare(empty, kind, options.reference_date, plan=options.plan), todo, empty, kind, options.unmask)
@@ -591,7 +598,7 @@ def validate(
     unmask: bool = False, limits: Limits | None = None, valid_out: str | Path | None = None,
     invalid_out: str | Path | None = None, records: Any = None, targets: Any = None, explanations: Any = None,
     zscore: float = aggregates.ZSCORE, rollups: bool = True, progress: Progress | None = None,
-    layout: str | None = None,
+    layout: str | None = None, free_services: Any = None,
 ) -> Report:
     """Validate a file (path), a polars or pandas DataFrame, or a list of dicts.
 
@@ -599,7 +606,8 @@ def validate(
     by suffix), original headers and values untouched. ``layout`` names the form the file is laid out as (a
     kind's ``x-layouts``; default: found from its header). ``progress(done, total)`` is called with the bytes
     checked so far as a large CSV is validated block by block. Raises :class:`fpschema.errors.InputError` when
-    the source cannot be read as a table.
+    the source cannot be read as a table. ``free_services``: the services rural couples get free, overriding the
+    contract's list (a JSON file or a list of procedure codes: :func:`contract.load_free_services`).
     """
     if kind is not None and kind not in contract.kinds():
         raise InputError("input.unknown_kind", kind=kind)
@@ -607,7 +615,8 @@ def validate(
             and (fmt is None or fmt.lower().lstrip(".") in ("csv", "txt", "tsv"))):
         stream = open_stream(Path(source), encoding=encoding, known_headers=known_headers(kind), limits=limits)
         if stream is not None:
-            options = Options(reference_date or date.today(), unmask, _targets(targets), zscore, rollups)
+            options = Options(reference_date or date.today(), unmask, _targets(targets), zscore, rollups,
+                              groups=contract.load_free_services(free_services))
             try:
                 return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings,
                                        progress=progress, layout=layout)
@@ -616,7 +625,7 @@ def validate(
     table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits)
     report = validate_table(table, kind, reference_date=reference_date, lang=lang, max_findings=max_findings,
                             unmask=unmask, records=records, targets=targets, explanations=explanations,
-                            zscore=zscore, rollups=rollups, layout=layout)
+                            zscore=zscore, rollups=rollups, layout=layout, free_services=free_services)
     if valid_out or invalid_out:
         valid, invalid = split_rows(table, report)
         if valid_out:
@@ -653,10 +662,11 @@ def write_rows(frame: pl.DataFrame, path: str | Path) -> Path:
 def validate_batched(
     path: str | Path, kind: str, *, batch_rows: int = 250_000, reference_date: date | None = None,
     lang: str = "zh", max_findings: int | None = None, unmask: bool = False, progress: Progress | None = None,
-    encoding: str | None = None, layout: str | None = None,
+    encoding: str | None = None, layout: str | None = None, free_services: Any = None,
 ) -> Report:
     """Validate a large CSV in blocks of about ``batch_rows`` rows (:func:`validate_stream`), whatever its
-    size; a file that cannot be read block by block is validated whole. ``encoding``: as for :func:`validate`."""
+    size; a file that cannot be read block by block is validated whole. ``encoding``, ``free_services``: as for
+    :func:`validate`."""
     path = Path(path)
     if not path.is_file():
         raise InputError("input.not_found", path=str(path))
@@ -668,9 +678,10 @@ def validate_batched(
     stream = open_stream(path, encoding=encoding, known_headers=known_headers(kind), limits=limits)
     if stream is not None:
         try:
-            return validate_stream(stream, kind, Options(ref, unmask), lang=lang, max_findings=max_findings,
+            options = Options(ref, unmask, groups=contract.load_free_services(free_services))
+            return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings,
                                    source_extra={"batch_rows": batch_rows}, progress=progress, layout=layout)
         except NotStreamable:
             pass
     return validate(path, kind, encoding=encoding, reference_date=ref, lang=lang, max_findings=max_findings,
-                    unmask=unmask, layout=layout)
+                    unmask=unmask, layout=layout, free_services=free_services)

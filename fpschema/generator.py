@@ -187,7 +187,8 @@ def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl
     steril = reason_np == "3"
     proc_np = procedure.to_numpy()
     method = np.where(proc_np == "01", 2, np.where(male_np, 1, 0))  # 6 避孕套, 1 男性绝育, 3 宫内节育器
-    fee = np.where(rural, 0, rng.integers(0, 30, size=n) * 10)
+    free = procedure.is_in(list(contract.code_group(contract.FREE_RURAL))).to_numpy()
+    fee = np.where(rural & free, 0, rng.integers(0, 30, size=n) * 10)  # recanalisation is charged, rural or not
 
     last, weights, female_names, male_names = _names()
     surname = rng.choice(len(last), size=n, p=weights)
@@ -373,6 +374,7 @@ def _vasectomy_on_woman(df, rng, ref):
 FEMALE = pl.col("sex") == "2"
 NOT_LEAP_DAY = pl.col("client_id").str.slice(10, 4) != "0229"  # the year can change, the day must stay real
 NO_REASON = pl.col("service_reason").is_null()
+CHARGED_RURAL = (pl.col("is_rural") == "是") & (pl.col("fee") != "0")  # lawful (recanalisation) until the procedure changes
 
 SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("id.checksum", "client_id", _wrong_check),
@@ -410,11 +412,13 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("service.child_count_status", "child_count", _child_plus_one,
              lambda df: pl.col("birth_status").is_in(["0", "1", "2", "3"])),
     Injector("service.rural_fee", "fee",
-             lambda df, rng, ref: {"is_rural": pl.Series(["是"] * df.height), "fee": pl.Series(["50"] * df.height)}),
-    Injector("service.procedure_sex", "sex", _vasectomy_on_woman, lambda df: FEMALE & NO_REASON),
+             lambda df, rng, ref: {"is_rural": pl.Series(["是"] * df.height), "fee": pl.Series(["50"] * df.height)},
+             lambda df: pl.col("procedure").is_in(list(contract.code_group(contract.FREE_RURAL)))),
+    Injector("service.procedure_sex", "sex", _vasectomy_on_woman, lambda df: FEMALE & NO_REASON & ~CHARGED_RURAL),
 ]}
-# Rules broken by copying rows onto others (handled apart: they involve two rows).
-PAIR_DEFECTS = ("dataset.duplicate_record", "dataset.id_conflict")
+# Rules broken by copying rows onto others (handled apart: they involve two rows), by kind.
+PAIR_DEFECTS = {"service_record": ("dataset.duplicate_record", "dataset.id_conflict"),
+                "procedure_report": ("report.duplicate_key",), "indicator_report": ("report.duplicate_key",)}
 
 
 def defects_table() -> dict[str, dict[str, Injector]]:
@@ -433,7 +437,7 @@ def generators() -> dict[str, Callable[[int, np.random.Generator, Profile], pl.D
 
 def defect_codes(kind: str) -> tuple[str, ...]:
     """The rule codes the generator can break for ``kind``."""
-    pairs = PAIR_DEFECTS if kind == "service_record" else ()
+    pairs = PAIR_DEFECTS.get(kind, ())
     return (*defects_table().get(kind, {}), *pairs)
 
 
@@ -445,7 +449,8 @@ def inject(frame: pl.DataFrame, codes: Sequence[str], rate: float, rng: np.rando
     per_code = max(1, int(n * rate / max(len(codes), 1)))
     free = np.ones(n, dtype=bool)
     table = defects_table()[kind]
-    singles = [table[c] for c in codes if c not in PAIR_DEFECTS]
+    pairs = PAIR_DEFECTS.get(kind, ())
+    singles = [table[c] for c in codes if c not in pairs]
     masks = frame.select(i.eligible(frame).alias(i.rule) for i in singles) if singles else None
     patches: dict[str, list[tuple[np.ndarray, pl.Series]]] = {}
     manifest: list[pl.DataFrame] = []
@@ -460,8 +465,8 @@ def inject(frame: pl.DataFrame, codes: Sequence[str], rate: float, rng: np.rando
         for column, rule in ((injector.column, injector.rule), *injector.extra):
             manifest.append(_manifest(take, column, rule))
     for code in codes:
-        if code in PAIR_DEFECTS:
-            manifest.extend(_pair_defect(frame, code, per_code, free, rng, patches))
+        if code in pairs:
+            manifest.extend(_pair_defect(frame, code, per_code, free, rng, patches, kind))
     frame = frame.with_columns(
         frame[column].scatter(np.concatenate([i for i, _ in parts]), pl.concat([v.cast(pl.Utf8) for _, v in parts]))
         for column, parts in patches.items()
@@ -476,8 +481,10 @@ def _manifest(index: np.ndarray, column: str, rule: str) -> pl.DataFrame:
 
 
 def _pair_defect(frame: pl.DataFrame, code: str, count: int, free: np.ndarray, rng: np.random.Generator,
-                 patches: dict) -> list[pl.DataFrame]:
-    """Copy row a onto row b: a duplicate service (whole row), or the same ID for another person."""
+                 patches: dict, kind: str = "service_record") -> list[pl.DataFrame]:
+    """Copy row a onto row b: a duplicate service (whole row), the same ID for another person, or a report's key
+    (x-key) on another row: a 卫统45表 row with the key and name of another and its own figures (the same county
+    twice with different totals), an indicator row pasted twice (its figures depend on the indicator)."""
     candidates = np.flatnonzero(free)
     if code == "dataset.id_conflict":  # keep the sexes equal: only the birth dates conflict
         candidates = candidates[(frame["sex"].to_numpy()[candidates] == "2")]
@@ -487,6 +494,11 @@ def _pair_defect(frame: pl.DataFrame, code: str, count: int, free: np.ndarray, r
     picked = rng.choice(candidates, size=2 * count, replace=False)
     a, b = picked[:count], picked[count:]
     free[picked] = False
+    if code == "report.duplicate_key":
+        copied = frame.columns if kind == "indicator_report" else [*contract.key(kind), "division_name"]
+        for column in copied:
+            patches.setdefault(column, []).append((b, frame[column].gather(a)))
+        return [_manifest(np.concatenate([a, b]), contract.key(kind)[0], code)]
     if code == "dataset.duplicate_record":
         for column in frame.columns:
             patches.setdefault(column, []).append((b, frame[column].gather(a)))

@@ -43,9 +43,10 @@ _INT64 = (-(2**63), 2**63 - 1)
 
 
 @cache
-def _validator(kind: str) -> Draft202012Validator:
+def _validator(kind: str, groups: contract.Groups = ()) -> Draft202012Validator:
     return Draft202012Validator(
-        contract.schema(kind), registry=contract.registry(), format_checker=FormatChecker()
+        contract.with_groups(contract.schema(kind), groups), registry=contract.registry(),
+        format_checker=FormatChecker()
     )
 
 
@@ -70,10 +71,10 @@ def normalize_record(record: Mapping[str, Any], kind: str) -> dict[str, Any]:
     return out
 
 
-def _schema_findings(kind: str, record: dict[str, Any]) -> list[Finding]:
+def _schema_findings(kind: str, record: dict[str, Any], groups: contract.Groups = ()) -> list[Finding]:
     root = contract.schema(kind)
     out = []
-    for error in _validator(kind).iter_errors(record):
+    for error in _validator(kind, groups).iter_errors(record):
         out.extend(_from_error(root, error))
     return out
 
@@ -160,12 +161,13 @@ def _finalise(kind: str, found: list[Finding], unmask: bool) -> list[Finding]:
 
 
 def validate_record(
-    record: Any, kind: str, *, reference_date: date | None = None, unmask: bool = False
+    record: Any, kind: str, *, reference_date: date | None = None, unmask: bool = False, free_services: Any = None,
 ) -> list[Finding]:
     """Every finding for one record of ``kind`` (empty when the record is clean).
 
     ``reference_date`` (default today) is the day "future" is measured from. ID numbers in finding
-    values are masked unless ``unmask`` is true.
+    values are masked unless ``unmask`` is true. ``free_services`` overrides the services rural couples get free
+    (a JSON file or a list of procedure codes: :func:`contract.load_free_services`).
     """
     if kind not in contract.kinds():
         return [Finding.of("record.unknown_kind", "", kind)]
@@ -173,13 +175,14 @@ def validate_record(
         return [Finding.of("record.not_object", "", type(record).__name__)]
     ref = reference_date or date.today()
     normalised = normalize_record(record, kind)
-    found = _schema_findings(kind, normalised)
+    found = _schema_findings(kind, normalised, contract.load_free_services(free_services))
     found += _check_findings(kind, record, normalised, ref)
     known = contract.field_map(kind)
     found += [Finding.of("field.unknown", _pointer([k]), None) for k in record if k not in known]
     return _finalise(kind, found, unmask)
 
 
-def is_valid_record(record: Any, kind: str, *, reference_date: date | None = None) -> bool:
+def is_valid_record(record: Any, kind: str, *, reference_date: date | None = None, free_services: Any = None) -> bool:
     """True when the record has no finding of severity error (warnings allowed)."""
-    return not any(f.severity == "error" for f in validate_record(record, kind, reference_date=reference_date))
+    found = validate_record(record, kind, reference_date=reference_date, free_services=free_services)
+    return not any(f.severity == "error" for f in found)

@@ -138,10 +138,11 @@ def _then(fields: dict[str, contract.Field], node: dict[str, Any], code: str | N
 
 
 @cache
-def schema_checks(kind: str) -> tuple[Check, ...]:
+def schema_checks(kind: str, groups: contract.Groups = ()) -> tuple[Check, ...]:
     """Every check the kind's JSON Schema states, as column expressions over the typed frame, but its
-    ``required`` (a layout's: :func:`required_checks`)."""
-    doc = contract.schema(kind)
+    ``required`` (a layout's: :func:`required_checks`); ``groups`` override code groups of the contract
+    (:func:`contract.load_free_services`)."""
+    doc = contract.with_groups(contract.schema(kind), groups)
     fields = contract.field_map(kind)
     out: list[Check] = []
     for f in fields.values():

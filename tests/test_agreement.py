@@ -13,7 +13,7 @@ from .conftest import REF
 
 # What only one side can express: cross-row rules (the record path sees one record), and dates in
 # office formats (JSON records must be ISO; files may be 2023年4月19日 with a warning).
-ONLY_FRAME = {"dataset.duplicate_record", "dataset.id_conflict", "field.date_nonstandard"}
+ONLY_FRAME = {"dataset.duplicate_record", "dataset.id_conflict", "report.duplicate_key", "field.date_nonstandard"}
 
 
 def _records(frame: pl.DataFrame, kind: str) -> list[dict]:
