@@ -12,7 +12,6 @@ import polars as pl
 
 from . import aggregates, contract, divisions, uscc
 from .generator import (
-    DEFAULT_REFERENCE,
     Injector,
     Profile,
     _choice,
@@ -24,6 +23,7 @@ from .generator import (
     _place_words,
     _set,
     current_counties,
+    reference_for,
     service_records,
 )
 
@@ -60,7 +60,8 @@ def institutions(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataF
     words = _place_words()
     place = _pick(words, rng.integers(0, len(words), size=n))
     individual = rng.random(n) < 0.1
-    verified = _dates(rng, n, DEFAULT_REFERENCE - timedelta(days=3 * 365 - 30), DEFAULT_REFERENCE)
+    ref = reference_for(profile)  # verified within the three years before it
+    verified = _dates(rng, n, ref - timedelta(days=3 * 365 - 30), ref)
     items = np.where(individual, "07", np.where(rng.random(n) < 0.5, "01,02,05,07", "01,02,03,04,05,06,07,09,10"))
     return pl.DataFrame({
         "institution_code": county + pl.Series(rng.integers(1, 999, size=n)).cast(pl.Utf8).str.zfill(3),
