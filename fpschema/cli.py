@@ -399,11 +399,10 @@ def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_ra
     except (ValueError, KeyError, TypeError) as err:
         click.echo(f"错误 [generate.profile]: 配置文件无效 / invalid profile: {err}", err=True)
         sys.exit(EXIT_USAGE)
-    ref = reference_date.date() if reference_date else generator.reference_for(prof)
-    period_end = (prof or generator.Profile()).period[1]
-    if ref < period_end:
-        click.echo(f"错误 [generate.reference_date]: 参考日 {ref} 早于统计期结束日 {period_end} / the reference date "
-                   f"{ref} falls before the period ends ({period_end})", err=True)
+    try:
+        ref = generator.reference_for(prof, reference_date.date() if reference_date else None)
+    except ValueError as err:
+        click.echo(f"错误 [generate.reference_date]: 参考日早于统计期结束日 / {err}", err=True)
         sys.exit(EXIT_USAGE)
     try:
         _, manifest = writer.write_generated(output, kind, rows, seed=seed, defects=codes, defect_rate=defect_rate,

@@ -47,10 +47,14 @@ class Profile:
     reference_date: date | None = None  # the day the data are as of; None: 30 June after the period ends
 
 
-def reference_for(profile: Profile | None = None) -> date:
-    """The reference date of generated data: the profile's, else 30 June of the year after its period ends."""
+def reference_for(profile: Profile | None = None, reference_date: date | None = None) -> date:
+    """The reference date of generated data: ``reference_date``, else the profile's, else 30 June of the year
+    after its period ends. ValueError when it falls before the period ends (clean services would be future)."""
     profile = profile or Profile()
-    return profile.reference_date or date(profile.period[1].year + 1, 6, 30)
+    ref = reference_date or profile.reference_date or date(profile.period[1].year + 1, 6, 30)
+    if ref < profile.period[1]:
+        raise ValueError(f"reference date {ref} is before the period ends ({profile.period[1]})")
+    return ref
 
 
 def load_profile(path) -> Profile:
@@ -541,12 +545,7 @@ def generate(kind: str, rows: int, *, seed: int | Sequence[int] = 0, defects: Se
         raise ValueError(f"no generator for kind {kind!r}")
     if rows < 0:
         raise ValueError("rows must be >= 0")
-    profile = profile or Profile()
-    reference_date = reference_date or reference_for(profile)
-    if reference_date < profile.period[1]:
-        raise ValueError(f"reference date {reference_date} is before the period ends ({profile.period[1]}): "
-                         "clean services would lie in the future")
-    profile = replace(profile, reference_date=reference_date)
+    profile = replace(profile or Profile(), reference_date=reference_for(profile, reference_date))
     rng = np.random.default_rng(seed)
     frame = generators()[kind](rows, rng, profile)
     if not defects or rows == 0:
