@@ -554,4 +554,4 @@ def generate(kind: str, rows: int, *, seed: int | Sequence[int] = 0, defects: Se
     unknown = set(codes) - set(defect_codes(kind))
     if unknown:
         raise ValueError(f"unknown defect code(s) for {kind}: {sorted(unknown)}")
-    return inject(frame, codes, defect_rate, rng, reference_date, kind)
+    return inject(frame, codes, defect_rate, rng, profile.reference_date, kind)
