@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from . import aggregates, checks, contract, convert, coverage, dataset_checks, derive, schema_checks
+from . import aggregates, checks, contract, convert, coverage, dataset_checks, derive, schema_checks, truth
 from .catalogue import RULES
 from .check import Check, one_of
 from .csvstream import CsvStream, NotStreamable, open_stream
@@ -56,6 +56,7 @@ class Options:
     rollups: bool = True  # False when the caller runs the roll-ups itself (the Spark engine)
     plan: coverage.Plan | None = None  # how the source is judged (default: a source carrying every field)
     groups: contract.Groups = ()  # code groups overriding the contract's (contract.load_free_services)
+    reference_source: str = truth.OPTION  # where reference_date came from (truth.SOURCES)
 
 
 def _aliases(kind: str) -> dict[str, str]:
@@ -431,8 +432,9 @@ def validate_table(
     mapping = map_headers(headers, kind, layout)
     text = mapping.text(table.frame)
     target_doc = _targets(targets)
-    options = Options(reference_date or date.today(), unmask, target_doc, zscore, rollups, mapping.plan,
-                      contract.load_free_services(free_services))
+    ref, how = truth.resolve(None, reference_date)  # given, else today; validate() also looks for a manifest
+    options = Options(ref, unmask, target_doc, zscore, rollups, mapping.plan,
+                      contract.load_free_services(free_services), how)
     findings, typed = _evaluate(text, kind, options)
     extras: dict[str, Any] = {"coverage": coverage_of(mapping.plan, options, typed)}
     if records is not None and kind == "procedure_report":
@@ -445,7 +447,7 @@ def validate_table(
         if kind == "indicator_report":
             extras["dashboard"] = dashboard(typed, target_doc)
     return _report(kind, _source(table), text.height, mapping, findings, _sample_cells(text, findings), lang=lang,
-                   max_findings=max_findings, unmask=unmask, extras=extras)
+                   max_findings=max_findings, unmask=unmask, extras=extras, options=options)
 
 
 def coverage_of(plan: coverage.Plan, options: Options, typed: pl.DataFrame | None = None) -> dict[str, Any]:
@@ -466,8 +468,9 @@ def _source(read: Table | CsvStream) -> dict[str, Any]:
 
 def _report(kind: str, source: dict[str, Any], rows_total: int, mapping: Mapping, findings: pl.DataFrame,
             cells: pl.DataFrame, *, lang: str, max_findings: int | None, unmask: bool,
-            extras: dict[str, Any] | None = None) -> Report:
-    """The report of a validated source: file findings first, then the rows' findings."""
+            extras: dict[str, Any] | None = None, options: Options | None = None) -> Report:
+    """The report of a validated source: file findings first, then the rows' findings; it names the reference
+    date of ``options``."""
     file_findings = mapping.findings
     if rows_total == 0:
         file_findings = pl.concat([file_findings, pl.DataFrame([_file_finding("file.no_rows", "")],
@@ -477,6 +480,8 @@ def _report(kind: str, source: dict[str, Any], rows_total: int, mapping: Mapping
         kind=kind, source=source, rows_total=rows_total, findings_all=pl.concat([file_findings, findings]),
         rows_invalid=rows_total if mapping.missing_required else error_rows, lang=lang, max_findings=max_findings,
         sample_rows=_sample_rows(cells, findings, kind, unmask), columns=list(mapping.columns), extras=extras or {},
+        reference_date=options.reference_date if options else None,
+        reference_date_source=options.reference_source if options else None,
     )
 
 
@@ -561,7 +566,8 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
     covered = {**coverage_of(mapping.plan, options),
                "ambiguous": list({(a["field"], a["name"], a["year"]): a for a in ambiguous}.values())[:100]}
     return _report(kind, source, stream.rows, mapping, findings, pl.concat(cells) if cells else pl.DataFrame(),
-                   lang=lang, max_findings=max_findings, unmask=options.unmask, extras={"coverage": covered})
+                   lang=lang, max_findings=max_findings, unmask=options.unmask, extras={"coverage": covered},
+                   options=options)
 
 
 def _cross_row(keys: pl.DataFrame, kind: str, unmask: bool, ahead: tuple[int, Future[Any]] | None) -> pl.DataFrame:
@@ -605,27 +611,32 @@ def validate(
     ``valid_out`` / ``invalid_out`` write the rows without / with errors to files (CSV, Parquet or JSONL
     by suffix), original headers and values untouched. ``layout`` names the form the file is laid out as (a
     kind's ``x-layouts``; default: found from its header). ``progress(done, total)`` is called with the bytes
-    checked so far as a large CSV is validated block by block. Raises :class:`fpschema.errors.InputError` when
-    the source cannot be read as a table. ``free_services``: the services rural couples get free, overriding the
-    contract's list (a JSON file or a list of procedure codes: :func:`contract.load_free_services`).
+    checked so far as a large CSV is validated block by block. Without ``reference_date``, a file generated by
+    :mod:`fpschema.generator` is judged against the reference date of its manifest (``X.manifest.json`` beside
+    ``X``), anything else against today; the report names the date and its source. ``free_services``: the services
+    rural couples get free, overriding the contract's list (a JSON file or a list of procedure codes:
+    :func:`contract.load_free_services`). Raises :class:`fpschema.errors.InputError` when the source cannot be
+    read as a table.
     """
     if kind is not None and kind not in contract.kinds():
         raise InputError("input.unknown_kind", kind=kind)
+    ref, how = truth.resolve(source, reference_date)
     if (isinstance(source, str | Path) and kind not in TABLE_KINDS and not (valid_out or invalid_out)
             and (fmt is None or fmt.lower().lstrip(".") in ("csv", "txt", "tsv"))):
         stream = open_stream(Path(source), encoding=encoding, known_headers=known_headers(kind), limits=limits)
         if stream is not None:
-            options = Options(reference_date or date.today(), unmask, _targets(targets), zscore, rollups,
-                              groups=contract.load_free_services(free_services))
+            options = Options(ref, unmask, _targets(targets), zscore, rollups,
+                              groups=contract.load_free_services(free_services), reference_source=how)
             try:
                 return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings,
                                        progress=progress, layout=layout)
             except NotStreamable:
                 pass  # read whole below
     table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits)
-    report = validate_table(table, kind, reference_date=reference_date, lang=lang, max_findings=max_findings,
+    report = validate_table(table, kind, reference_date=ref, lang=lang, max_findings=max_findings,
                             unmask=unmask, records=records, targets=targets, explanations=explanations,
                             zscore=zscore, rollups=rollups, layout=layout, free_services=free_services)
+    report.reference_date_source = how
     if valid_out or invalid_out:
         valid, invalid = split_rows(table, report)
         if valid_out:
@@ -674,14 +685,14 @@ def validate_batched(
         sample = fh.read(1 << 20)
     row_bytes = max(1, len(sample) // max(1, sample.count(b"\n")))
     limits = Limits(stream_bytes=0, block_bytes=max(1 << 16, batch_rows * row_bytes))
-    ref = reference_date or date.today()
+    ref, how = truth.resolve(path, reference_date)
     stream = open_stream(path, encoding=encoding, known_headers=known_headers(kind), limits=limits)
     if stream is not None:
         try:
-            options = Options(ref, unmask, groups=contract.load_free_services(free_services))
+            options = Options(ref, unmask, groups=contract.load_free_services(free_services), reference_source=how)
             return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings,
                                    source_extra={"batch_rows": batch_rows}, progress=progress, layout=layout)
         except NotStreamable:
             pass
-    return validate(path, kind, encoding=encoding, reference_date=ref, lang=lang, max_findings=max_findings,
-                    unmask=unmask, layout=layout, free_services=free_services)
+    return validate(path, kind, encoding=encoding, reference_date=reference_date, lang=lang,
+                    max_findings=max_findings, unmask=unmask, layout=layout, free_services=free_services)

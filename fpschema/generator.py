@@ -5,12 +5,16 @@ provider word lists. Records are consistent with the contract: the ID number car
 of the address, a birth date giving an age plausible for the service, the sex in its 17th digit and
 a right check digit. ``generate`` returns the records as text columns (what a file holds) and a
 manifest of every injected defect as (index, column, rule), index counting data rows from 0.
+
+Defects that depend on the day (a service in the future, an ID holder not yet born) are dated against a
+reference date: by default 30 June after the period ends (:func:`reference_for`), fixed so that the same seed
+gives the same bytes on any day. It travels with the data in the manifest's sidecar (:mod:`fpschema.truth`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
@@ -22,7 +26,7 @@ from . import contract, divisions, gb11643
 
 MANIFEST_SCHEMA = {"index": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8}
 DEFAULT_PERIOD = (date(2022, 10, 1), date(2023, 9, 30))  # statistical year 2023
-DEFAULT_REFERENCE = date(2024, 6, 30)
+DEFAULT_REFERENCE = date(2024, 6, 30)  # reference_for(Profile()): 30 June after the default period
 
 
 @dataclass
@@ -40,11 +44,23 @@ class Profile:
     rural_share: float = 0.55
     counties: int = 40  # how many counties one data set spans
     county_codes: tuple[str, ...] = ()  # or exactly these counties
+    reference_date: date | None = None  # the day the data are as of; None: 30 June after the period ends
+
+
+def reference_for(profile: Profile | None = None, reference_date: date | None = None) -> date:
+    """The reference date of generated data: ``reference_date``, else the profile's, else 30 June of the year
+    after its period ends. ValueError when it falls before the period ends (clean services would be future)."""
+    profile = profile or Profile()
+    ref = reference_date or profile.reference_date or date(profile.period[1].year + 1, 6, 30)
+    if ref < profile.period[1]:
+        raise ValueError(f"reference date {ref} is before the period ends ({profile.period[1]})")
+    return ref
 
 
 def load_profile(path) -> Profile:
     """A profile from a JSON file: any of ``period`` ([start, end] ISO dates), ``birth_status``,
-    ``service_reason`` (use "" for no reason), ``procedure`` ({code: weight}), ``rural_share``, ``counties``."""
+    ``service_reason`` (use "" for no reason), ``procedure`` ({code: weight}), ``rural_share``, ``counties``,
+    ``reference_date`` (ISO date)."""
     import json
 
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -53,6 +69,8 @@ def load_profile(path) -> Profile:
         raise ValueError(f"unknown profile keys {sorted(unknown)}")
     if "period" in doc:
         doc["period"] = tuple(date.fromisoformat(d) for d in doc["period"])
+    if doc.get("reference_date") is not None:
+        doc["reference_date"] = date.fromisoformat(doc["reference_date"])
     if "service_reason" in doc:
         doc["service_reason"] = {(k or None): v for k, v in doc["service_reason"].items()}
     return Profile(**doc)
@@ -110,8 +128,23 @@ def _pick(values: Sequence[str], idx: np.ndarray) -> pl.Series:
     return pl.Series(list(values), dtype=pl.Utf8).gather(idx)
 
 
+def _distinct(number: np.ndarray) -> np.ndarray:
+    """17-digit ID bodies made distinct: a number met before gets the next sequence number (1-98, the 17th
+    digit, and so the sex, kept) until none repeats. Random bodies collide by chance (some thousand pairs in a
+    million records), and two people with one ID number are a defect (``dataset.id_conflict``) only when
+    injected."""
+    number = number.copy()
+    while True:
+        repeated = np.ones(len(number), dtype=bool)
+        repeated[np.unique(number, return_index=True)[1]] = False
+        if not repeated.any():
+            return number
+        seq = number[repeated] // 10 % 100
+        number[repeated] += (seq % 98 + 1 - seq) * 10
+
+
 def _ids(region: pl.Series, birth: np.ndarray, male: np.ndarray, rng: np.random.Generator) -> pl.Series:
-    """GB 11643 numbers: region + birth date + sequence (17th digit odd for men) + check digit."""
+    """GB 11643 numbers, each once: region + birth date + sequence (17th digit odd for men) + check digit."""
     n = len(region)
     seq = rng.integers(1, 99, size=n)  # first two sequence digits, never 00 (keeps clear of "000" endings)
     parity = rng.integers(0, 5, size=n) * 2 + male
@@ -120,8 +153,8 @@ def _ids(region: pl.Series, birth: np.ndarray, male: np.ndarray, rng: np.random.
     months = ymd.astype("datetime64[M]").astype(np.int64) % 12 + 1
     days = (ymd - ymd.astype("datetime64[M]")).astype(np.int64) + 1
     # 17 digits as one number (region, YYYYMMDD, sequence), then text: cheaper than joining strings
-    number = (region.cast(pl.Int64).to_numpy() * 10**11 + (years * 10000 + months * 100 + days) * 1000
-              + seq * 10 + parity)
+    number = _distinct(region.cast(pl.Int64).to_numpy() * 10**11 + (years * 10000 + months * 100 + days) * 1000
+                       + seq * 10 + parity)
     body = pl.Series(number).cast(pl.Utf8)
     return pl.select(body + gb11643.check_char_expr(pl.lit(body))).to_series().alias("client_id")
 
@@ -513,21 +546,24 @@ def _pair_defect(frame: pl.DataFrame, code: str, count: int, free: np.ndarray, r
 
 def generate(kind: str, rows: int, *, seed: int | Sequence[int] = 0, defects: Sequence[str] | str | None = None,
              defect_rate: float = 0.05, profile: Profile | None = None,
-             reference_date: date = DEFAULT_REFERENCE) -> tuple[pl.DataFrame, pl.DataFrame]:
+             reference_date: date | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``rows`` records of ``kind`` as text columns, and the manifest of injected defects.
 
-    ``defects`` is ``"all"``, a list of rule codes, or None for a clean set.
+    ``defects`` is ``"all"``, a list of rule codes, or None for a clean set. ``reference_date`` (default
+    :func:`reference_for` the profile) is the day the data are as of: clean records are lawful on it, and the
+    defects that depend on the day are dated against it; it may not fall before the period ends.
     """
     if kind not in generators():
         raise ValueError(f"no generator for kind {kind!r}")
     if rows < 0:
         raise ValueError("rows must be >= 0")
+    profile = replace(profile or Profile(), reference_date=reference_for(profile, reference_date))
     rng = np.random.default_rng(seed)
-    frame = generators()[kind](rows, rng, profile or Profile())
+    frame = generators()[kind](rows, rng, profile)
     if not defects or rows == 0:
         return frame, pl.DataFrame(schema=MANIFEST_SCHEMA)
     codes = list(defect_codes(kind)) if defects == "all" else list(defects)
     unknown = set(codes) - set(defect_codes(kind))
     if unknown:
         raise ValueError(f"unknown defect code(s) for {kind}: {sorted(unknown)}")
-    return inject(frame, codes, defect_rate, rng, reference_date, kind)
+    return inject(frame, codes, defect_rate, rng, profile.reference_date, kind)

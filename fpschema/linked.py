@@ -12,7 +12,6 @@ import polars as pl
 
 from . import aggregates, checks, contract, divisions, uscc
 from .generator import (
-    DEFAULT_REFERENCE,
     Injector,
     Profile,
     _choice,
@@ -24,6 +23,7 @@ from .generator import (
     _place_words,
     _set,
     current_counties,
+    reference_for,
     service_records,
 )
 
@@ -106,9 +106,11 @@ def institutions(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataF
     place = _pick(words, rng.integers(0, len(words), size=n))
     individual = rng.random(n) < 0.1
     licence = np.where(individual, "2", np.where(rng.random(n) < 0.7, "1", "2"))
-    # verified within the licence type's period (checks.verification_years), a month to spare
+    # verified within the licence type's period (checks.verification_years) before the reference date, a month to
+    # spare
+    ref = np.datetime64(reference_for(profile), "D")
     years = np.vectorize(checks.verification_years().get)(licence)
-    verified = np.datetime64(DEFAULT_REFERENCE, "D") - (rng.random(n) * (years * 365 - 30)).astype("timedelta64[D]")
+    verified = ref - (rng.random(n) * (years * 365 - 30)).astype("timedelta64[D]")
     items = np.where(individual, "07", np.where(rng.random(n) < 0.5, "01,02,05,07", "01,02,03,04,05,06,07,09,10"))
     return pl.DataFrame({
         "institution_code": county + pl.Series(rng.integers(1, 999, size=n)).cast(pl.Utf8).str.zfill(3),

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from . import aggregates, contract, dataset_checks, engine, reader
+from . import aggregates, contract, dataset_checks, engine, reader, truth
 from .catalogue import RULES
 from .check import Check
 from .errors import InputError
@@ -414,11 +414,14 @@ def validate(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "
     from pyspark import StorageLevel
 
     kind, cols = _map_columns(spark_df, kind, id_column)
-    ref = reference_date or date.today()
+    ref, how = truth.resolve(None, reference_date)
     src = {"name": "<spark>", "format": "spark", "encoding": None, "sha256": None, **(source or {}),
            "engine": "spark"}
     if kind in DRIVER_KINDS:
-        return _validate_on_driver(spark_df, kind, cols, ref, lang, max_findings, unmask, targets, src, free_services)
+        report = _validate_on_driver(spark_df, kind, cols, ref, lang, max_findings, unmask, targets, src,
+                                     free_services)
+        report.reference_date_source = how
+        return report
     held: list[DataFrame] = []
     try:
         out, findings = _plan(spark_df, kind, cols, ref, unmask, chunk_rows, held,
@@ -454,7 +457,7 @@ def validate(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "
         kind=kind, source=src, rows_total=rows_total, findings_all=findings_all,
         rows_invalid=rows_total if cols.mapping.missing_required else invalid, lang=lang,
         max_findings=max_findings, columns=list(cols.raw), findings_total=sum(counts["by_severity"].values()),
-        spark_counts=counts,
+        spark_counts=counts, reference_date=ref, reference_date_source=how,
     )
 
 
@@ -585,9 +588,13 @@ def read_source(spark: SparkSession, path: str | Path, fmt: str | None = None,
 
 def validate_path(spark: SparkSession, path: str | Path, kind: str | None = None, fmt: str | None = None, *,
                   encoding: str | None = None, **options: Any) -> Report:
-    """:func:`read_source` then :func:`validate` (keyword ``options`` are :func:`validate`'s)."""
+    """:func:`read_source` then :func:`validate` (keyword ``options`` are :func:`validate`'s). Without
+    ``reference_date``, a local file with a generator's manifest beside it is judged against the manifest's."""
     df, source = read_source(spark, path, fmt, encoding)
-    return validate(df, kind, source=source, **options)
+    ref, how = truth.resolve(path, options.pop("reference_date", None))
+    report = validate(df, kind, source=source, reference_date=ref, **options)
+    report.reference_date_source = how
+    return report
 
 
 def session(app_name: str = "fpschema", master: str | None = None, **conf: str) -> SparkSession:

@@ -57,8 +57,9 @@ def test_report_structure_and_masking(tmp_path, corpus):
     path = writer.write(frame, tmp_path / "data.csv", KIND)
     report = fpschema.validate(path, KIND, reference_date=REF, max_findings=50)
     doc = json.loads(report.to_json())
-    assert set(doc) == {"fpschema_version", "kind", "source", "ok", "rows_total", "rows_valid", "rows_invalid",
-                        "counts", "findings", "truncated", "coverage"}
+    assert set(doc) == {"fpschema_version", "kind", "source", "reference_date", "reference_date_source", "ok",
+                        "rows_total", "rows_valid", "rows_invalid", "counts", "findings", "truncated", "coverage"}
+    assert (doc["reference_date"], doc["reference_date_source"]) == (REF.isoformat(), "option")
     assert {"name", "format", "encoding", "sha256"} <= set(doc["source"])
     assert set(doc["counts"]) == {"by_rule", "by_column", "by_severity"}
     assert set(doc["findings"][0]) == {"row", "column", "rule", "severity", "value", "message"}
