@@ -162,13 +162,24 @@ def check(code: str) -> str | None:
 
 
 @cache
-def _in_use() -> pl.DataFrame:
-    """(number, level, year): every code in use during a year of the table (and after its last list)."""
+def _periods() -> pl.DataFrame:
+    """The table's periods by code and start: ``number``, ``level``, ``low`` and ``high`` (the years in use, both
+    included; one past the last list while in use), ``ended`` (abolished or changed), ``next`` (the first year of
+    the code's next period, two past the last list when none) and ``final`` (the code's last period)."""
     first, last = years()
-    return table().select(
-        pl.col("code").cast(pl.Int64).alias("number"), "level",
-        pl.int_ranges(pl.col("start").clip(first), pl.col("end").fill_null(last + 1) + 1).alias("year"),
-    ).explode("year")
+    number = pl.col("code").cast(pl.Int64)
+    final = (number != number.shift(-1)).fill_null(True)
+    return table().sort("code", "start").select(
+        number.alias("number"), "level", pl.col("start").clip(first).alias("low"),
+        pl.col("end").fill_null(last + 1).alias("high"), pl.col("end").is_not_null().alias("ended"),
+        pl.when(final).then(last + 2).otherwise(pl.col("start").shift(-1)).alias("next"), final.alias("final"))
+
+
+def _year_keys(rows: pl.DataFrame, low: pl.Expr, high: pl.Expr) -> pl.Series:
+    """number * 10000 + year for each year from ``low`` to ``high`` (both included; none where high < low) of
+    each of ``rows``."""
+    return rows.select((pl.col("number") * 10000 + pl.int_ranges(low, high + 1)).alias("k")).explode(
+        "k").drop_nulls().to_series()
 
 
 @cache
@@ -187,11 +198,10 @@ def _retired() -> pl.DataFrame:
 @cache
 def _place_keys(levels: tuple[str, ...]) -> tuple[pl.Series, pl.Series]:
     """(in use, retired): the keys code * 10000 + year of the codes of ``levels`` in use during a year, and of
-    those retired by then (in use before, not in that year)."""
-    def keys(frame: pl.DataFrame) -> pl.Series:
-        return frame.filter(pl.col("level").is_in(levels)).select(pl.col("number") * 10000 + pl.col("year")).to_series()
-
-    return keys(_in_use()), keys(_retired())
+    those retired by then (in use before, not in that year: after a period, before the next one)."""
+    mine = _periods().filter(pl.col("level").is_in(levels))
+    return (_year_keys(mine, pl.col("low"), pl.col("high")),
+            _year_keys(mine.filter("ended"), pl.col("high") + 1, pl.col("next") - 1))
 
 
 def place_status_expr(number: pl.Expr, year: pl.Expr, levels: tuple[str, ...] = ("county",)) -> pl.Expr:
@@ -257,10 +267,7 @@ def _id_retired_keys() -> pl.Series:
     """code * 10000 + birth year where an address code had been abolished (its last period ended) more than
     :data:`RETIRED_GRACE_YEARS` before the birth year."""
     _, last = years()
-    latest = table().sort("code", "start").group_by("code").agg(pl.col("end").last())
-    years_after = pl.int_ranges(pl.col("end") + RETIRED_GRACE_YEARS + 1, last + 2).alias("year")
-    return latest.filter(pl.col("end").is_not_null()).select(pl.col("code").cast(pl.Int64), years_after).explode(
-        "year").drop_nulls().select(pl.col("code") * 10000 + pl.col("year")).get_column("code")
+    return _year_keys(_periods().filter("final", "ended"), pl.col("high") + RETIRED_GRACE_YEARS + 1, pl.lit(last + 1))
 
 
 def id_retired_expr(region: pl.Expr, birth_year: pl.Expr) -> pl.Expr:
