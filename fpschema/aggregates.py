@@ -149,11 +149,9 @@ def _group(kind: str) -> list[str]:
 
 
 def _parent(code: pl.Expr) -> pl.Expr:
-    """The parent of a county (its prefecture xxyy00) or of a prefecture (its province xx0000)."""
-    prefecture = code.str.slice(0, 4) + "00"
-    return (pl.when(code.str.ends_with("0000")).then(None)
-            .when(code.str.ends_with("00")).then(code.str.slice(0, 2) + "0000")
-            .otherwise(prefecture))
+    """The parent of a county (its prefecture xxyy00, or its province when directly under it) or of a
+    prefecture (its province xx0000): :func:`divisions.parent_expr`."""
+    return divisions.parent_expr(code)
 
 
 @dataclass(frozen=True)
@@ -201,19 +199,9 @@ def rollup_findings(typed: pl.DataFrame, kind: str) -> pl.DataFrame:
 
 
 def expected_children(code: str, year: int | None) -> list[str]:
-    """County-level codes in use in ``year`` under a prefecture (or prefectures under a province)."""
-    history = divisions.history()
-    if code.endswith("0000"):
-        prefix, keep = code[:2], lambda c: c.endswith("00") and not c.endswith("0000")
-    else:
-        prefix, keep = code[:4], lambda c: not c.endswith("00")
-    out = []
-    for child in history:
-        if child.startswith(prefix) and child != code and keep(child):
-            name = divisions.name(child, year)
-            if name is not None and name not in ("市辖区", "县"):  # aggregates, not divisions with data
-                out.append(child)
-    return out
+    """The divisions rolling up into ``code`` in the report year's division list (the year-end list of
+    ``year``: :func:`divisions.children`); none without a year."""
+    return [] if year is None else divisions.children(code, int(year))
 
 
 def plausibility_findings(typed: pl.DataFrame, kind: str, threshold: float = ZSCORE) -> pl.DataFrame:

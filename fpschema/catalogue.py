@@ -14,6 +14,8 @@ WARNING = "warning"
 
 REG = "《计划生育技术服务管理条例》（2004年修订，国务院令第428号）"
 GB11643 = "GB 11643-1999 公民身份号码"
+GBT2260 = "GB/T 2260 各年代码表（fpschema/data/divisions.csv，源自 yescallop/areacodes，CC0）"
+RETIRED_GRACE_YEARS = 5  # years after a code's abolition in which it may still be assigned (divisions reads it)
 
 
 @dataclass(frozen=True)
@@ -96,22 +98,36 @@ _RULES = [
          "The age from the ID number is not between 0 and 120", "GB 11643-1999 §5.3; 0-120 岁为 fpschema（项目自定）"),
     Rule("id.region", ERROR, "field", "身份证号前六位不是任何时期有效的 GB/T 2260 行政区划代码",
          "The first six digits of the ID number were never a GB/T 2260 division code",
-         "GB 11643-1999 §5.2; GB/T 2260 (python-stdnum cn/loc.dat)"),
+         f"GB 11643-1999 §5.1; {GBT2260}"),
+    Rule("id.region_retired", WARNING, "field",
+         f"身份证号前六位的行政区划代码在出生年份之前 {RETIRED_GRACE_YEARS} 年以上即已撤销，不可能在出生后初次赋予，请核实",
+         f"The ID number's division code was abolished more than {RETIRED_GRACE_YEARS} years before the birth "
+         "year, so it cannot have been first assigned to this person; please verify",
+         f"GB 11643-1999 §5.1（地址码为初次登记地代码）; {GBT2260}; 宽限 {RETIRED_GRACE_YEARS} 年为 fpschema（项目自定）"),
     # --- other identifiers -----------------------------------------------------------------------------
     Rule("uscc.format", ERROR, "field", "统一社会信用代码应为 18 位，且只含规定字符",
          "The unified social credit code must be 18 characters of the allowed alphabet", "GB 32100-2015 §4"),
     Rule("uscc.checksum", ERROR, "field", "统一社会信用代码校验码错误",
          "The unified social credit code's check character is wrong", "GB 32100-2015 §5 (python-stdnum)"),
     Rule("division.unknown", ERROR, "field", "行政区划代码前六位不是任何时期有效的 GB/T 2260 代码",
-         "The first six digits are not a GB/T 2260 division code of any year",
-         "GB/T 2260 (python-stdnum cn/loc.dat)"),
+         "The first six digits are not a GB/T 2260 division code of any year", GBT2260,
+         supersedes=("division.not_in_use",)),
+    Rule("division.not_in_use", ERROR, "field",
+         "行政区划代码在服务日期或统计年度所在年份不是在用的该级区划代码（如把省级、地级代码填作县级，或代码当年尚未启用）",
+         "The division code was not a code in use at the allowed level in the year of the service date or report "
+         "(e.g. a province or prefecture code where a county is required, or a code not yet created)",
+         f"{GBT2260}（各年代码表）; 字段的年份与级别见 schemas/（x-division-year, x-division-levels）"),
+    Rule("division.retired", WARNING, "field",
+         "行政区划代码在该年份之前已撤销或变更，请改用继任代码（见报告的值：原代码 → 继任代码）",
+         "The division code had been abolished or changed before that year; use its successor (the reported value "
+         "reads old code → successor)", f"{GBT2260}（新旧代码对应关系）"),
     Rule("division.name_unknown", ERROR, "field", "市(区)名称在服务年份不是任何在用的县级行政区划，无法确定区划代码",
          "The district name is not a county-level division in use in the service year; its code cannot be derived",
-         "GB/T 2260"),
+         GBT2260),
     Rule("division.name_ambiguous", WARNING, "field",
          "市(区)名称在服务年份对应多个县级行政区划（见报告的覆盖范围部分），请改填区划代码",
          "The district name matches several county-level divisions in the service year (listed in the report's "
-         "coverage section); give the division code instead", "GB/T 2260"),
+         "coverage section); give the division code instead", GBT2260),
     Rule("division.hierarchy", ERROR, "record", "下级区划代码与上级区划代码不一致（乡级前六位应等于市(区)代码，村级前九位应等于乡级代码）",
          "A lower division code does not start with its parent's code", "统计用区划代码编制规则; GB/T 10114-2003"),
     Rule("date.future", ERROR, "field", "日期晚于校验参考日", "The date is after the reference date", "fpschema"),

@@ -60,6 +60,8 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
             out[0][f"{f.name}#status"] = uscc.status_expr(pl.col(f.name))
         elif (digits := divisions.code_digits(f.spec)) is not None:  # a division code: as a number, once
             out[0][f"{f.name}#number"] = digits_number(pl.col(f.name), digits)
+        if (place := _place(kind, f)) is not None:  # a place: in use in its row's year (stage 1 reads #number)
+            out[1][f"{f.name}#division"] = divisions.place_status_expr(*place)
     if kind == "service_record":
         status = pl.col("client_id#status")
         id_ok = pl.col("client_id#applies") & (status.is_null() | (status == "id.legacy_15"))
@@ -70,6 +72,20 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
     else:  # a row key (x-key) reads the division codes' numbers of the first stage
         out.append(dataset_checks.key_stage(kind))
     return tuple(s for s in out if s)
+
+
+def _place(kind: str, f: contract.Field) -> tuple[pl.Expr, pl.Expr, tuple[str, ...]] | None:
+    """(six-digit code as a number, year, levels) of a division field that names a place in use in its row's
+    year (``x-division-year``: the date or year field giving it; ``x-division-levels``, default county)."""
+    year_field = f.spec.get("x-division-year")
+    if f.check != "division" or year_field is None:
+        return None
+    digits = divisions.code_digits(f.spec)
+    number = (pl.col(f"{f.name}#number") // 10 ** (digits - 6) if digits is not None
+              else digits_number(pl.col(f.name).str.slice(0, 6), 6))
+    source = contract.field_map(kind)[year_field]
+    year = pl.col(year_field).dt.year() if source.fmt == "date" else pl.col(year_field)
+    return number, year, tuple(f.spec.get("x-division-levels", ("county",)))
 
 
 def derive(typed: pl.DataFrame, kind: str, reference_date: date,
@@ -98,12 +114,19 @@ def field_checks(kind: str, reference_date: date) -> list[Check]:
             status = pl.col(f"{f.name}#status")
             out.append(Check("id.normalized", f.name, applies & pl.col(f"{f.name}#normalized")))
             out.extend(Check(code, f.name, applies & (status == code)) for code in ID_CODES)
+            good = status.is_null() | (status == "id.legacy_15")
+            out.append(Check("id.region_retired", f.name, applies & good & gb11643.region_retired_expr(f.name)))
         elif f.check == "uscc":
             out.append(Check("uscc.checksum", f.name, pl.col(f"{f.name}#status") == "uscc.checksum"))
         elif f.check == "division":
             digits = divisions.code_digits(f.spec)
             out.append(Check("division.unknown", f.name, divisions.unknown_expr(col), per_value=True,
                              rows=None if digits is None else divisions.unknown_rows(f.name, digits)))
+            if (place := _place(kind, f)) is not None:  # never in use that year: error; retired: warning
+                status = pl.col(f"{f.name}#division")
+                out.append(Check("division.not_in_use", f.name, status == "division.not_in_use"))
+                out.append(Check("division.retired", f.name, status == "division.retired",
+                                 value=divisions.retired_value_expr(*place[:2])))
         if f.fmt == "date":
             out.append(Check("date.future", f.name, col > ref))
     return out

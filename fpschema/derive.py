@@ -7,10 +7,8 @@ county code from the county's name in the service year, through the division tab
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 import polars as pl
 
@@ -18,7 +16,6 @@ from . import divisions
 from .check import Check
 from .contract import Derivation
 
-OPEN_START, OPEN_END = 0, 9999  # a division in use since before the table begins, or still in use
 MATCHES = "#matches"  # suffix of the derived column counting the divisions a name matches
 CANDIDATES = "#candidates"  # suffix of the derived column listing them ("code name; code name")
 
@@ -36,58 +33,17 @@ def _from_id(part: str) -> Callable[[pl.DataFrame, Derivation], pl.DataFrame]:
     return fill
 
 
-def normalize_name(col: pl.Expr) -> pl.Expr:
-    """A place name as compared: NFKC (full-width brackets and letters), no spaces."""
-    return col.str.normalize("NFKC").str.replace_all(r"\s+", "")
-
-
-def _nfkc(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).split())
-
-
-@cache
-def name_table() -> pl.DataFrame:
-    """Every spelling of a county-level division's name (the county's own, and behind its prefecture's and
-    province's names) with its code and the years the name was in use."""
-    history = divisions.history()
-
-    def names_at(code: str, start: int, end: int) -> list[str]:
-        return [p.name for p in history.get(code, ()) if (p.start or OPEN_START) <= end
-                and start <= (p.end or OPEN_END) and p.name not in ("市辖区", "县", "省直辖县级行政区划")]
-
-    rows: list[tuple[str, str, int, int]] = []
-    for code, periods in history.items():
-        if code.endswith("00") or code in divisions.PERMIT_PREFIXES:
-            continue
-        for p in periods:
-            start, end = p.start or OPEN_START, p.end or OPEN_END
-            spellings = {p.name}
-            for prefecture in names_at(code[:4] + "00", start, end) or [""]:
-                for province in names_at(code[:2] + "0000", start, end):
-                    spellings |= {prefecture + p.name, province + prefecture + p.name, province + p.name}
-            rows.extend((_nfkc(s), code, start, end) for s in spellings)
-    return (pl.DataFrame(rows, schema={"#name": pl.Utf8, "#code": pl.Utf8, "#start": pl.Int32, "#end": pl.Int32},
-                         orient="row").unique().sort("#name", "#code"))
-
-
 def _division_by_name(typed: pl.DataFrame, d: Derivation) -> pl.DataFrame:
-    """The county code whose name, in the year of the date, is the cell; the number of such divisions and
-    their list beside it (one join over the distinct (name, year) pairs, not a lookup per row)."""
+    """The county code whose name, in the year of the date, is the cell (:func:`divisions.codes_by_name_frame`:
+    one join over the distinct (name, year) pairs); the number of such divisions and their list beside it."""
     name, when = d.sources
-    keys = typed.select(normalize_name(pl.col(name)).alias("#name"),
-                        pl.col(when).dt.year().cast(pl.Int32).alias("#year"))
-    pairs = keys.unique().drop_nulls()
-    found = (pairs.join(name_table(), on="#name")
-             .filter((pl.col("#start") <= pl.col("#year")) & (pl.col("#year") <= pl.col("#end")))
-             .group_by("#name", "#year").agg(pl.col("#code").unique().sort().alias("#codes")))
-    joined = keys.join(found, on=["#name", "#year"], how="left", maintain_order="left")
-    codes = joined.get_column("#codes")
-    count = codes.list.len().fill_null(0)
+    found = divisions.codes_by_name_frame(typed.select(pl.col(name).alias("name"), pl.col(when).alias("year")))
+    known = typed.select(pl.col(name).is_not_null() & pl.col(when).is_not_null()).to_series()
+    candidates = found.get_column("candidates")
     return typed.with_columns(
-        pl.when(count == 1).then(codes.list.first()).alias(d.field),
-        pl.when(keys.get_column("#name").is_not_null() & keys.get_column("#year").is_not_null())
-        .then(count).alias(d.field + MATCHES),
-        pl.Series(d.field + CANDIDATES, codes.list.join("、")),
+        found.get_column("code").alias(d.field),
+        pl.select(pl.when(known).then(candidates.list.len())).to_series().alias(d.field + MATCHES),
+        candidates.list.join("、").alias(d.field + CANDIDATES),
     )
 
 

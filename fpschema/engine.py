@@ -333,7 +333,7 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
                            for e, n in zip(_flag_exprs(typed, todo, distinct), names, strict=True))
     meta = pl.DataFrame({"check": names, "column": [c.column for c in todo], "rule": [c.rule for c in todo]})
     long = (failing.unpivot(variable_name="check", value_name="i").explode("i").drop_nulls("i")
-            .join(meta, on="check").drop("check"))
+            .join(meta, on="check"))
     if long.height == 0:
         return empty_findings() if finish else pl.DataFrame(schema=dataset_checks.RAW_SCHEMA)
     # the cells as written, column by column: one gather each (a direct Series call, no query to plan)
@@ -353,9 +353,25 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
         if column in sensitive and not unmask:
             cells = pl.select(mask_expr(pl.lit(cells))).to_series()
         values.append(cells.alias("value"))
-    hits = long.with_columns(pl.concat(values)).select(
+    value = _reported_values(typed, todo, names, long, pl.concat(values))
+    hits = long.with_columns(value).select(
         typed.get_column("__row__").gather(positions).alias("row"), "column", "rule", "value")
     return finish_findings(hits, kind) if finish else hits
+
+
+def _reported_values(typed: pl.DataFrame, todo: list[Check], names: list[str], long: pl.DataFrame,
+                     value: pl.Series) -> pl.Series:
+    """``value`` (the cells of the findings ``long``) with the text of the checks that say what to report
+    (``Check.value``), computed on their failing rows only."""
+    for name, c in zip(names, todo, strict=True):
+        if c.value is None:
+            continue
+        at = (long.get_column("check") == name).arg_true()
+        if len(at):
+            rows = long.get_column("i").gather(at)
+            text = typed.select(pl.col(c.value.meta.root_names()).gather(rows)).select(c.value.cast(pl.Utf8))
+            value = value.scatter(at, text.to_series())
+    return value
 
 
 def finish_findings(hits: pl.DataFrame, kind: str) -> pl.DataFrame:

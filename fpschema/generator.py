@@ -103,17 +103,14 @@ def _place_words() -> list[str]:
 
 
 @cache
-def current_counties() -> list[tuple[str, str]]:
-    """(code, name) of county-level divisions in use now (districts, counties, county-level cities)."""
-    out = []
-    for code, periods in divisions.history().items():
-        last = periods[-1]
-        if code.endswith("00") or last.end is not None or code in divisions.PERMIT_PREFIXES:
-            continue
-        if last.name in ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"):
-            continue
-        out.append((code, last.name))
-    return sorted(out)
+def current_counties(since: int = DEFAULT_PERIOD[0].year) -> list[tuple[str, str]]:
+    """(code, name) of the county-level divisions (districts, counties, county-level cities) in every year-end
+    list from ``since`` to the last one: a record dated in those years (or after: a future-date defect) may name
+    any of them, and so may the ID number of a person registered there."""
+    first, _ = divisions.years()
+    rows = divisions.table().filter((pl.col("level") == "county") & pl.col("end").is_null()
+                                    & (pl.col("start") <= max(since, first)))
+    return sorted(rows.select("code", "name").iter_rows())
 
 
 def _choice(rng: np.random.Generator, table: dict, n: int) -> pl.Series:
@@ -159,6 +156,18 @@ def _ids(region: pl.Series, birth: np.ndarray, male: np.ndarray, rng: np.random.
     return pl.select(body + gb11643.check_char_expr(pl.lit(body))).to_series().alias("client_id")
 
 
+def _distinct(number: np.ndarray) -> np.ndarray:
+    """17-digit ID bodies made distinct (two people of one county and birthday may draw the same sequence): a
+    repeated body moves its two sequence digits (01-98) on, the sex digit kept; a round per clash, not per row."""
+    for _ in range(100):
+        rank = pl.DataFrame({"n": number}).select(pl.int_range(pl.len()).over("n")).to_series().to_numpy()
+        if not rank.any():
+            return number
+        seq = number // 10 % 100
+        number = number + ((seq - 1 + rank) % 98 + 1 - seq) * 10
+    raise ValueError("could not make the generated ID numbers distinct")
+
+
 def _dates(rng: np.random.Generator, n: int, start: date, end: date) -> np.ndarray:
     days = rng.integers(0, (end - start).days + 1, size=n)
     return np.datetime64(start, "D") + days.astype("timedelta64[D]")
@@ -178,7 +187,7 @@ def _iso(values: np.ndarray) -> pl.Series:
 def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
     """Clean service records as text columns."""
     n = rows
-    counties = current_counties()
+    counties = current_counties(profile.period[0].year)
     if profile.county_codes:
         chosen = np.array([i for i, (code, _) in enumerate(counties) if code in set(profile.county_codes)])
     else:
@@ -353,8 +362,11 @@ def _birth_mismatch(df, rng, ref):
 
 
 def _before_birth(df, rng, ref):
-    service = df["birth_date"].str.to_date() - timedelta(days=30)
-    return {"service_date": service.dt.strftime("%Y-%m-%d")}
+    """The birth (ID number and birth date) moved after the service, not the service before the birth: the
+    service keeps its year, in which its county is in use."""
+    birth = pl.select(pl.min_horizontal(df["service_date"].str.to_date() + timedelta(days=30), pl.lit(ref))).to_series()
+    body = df["client_id"].str.slice(0, 6) + birth.dt.strftime("%Y%m%d") + df["client_id"].str.slice(14, 3)
+    return {"client_id": _recheck(body), "birth_date": birth.dt.strftime("%Y-%m-%d")}
 
 
 def _old_client(df, rng, ref):
@@ -394,6 +406,36 @@ def _unknown_division(df, rng, ref):
             "village_code": "999999" + df["village_code"].str.slice(6)}
 
 
+RETIRED_BY = 1985  # the injected retired codes were abolished before this year (before any generated service)
+
+
+@cache
+def _retired_counties() -> list[str]:
+    """County-level codes abolished for good before :data:`RETIRED_BY`, with a recorded successor."""
+    last = divisions.table().filter(pl.col("level") == "county").sort("code", "start").group_by("code").agg(
+        pl.col("end").last(), pl.col("successors").last())
+    return sorted(last.filter((pl.col("end") < RETIRED_BY) & pl.col("successors").is_not_null())["code"])
+
+
+def _place(df: pl.DataFrame, code: pl.Series) -> dict[str, pl.Series]:
+    """The row's county replaced by ``code``, its township and village codes too (the hierarchy holds)."""
+    return {"city_code": code, "township_code": code + df["township_code"].str.slice(6),
+            "village_code": code + df["village_code"].str.slice(6)}
+
+
+def _province_division(df, rng, ref):
+    return _place(df, df["city_code"].str.slice(0, 2) + "0000")
+
+
+def _retired_division(df, rng, ref):
+    return _place(df, _pick(_retired_counties(), rng.integers(0, len(_retired_counties()), size=df.height)))
+
+
+def _retired_region(df, rng, ref):
+    region = _pick(_retired_counties(), rng.integers(0, len(_retired_counties()), size=df.height))
+    return {"client_id": _recheck(region + df["client_id"].str.slice(6, 11))}
+
+
 def _hierarchy(df, rng, ref):
     village = df["village_code"]
     other = ((village.str.slice(6, 3).cast(pl.Int64) % 40) + 41).cast(pl.Utf8).str.zfill(3)
@@ -420,6 +462,8 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("id.birth_future", "client_id", _birth_future, lambda df: NOT_LEAP_DAY),
     Injector("id.age_range", "client_id", _too_old, lambda df: NOT_LEAP_DAY),
     Injector("id.region", "client_id", _region),
+    Injector("id.region_retired", "client_id", _retired_region,  # retired before 1985, born after 1990 (grace 5)
+             lambda df: pl.col("birth_date").str.slice(0, 4).cast(pl.Int32) > RETIRED_BY + divisions.RETIRED_GRACE_YEARS),
     Injector("service.sex_mismatch", "sex", _sex_flip),
     Injector("service.birth_date_mismatch", "birth_date", _birth_mismatch),
     Injector("service.before_birth", "service_date", _before_birth),
@@ -436,6 +480,8 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("division.unknown", "city_code", _unknown_division,
              extra=(("township_code", "division.unknown"), ("village_code", "division.unknown"))),
     Injector("division.hierarchy", "village_code", _hierarchy),
+    Injector("division.not_in_use", "city_code", _province_division),
+    Injector("division.retired", "city_code", _retired_division),
     Injector("service.reason_needs_iud", "iud_history",
              lambda df, rng, ref: {"service_reason": pl.Series(["2"] * df.height),
                                    "iud_history": pl.Series(["否"] * df.height)}, lambda df: FEMALE),
