@@ -316,6 +316,12 @@ def _unknown_county(column: str) -> Callable:
     return apply
 
 
+def _current(df: pl.DataFrame) -> pl.Expr:
+    """Rows whose division is still in use: a year moved past the table's last is judged by that year's list."""
+    now = divisions.table().filter(pl.col("end").is_null()).get_column("code")
+    return pl.col("division_code").is_in(now.implode())
+
+
 def _future_year(df, rng, ref):
     """Statistical years not begun: each row's year moved by the same number of years (past ``ref``), so rows that
     had different keys keep different keys."""
@@ -400,7 +406,7 @@ DEFECTS: dict[str, dict[str, Injector]] = {
                  lambda df: pl.col("value").cast(pl.Float64) < 90),  # stays under the target ceiling either way
         Injector("indicator.unit", "unit", _wrong_unit),
         Injector("indicator.below_target", "value", _below_target, lambda df: HAS_TARGET),
-        Injector("report.future_period", "report_year", _future_year),
+        Injector("report.future_period", "report_year", _future_year, _current),
         Injector("field.range", "value", _set("value", "-5")),
         Injector("field.code", "unit", _set("unit", "percent")),
         Injector("field.pattern", "division_code", _set("division_code", "1101")),
@@ -415,7 +421,7 @@ DEFECTS: dict[str, dict[str, Injector]] = {
         Injector("report.subset_exceeds", "anaesthesia_abortion",  # 麻醉流产 above 负压吸引术 plus 钳刮术
                  lambda df, rng, ref: {"anaesthesia_abortion": (df["vacuum_aspiration"].cast(pl.Int64) + df[
                      "dilation_curettage"].cast(pl.Int64) + 1).cast(pl.Utf8)}),
-        Injector("report.future_period", "report_year", _future_year),
+        Injector("report.future_period", "report_year", _future_year, _current),
         Injector("field.type", "vasectomy", _set("vasectomy", "2.5")),
         Injector("field.pattern", "division_code", _set("division_code", "1101")),
         Injector("division.unknown", "division_code", _unknown_county("division_code")),
