@@ -40,11 +40,13 @@ def _counties(rng: np.random.Generator, n: int, how_many: int = 40) -> tuple[pl.
 
 
 def _uscc(county: pl.Series, rng: np.random.Generator, prefix: str = "12") -> pl.Series:
-    """Valid unified social credit codes: authority+type, county, nine random characters, check character."""
+    """Valid unified social credit codes: authority+type, county, an organisation code (eight random characters
+    and its GB 11714 check character), check character."""
     n = len(county)
-    letters = np.array(list(ALNUM))[rng.integers(0, len(ALNUM), size=(n, 9))]
-    org = pl.Series(np.ascontiguousarray(letters).view("<U9").ravel())
+    letters = np.array(list(ALNUM))[rng.integers(0, len(ALNUM), size=(n, 9))]  # nine drawn: the same stream
+    org = pl.Series(np.ascontiguousarray(letters[:, :8]).view("<U8").ravel())
     body = prefix + county + org
+    body = pl.select(body + uscc.org_check_char_expr(pl.lit(body + "00"))).to_series()
     return pl.select(body + uscc.check_char_expr(pl.lit(body + "0"))).to_series()
 
 
