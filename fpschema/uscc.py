@@ -13,7 +13,7 @@ lower-case characters are normalised with a warning (``uscc.normalized``).
 
 >>> check("91110000600037341L"), check("91110000600037341M"), warnings("91110000600037341L")
 (None, 'uscc.checksum', [])
->>> warnings("91100000600037341P")
+>>> warnings("918801064006901351")
 ['uscc.division']
 """
 
