@@ -4,7 +4,8 @@ Structure of an 18-character number: six digits of GB/T 2260 division code (wher
 first registered), eight digits of birth date YYYYMMDD, three digits of sequence (the last one odd for
 men, even for women) and a check character (ISO 7064 MOD 11-2, ``X`` for ten). First-generation
 15-digit numbers have a YYMMDD date and no check character; they upgrade by inserting ``19`` and
-appending the check character.
+appending the check character. An 18-character number starting with 9 is a 2023 foreign permanent-residence
+ID card's (:mod:`fpschema.fpr`): the same layout and check, its own rules (``fpr.*``) in the same status.
 
 Every rule is written once, as a polars expression over a whole column; the plain functions
 evaluate that same expression on one value:
