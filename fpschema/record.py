@@ -19,7 +19,7 @@ import polars as pl
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
-from . import checks, contract, convert, gb11643
+from . import checks, contract, convert, gb11643, uscc
 from .catalogue import rule
 from .findings import Finding
 from .mask import mask_id
@@ -55,7 +55,8 @@ def _pointer(path) -> str:
 
 
 def normalize_record(record: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    """Map code-table labels and aliases to codes and normalise ID numbers; other values as given."""
+    """Map code-table labels and aliases to codes and normalise ID numbers and credit codes; other values as
+    given."""
     out = dict(record)
     for f in contract.fields(kind):
         value = out.get(f.name)
@@ -68,6 +69,8 @@ def normalize_record(record: Mapping[str, Any], kind: str) -> dict[str, Any]:
                            for v in value]
         elif f.check == "gb11643" and isinstance(value, str):
             out[f.name] = gb11643.normalize(value)
+        elif f.check == "uscc" and isinstance(value, str):
+            out[f.name] = uscc.compact(value)
     return out
 
 
@@ -124,9 +127,9 @@ def _check_findings(kind: str, raw: Mapping[str, Any], record: dict[str, Any], r
         {f.name: [_typed(record.get(f.name), f)] for f in fields},
         schema={f.name: checks.polars_type(f) for f in fields},
     )
-    # the ID normalisation warning compares with the value as given
+    # the normalisation warnings of identifiers compare with the value as given
     for f in fields:
-        if f.check == "gb11643":
+        if f.check in ("gb11643", "uscc"):
             frame = frame.with_columns(pl.Series(f.name, [_typed(raw.get(f.name), f)], dtype=pl.Utf8))
     for stage in checks.stages(kind, ref):
         frame = frame.with_columns(**stage)
