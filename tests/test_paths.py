@@ -346,7 +346,14 @@ def test_spark_gives_the_same_verdict(spark, corpus, tmp_path):
              .select("record_id", "column", "rule").iter_rows()}
     problems = [("spark", *d) for d in _disagreements(reference, found, lambda code: True)]
     path = _csv(records, tmp_path / "spark.csv")
-    report = fs.validate_path(spark, path, kind, reference_date=REF, unmask=True)
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(path.stat().st_size // 3 + 1))  # the file in 3 parts
+    spark.conf.set("spark.sql.files.openCostInBytes", "0")
+    try:
+        report = fs.validate_path(spark, path, kind, reference_date=REF, unmask=True)
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+        spark.conf.unset("spark.sql.files.openCostInBytes")
+    assert report.source["partitions"] >= 3
     found, _ = _rows(report, 2)  # the file's row numbers, as the command line reports them
     problems += [("spark csv", *d) for d in _disagreements(_validated(path, kind, 2)[0], found, lambda code: True)]
     assert not problems, "Spark disagrees:\n" + _table(problems, records)
