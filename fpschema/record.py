@@ -27,7 +27,11 @@ from .findings import Finding
 from .mask import mask_id
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from .check import Check
+
+FEW_ROWS = 16  # up to this many records are checked by _few_findings, more by the engine's own route
 
 
 def _pointer(key: Any) -> str:
@@ -66,6 +70,26 @@ def _row_checks(kind: str, reference_date: date) -> list[Check]:
     return engine.all_checks(kind, reference_date, cross_row=False)
 
 
+def _few_findings(typed: pl.DataFrame, todo: list[Check], kind: str) -> pl.DataFrame:
+    """:func:`engine.findings_of` for a few records (row, column, rule; no values): every check on every record
+    in one pass, the failing ones finished as the engine finishes its findings (fewer operations than the engine's
+    route, which pays off on many rows)."""
+    import polars as pl
+
+    from . import engine
+    from .reader import ROW
+
+    flags = typed.select(ROW, *[c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo)])
+    failing = (flags.unpivot(index=ROW, variable_name="check").filter(pl.col("value"))
+               .select(pl.col(ROW).alias("row"), pl.col("check").cast(pl.Int64)))
+    positions = range(len(todo))
+    hits = failing.select(
+        "row", pl.col("check").replace_strict(positions, [c.column for c in todo], return_dtype=pl.Utf8).alias("column"),
+        pl.col("check").replace_strict(positions, [c.rule for c in todo], return_dtype=pl.Utf8).alias("rule"),
+        pl.lit(None, dtype=pl.Utf8).alias("value"))
+    return engine.finish_findings(hits, kind)
+
+
 def validate_records(records: Iterable[Any], kind: str, *, reference_date: date | None = None,
                      unmask: bool = False) -> list[list[Finding]]:
     """The findings of each record (:func:`validate_record`), all records checked in one frame."""
@@ -88,16 +112,8 @@ def validate_records(records: Iterable[Any], kind: str, *, reference_date: date 
     text = pl.DataFrame([rows, *[reader.json_texts(n, [c.get(n) for c in cells]) for n in names]])
     typed = engine.prepare(text, kind, ref)
     todo = _row_checks(kind, ref)
-    # every check on every record in one pass; the failing ones finished as the engine finishes its findings
-    flags = typed.select(reader.ROW, *[c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo)])
-    failing = (flags.unpivot(index=reader.ROW, variable_name="check").filter(pl.col("value"))
-               .select(pl.col(reader.ROW).alias("row"), pl.col("check").cast(pl.Int64)))
-    hits = failing.select("row", pl.col("check").replace_strict(range(len(todo)), [c.column for c in todo],
-                                                                 return_dtype=pl.Utf8).alias("column"),
-                          pl.col("check").replace_strict(range(len(todo)), [c.rule for c in todo],
-                                                         return_dtype=pl.Utf8).alias("rule"),
-                          pl.lit(None, dtype=pl.Utf8).alias("value"))
-    found = engine.finish_findings(hits, kind)
+    found = engine.findings_of(typed, todo, text, kind, unmask=True) if len(objects) > FEW_ROWS \
+        else _few_findings(typed, todo, kind)
     sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
     values = {i: v for i, v, _ in objects}
     for i, _, _ in objects:
