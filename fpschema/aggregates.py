@@ -3,7 +3,8 @@ aggregations over the typed frame of an ``indicator_report`` or ``procedure_repo
 
 What an indicator is (numerator, denominator, unit, source) lives in the contract (``x-definitions`` of the
 ``indicator`` code table); which columns of 卫统45表 count which procedure, and which complication belongs
-to which procedure, too (``x-procedure``, ``x-complication-of``, ``x-total``). Targets are configuration
+to which procedure, and which "of which" (其中) columns are subsets of which, too (``x-procedure``,
+``x-complication-of``, ``x-subset-of``, ``x-total``). Targets are configuration
 (``fpschema/targets/default.json``, overridable by a file). The sentinels -1 and -2 never enter a sum.
 """
 
@@ -96,14 +97,26 @@ def procedure_columns() -> tuple[dict[str, str], dict[str, str], str]:
     return procedures, complications, total
 
 
+def subset_columns() -> dict[str, tuple[str, ...]]:
+    """"Of which" (其中) columns → the columns they are a part of (``x-subset-of``): 麻醉流产 of 负压吸引术 and
+    钳刮术. They are not procedures of their own, so they are not added to the total."""
+    props = contract.schema("procedure_report")["properties"]
+    return {k: tuple(v["x-subset-of"]) for k, v in props.items() if "x-subset-of" in v}
+
+
 def procedure_checks() -> list[Check]:
     procedures, complications, total = procedure_columns()
-    parts = [_count(c) for c in procedures.values()]
+    subsets = subset_columns()
+    parts = [_count(c) for c in procedures.values() if c not in subsets]
     complete = pl.all_horizontal(p.is_not_null() for p in parts)
     out = [Check("report.total_mismatch", total,
                  complete & _count(total).is_not_null() & (_count(total) != pl.sum_horizontal(parts)))]
     out += [Check("report.complication_exceeds", column, _count(column) > _count(parent))
             for column, parent in complications.items()]
+    for column, parents in subsets.items():  # compared only when every part is a count (no sentinel)
+        whole = [_count(c) for c in parents]
+        out.append(Check("report.subset_exceeds", column, pl.all_horizontal(w.is_not_null() for w in whole)
+                         & (_count(column) > pl.sum_horizontal(whole))))
     return out
 
 
@@ -136,11 +149,9 @@ def _group(kind: str) -> list[str]:
 
 
 def _parent(code: pl.Expr) -> pl.Expr:
-    """The parent of a county (its prefecture xxyy00) or of a prefecture (its province xx0000)."""
-    prefecture = code.str.slice(0, 4) + "00"
-    return (pl.when(code.str.ends_with("0000")).then(None)
-            .when(code.str.ends_with("00")).then(code.str.slice(0, 2) + "0000")
-            .otherwise(prefecture))
+    """The parent of a county (its prefecture xxyy00, or its province when directly under it) or of a
+    prefecture (its province xx0000): :func:`divisions.parent_expr`."""
+    return divisions.parent_expr(code)
 
 
 @dataclass(frozen=True)
@@ -188,19 +199,9 @@ def rollup_findings(typed: pl.DataFrame, kind: str) -> pl.DataFrame:
 
 
 def expected_children(code: str, year: int | None) -> list[str]:
-    """County-level codes in use in ``year`` under a prefecture (or prefectures under a province)."""
-    history = divisions.history()
-    if code.endswith("0000"):
-        prefix, keep = code[:2], lambda c: c.endswith("00") and not c.endswith("0000")
-    else:
-        prefix, keep = code[:4], lambda c: not c.endswith("00")
-    out = []
-    for child in history:
-        if child.startswith(prefix) and child != code and keep(child):
-            name = divisions.name(child, year)
-            if name is not None and name not in ("市辖区", "县"):  # aggregates, not divisions with data
-                out.append(child)
-    return out
+    """The divisions rolling up into ``code`` in the report year's division list (the year-end list of
+    ``year``: :func:`divisions.children`); none without a year."""
+    return [] if year is None else divisions.children(code, int(year))
 
 
 def plausibility_findings(typed: pl.DataFrame, kind: str, threshold: float = ZSCORE) -> pl.DataFrame:
@@ -252,7 +253,10 @@ def period_of(year: int) -> tuple[date, date]:
 
 
 def recount(records: pl.DataFrame) -> pl.DataFrame:
-    """Per county and statistical year, each 卫统45表 procedure column counted from typed service records."""
+    """Per county and statistical year, each 卫统45表 procedure column counted from typed service records by their
+    procedure code, and the total (every record once). A record coded with an "of which" column's procedure
+    (麻醉流产) is in that column and in one of its parents, which one the record does not say
+    (:func:`attribute_subsets`)."""
     procedures, _, total = procedure_columns()
     dated = records.filter(pl.col("service_date").is_not_null() & pl.col("city_code").is_not_null()).with_columns(
         (pl.col("service_date").dt.year() + (pl.col("service_date").dt.month() >= 10).cast(pl.Int32))
@@ -262,23 +266,48 @@ def recount(records: pl.DataFrame) -> pl.DataFrame:
     return counts.rename({"city_code": "division_code"})
 
 
+def _uncounted(counts: pl.DataFrame) -> dict[str, pl.Expr]:
+    """Parent column → the records of its "of which" columns (they may be in it: the records do not say)."""
+    out: dict[str, list[str]] = {}
+    for column, parents in subset_columns().items():
+        for parent in parents:
+            out.setdefault(parent, []).append(column)
+    return {p: pl.sum_horizontal(pl.col(c) for c in cs) for p, cs in out.items() if p in counts.columns}
+
+
+def attribute_subsets(counts: pl.DataFrame) -> pl.DataFrame:
+    """:func:`recount`'s counts as a 卫统45表 row that agrees with the records: each "of which" column's records
+    also counted in its first parent (麻醉流产 as 负压吸引术)."""
+    first: dict[str, list[str]] = {}
+    for column, parents in subset_columns().items():
+        first.setdefault(parents[0], []).append(column)
+    return counts.with_columns((pl.col(p) + pl.sum_horizontal(pl.col(c) for c in cs)).alias(p)
+                               for p, cs in first.items())
+
+
 def reconcile(typed: pl.DataFrame, records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(findings, table) comparing a county-level 卫统45表 with counts recomputed from service records.
 
-    The table has division, year, column, reported, recomputed and difference for every compared cell."""
+    The table has division, year, column, reported, recomputed and difference for every compared cell. A parent
+    of an "of which" column (负压吸引术, 钳刮术 of 麻醉流产) agrees when it lies between its own records and its own
+    plus the subset's; its ``recomputed`` is then the value of that range nearest the reported one."""
     procedures, _, total = procedure_columns()
     columns = [total, *procedures.values()]
     recomputed = recount(records)
+    upper = recomputed.with_columns((pl.col(p) + extra).alias(p) for p, extra in _uncounted(recomputed).items())
     counties = typed.filter(~pl.col("division_code").str.ends_with("00"))
     long_report = counties.select("__row__", "division_code", "report_year", *columns).unpivot(
         index=["__row__", "division_code", "report_year"], variable_name="column", value_name="reported")
     long_records = recomputed.unpivot(index=["division_code", "report_year"], variable_name="column",
-                                      value_name="recomputed")
+                                      value_name="recomputed").join(
+        upper.unpivot(index=["division_code", "report_year"], variable_name="column", value_name="#upper"),
+        on=["division_code", "report_year", "column"])
     covered = recomputed.get_column("report_year").unique().implode()  # only the years the records cover
     long_report = long_report.filter(pl.col("report_year").is_in(covered))
     table = long_report.join(long_records, on=["division_code", "report_year", "column"], how="left").with_columns(
-        pl.col("recomputed").fill_null(0).cast(pl.Int64),
-    ).with_columns((pl.col("reported") - pl.col("recomputed")).alias("difference"))
+        pl.col("recomputed").fill_null(0).cast(pl.Int64), pl.col("#upper").fill_null(0).cast(pl.Int64),
+    ).with_columns(pl.col("reported").clip(pl.col("recomputed"), pl.col("#upper")).alias("recomputed")).drop("#upper")
+    table = table.with_columns((pl.col("reported") - pl.col("recomputed")).alias("difference"))
     compared = table.filter(pl.col("reported") >= 0)  # sentinels are not compared
     bad = compared.filter(pl.col("difference") != 0)
     findings = bad.select(pl.col("__row__").alias("row"), "column", pl.lit("report.reconcile_mismatch").alias("rule"),

@@ -24,6 +24,9 @@ class Check:
     # the same flags from derived columns, cheaper on every row than ``failed`` (which the engine then uses only on
     # a column's distinct values: a check with ``rows`` is not evaluated per value)
     rows: pl.Expr | None = None
+    # the text a finding reports instead of the cell as written (e.g. a retired code and its successor), evaluated
+    # on the failing rows only
+    value: pl.Expr | None = None
 
 
 def digits_number(col: pl.Expr, digits: int) -> pl.Expr:

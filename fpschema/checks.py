@@ -15,6 +15,7 @@ from functools import cache
 import polars as pl
 
 from . import contract, dataset_checks, divisions, gb11643, uscc
+from . import derive as derive_fields
 from .check import Check, digits_number, one_of
 
 POLARS_TYPES: dict[str, pl.DataType] = {
@@ -59,6 +60,8 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
             out[0][f"{f.name}#status"] = uscc.status_expr(pl.col(f.name))
         elif (digits := divisions.code_digits(f.spec)) is not None:  # a division code: as a number, once
             out[0][f"{f.name}#number"] = digits_number(pl.col(f.name), digits)
+        if (place := _place(kind, f)) is not None:  # a place: in use in its row's year (stage 1 reads #number)
+            out[1][f"{f.name}#division"] = divisions.place_status_expr(*place)
     if kind == "service_record":
         status = pl.col("client_id#status")
         id_ok = pl.col("client_id#applies") & (status.is_null() | (status == "id.legacy_15"))
@@ -66,16 +69,36 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
                     "service#birth": pl.coalesce(pl.col("birth_date"), pl.when(id_ok).then(pl.col("client_id#birth")))})
         out.append({"service#age": gb11643.age_expr(pl.col("service#birth"), pl.col("service_date")),
                     **dataset_checks.key_stage(kind)})
+    else:  # a row key (x-key) reads the division codes' numbers of the first stage
+        out.append(dataset_checks.key_stage(kind))
     return tuple(s for s in out if s)
 
 
-def derive(typed: pl.DataFrame, kind: str, reference_date: date) -> pl.DataFrame:
+def _place(kind: str, f: contract.Field) -> tuple[pl.Expr, pl.Expr, tuple[str, ...]] | None:
+    """(six-digit code as a number, year, levels) of a division field that names a place in use in its row's
+    year (``x-division-year``: the date or year field giving it; ``x-division-levels``, default county)."""
+    year_field = f.spec.get("x-division-year")
+    if f.check != "division" or year_field is None:
+        return None
+    digits = divisions.code_digits(f.spec)
+    number = (pl.col(f"{f.name}#number") // 10 ** (digits - 6) if digits is not None
+              else digits_number(pl.col(f.name).str.slice(0, 6), 6))
+    source = contract.field_map(kind)[year_field]
+    year = pl.col(year_field).dt.year() if source.fmt == "date" else pl.col(year_field)
+    return number, year, tuple(f.spec.get("x-division-levels", ("county",)))
+
+
+def derive(typed: pl.DataFrame, kind: str, reference_date: date,
+           derived: tuple[contract.Derivation, ...] = ()) -> pl.DataFrame:
     """``typed`` with every derived column of :func:`stages` (the same values; ID numbers through
-    :func:`gb11643.derive`)."""
+    :func:`gb11643.derive`), and the fields the source lacks but its cells determine (``derived``)."""
     for f in contract.fields(kind):
         if f.check == "gb11643":
             typed = gb11643.derive(typed, f.name, reference_date)
-    for stage in stages(kind, reference_date, ids=False):
+    own = stages(kind, reference_date, ids=False)
+    if derived:  # from the ID number's columns and the typed cells, before the stages that read the fields
+        typed = derive_fields.fill(typed.with_columns(**own[0]) if own else typed, derived)
+    for stage in own:
         typed = typed.with_columns(**stage)
     return typed
 
@@ -91,12 +114,19 @@ def field_checks(kind: str, reference_date: date) -> list[Check]:
             status = pl.col(f"{f.name}#status")
             out.append(Check("id.normalized", f.name, applies & pl.col(f"{f.name}#normalized")))
             out.extend(Check(code, f.name, applies & (status == code)) for code in ID_CODES)
+            good = status.is_null() | (status == "id.legacy_15")
+            out.append(Check("id.region_retired", f.name, applies & good & gb11643.region_retired_expr(f.name)))
         elif f.check == "uscc":
             out.append(Check("uscc.checksum", f.name, pl.col(f"{f.name}#status") == "uscc.checksum"))
         elif f.check == "division":
             digits = divisions.code_digits(f.spec)
             out.append(Check("division.unknown", f.name, divisions.unknown_expr(col), per_value=True,
                              rows=None if digits is None else divisions.unknown_rows(f.name, digits)))
+            if (place := _place(kind, f)) is not None:  # never in use that year: error; retired: warning
+                status = pl.col(f"{f.name}#division")
+                out.append(Check("division.not_in_use", f.name, status == "division.not_in_use"))
+                out.append(Check("division.retired", f.name, status == "division.retired",
+                                 value=divisions.retired_value_expr(*place[:2])))
         if f.fmt == "date":
             out.append(Check("date.future", f.name, col > ref))
     return out
@@ -135,8 +165,15 @@ def _prefix_differs(kind: str, child: str, parent: str, length: int) -> pl.Expr:
         pl.when(odd).then(pl.col(child)).str.slice(0, length) != pl.when(odd).then(pl.col(parent)))
 
 
+def verification_years() -> dict[str, int]:
+    """Licence type → years between verifications (the contract's ``x-verification-years``)."""
+    return contract.defs()["licence_type"]["x-verification-years"]
+
+
 def _institution(reference_date: date) -> list[Check]:
-    due = pl.col("last_verified_date").dt.offset_by("3y")
+    years = verification_years()  # a type not given (or not a code): the longest period
+    period = pl.col("licence_type").replace_strict(years, default=max(years.values()), return_dtype=pl.Int64)
+    due = pl.col("last_verified_date").dt.offset_by(pl.format("{}y", period))
     return [Check("institution.licence_overdue", "last_verified_date", due < pl.lit(reference_date))]
 
 

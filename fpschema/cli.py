@@ -9,18 +9,20 @@ from __future__ import annotations
 import io
 import json
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import __version__, contract
+from . import __version__, contract, truth
 from .catalogue import RULES
 from .errors import InputError
 from .settings import MB, Settings
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+REFERENCE_HELP = ("判断“未来日期”和年龄的参考日；缺省时用文件旁缺陷清单（X.manifest.json）记录的参考日，没有则用今天 / "
+                  "the day future dates and ages are judged against; default the one in the manifest beside the "
+                  "file (X.manifest.json), else today")
 LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
                     help="输出语言 / output language")
 
@@ -101,7 +103,7 @@ def rules_cmd(lang: str) -> None:
 @LANG
 @click.option("--unmask", is_flag=True, help="显示完整身份证号（默认脱敏）/ show full ID numbers (masked by default)")
 @click.option("--reference-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="判断“未来日期”的参考日，默认今天 / reference date for future dates, default today")
+              help=REFERENCE_HELP)
 def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, reference_date) -> None:
     from .record import validate_records
 
@@ -109,7 +111,7 @@ def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, 
         records = _read_records(path)
     except InputError as err:
         _fail(err, lang)
-    ref = reference_date.date() if reference_date else date.today()
+    ref, how = truth.resolve(path, reference_date.date() if reference_date else None)
     rows = []
     found = validate_records([record for _, record in records], kind, reference_date=ref, unmask=unmask)
     for (number, _), findings in zip(records, found, strict=True):
@@ -119,7 +121,8 @@ def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, 
     errors = sum(r["severity"] == "error" for r in rows)
     bad = len({r["record"] for r in rows if r["severity"] == "error"})
     if fmt == "json":
-        click.echo(json.dumps({"kind": kind, "records": len(records), "records_invalid": bad, "findings": rows},
+        click.echo(json.dumps({"kind": kind, "records": len(records), "records_invalid": bad,
+                               "reference_date": ref.isoformat(), "reference_date_source": how, "findings": rows},
                               ensure_ascii=False, indent=2, default=str))
     else:
         _print_table(rows, lang)
@@ -127,6 +130,7 @@ def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, 
                    if lang == "zh" else
                    f"{len(records)} records, {bad} with errors, {errors} errors, {len(rows) - errors} warnings")
         click.echo(summary)
+        click.echo(truth.describe(ref, how, path.name, lang))
     sys.exit(EXIT_FINDINGS if errors else EXIT_OK)
 
 
@@ -141,6 +145,9 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--kind", type=click.Choice(contract.kinds()), default=None,
               help="记录类型，缺省时由表头判断 / record kind, inferred from the header when omitted")
+@click.option("--layout", type=click.Choice(sorted({lay.name for k in contract.kinds() for lay in contract.layouts(k)})),
+              default=None, help="文件的版式（full 完整记录、referral 介绍信），缺省时由表头判断 / the form the file is "
+                                 "laid out as (full record, referral form), found from the header when omitted")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="报告格式 / report format")
 @click.option("--output", type=click.Path(path_type=Path), default=None,
@@ -155,7 +162,7 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
               help="不合格行写入此文件 / write the invalid rows here")
 @click.option("--encoding", default=None, help="文本文件编码，缺省自动识别 / text encoding, detected when omitted")
 @click.option("--reference-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="判断“未来日期”的参考日，默认今天 / reference date for future dates, default today")
+              help=REFERENCE_HELP)
 @click.option("--batch-rows", type=click.IntRange(min=1000), default=None,
               help="超大 CSV（UTF-8 或 GB18030）分批校验，每批行数（需 --kind）/ validate a very large CSV "
                    "(UTF-8 or GB18030) in batches of this many rows (needs --kind)")
@@ -165,6 +172,9 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
               help="考核目标文件（JSON），覆盖默认目标 / a targets file overriding the default targets")
 @click.option("--explanations", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="核实说明表（CSV：division_code,rule,explanation）/ explanations for warnings (CSV)")
+@click.option("--free-services", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="农村育龄夫妻免费项目清单（JSON），覆盖默认清单 / a file of the services rural couples get free, "
+                   "overriding the contract's list")
 @click.option("--zscore", type=click.FloatRange(min=0.5), default=3.5, show_default=True,
               help="与上期比较的稳健 z 分数阈值 / robust z-score threshold for year-on-year changes")
 @click.option("--engine", type=click.Choice(["polars", "spark"]), default="polars", show_default=True,
@@ -172,11 +182,11 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
                    "Parquet, CSV or a table name (needs the spark extra)")
 @click.option("--findings-out", type=click.Path(path_type=str), default=None,
               help="（spark）把全部问题写成 Parquet 目录 / (spark) write every finding to this Parquet folder")
-def validate_cmd(files: tuple[str, ...], kind: str | None, fmt: str, output: Path | None, lang: str,
+def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, fmt: str, output: Path | None, lang: str,
                  max_findings: int | None, unmask: bool, valid_out: Path | None, invalid_out: Path | None,
                  encoding: str | None, reference_date, batch_rows: int | None, records: Path | None,
-                 targets: Path | None, explanations: Path | None, zscore: float, engine: str,
-                 findings_out: str | None) -> None:
+                 targets: Path | None, explanations: Path | None, free_services: Path | None, zscore: float,
+                 engine: str, findings_out: str | None) -> None:
     from .engine import validate, validate_batched
 
     if batch_rows and (kind is None or valid_out or invalid_out):
@@ -203,16 +213,17 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, fmt: str, output: Pat
                            else findings_out)
                     limit = {} if max_findings is None else {"max_findings": max_findings}  # else Spark's default
                     report = _spark_report(raw, kind, encoding=encoding, reference_date=ref, lang=lang,
-                                           unmask=unmask, findings_path=out, **limit)
+                                           unmask=unmask, findings_path=out, free_services=free_services, **limit)
                 elif batch_rows:
                     report = validate_batched(path, kind, batch_rows=batch_rows, reference_date=ref, lang=lang,
                                               max_findings=max_findings, unmask=unmask, progress=bar.update,
-                                              encoding=encoding)
+                                              encoding=encoding, layout=layout, free_services=free_services)
                 else:
                     report = validate(path, kind, encoding=encoding, lang=lang, max_findings=max_findings,
                                       unmask=unmask, reference_date=ref, valid_out=quarantine[0],
                                       invalid_out=quarantine[1], records=records, targets=targets,
-                                      explanations=explanations, zscore=zscore, progress=bar.update)
+                                      explanations=explanations, zscore=zscore, progress=bar.update,
+                                      layout=layout, free_services=free_services)
         except InputError as err:
             label = "错误" if lang == "zh" else "error"
             click.echo(f"{path}: {label} [{err.code}]: {err.message(lang)}", err=True)
@@ -222,7 +233,7 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, fmt: str, output: Pat
             click.echo(f"{path}: [output.unwritable] {err}", err=True)
             worst = EXIT_USAGE
             continue
-        except ValueError as err:  # a targets file naming unknown indicators, and the like
+        except ValueError as err:  # a targets or free-services file naming unknown codes, and the like
             click.echo(f"{path}: [usage] {err}", err=True)
             worst = EXIT_USAGE
             continue
@@ -328,6 +339,12 @@ def _render_summary(console, report, lang: str) -> None:
     line = (f"共 {report.rows_total} 行：合格 {report.rows_valid} 行，不合格 {report.rows_invalid} 行"
             if zh else f"{report.rows_total} rows: {report.rows_valid} valid, {report.rows_invalid} invalid")
     console.print(line)
+    if report.reference_date is not None:
+        console.print(truth.describe(report.reference_date, report.reference_date_source, src.get("name"), lang))
+    from .render import coverage_lines
+
+    for text in coverage_lines(report):
+        console.print(text, markup=False, highlight=False)
     recon = report.extras.get("reconciliation")
     if recon:
         console.print(f"与个案记录核对：{recon['cells']} 个单元格，{recon['mismatches']} 个不一致" if zh else
@@ -371,10 +388,14 @@ def _render_summary(console, report, lang: str) -> None:
 @click.option("--office", is_flag=True, help="中文列名、标题行和合计行 / Chinese headers, title rows and a totals row")
 @click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="分布配置文件（JSON）/ distributions (JSON file)")
+@click.option("--reference-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="数据所处的参考日，缺陷（未来日期等）据此构造并写入缺陷清单；默认统计期结束后的 6 月 30 日（默认 "
+                   "2024-06-30）/ the day the data are as of, defects such as future dates are made against it and "
+                   "it is written in the manifest; default 30 June after the period ends (2024-06-30)")
 @click.option("--output", type=click.Path(path_type=Path), required=True, help="输出文件 / output file")
 def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_rate: float, fmt: str, encoding: str,
-                 office: bool, profile: Path | None, output: Path) -> None:
-    from . import generator, writer
+                 office: bool, profile: Path | None, reference_date, output: Path) -> None:
+    from . import generator, truth, writer
 
     if kind not in generator.generators():
         click.echo(f"错误 [generate.kind]: 暂不支持生成 {kind} / generating {kind} is not supported yet", err=True)
@@ -390,15 +411,22 @@ def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_ra
     except (ValueError, KeyError, TypeError) as err:
         click.echo(f"错误 [generate.profile]: 配置文件无效 / invalid profile: {err}", err=True)
         sys.exit(EXIT_USAGE)
-    truth_path = output.with_name(output.name + ".manifest.csv")
+    try:
+        ref = generator.reference_for(prof, reference_date.date() if reference_date else None)
+    except ValueError as err:
+        click.echo(f"错误 [generate.reference_date]: 参考日早于统计期结束日 / {err}", err=True)
+        sys.exit(EXIT_USAGE)
     try:
         _, manifest = writer.write_generated(output, kind, rows, seed=seed, defects=codes, defect_rate=defect_rate,
-                                             profile=prof, fmt=fmt, encoding=encoding, office=office)
-        manifest.write_csv(truth_path)
+                                             profile=prof, fmt=fmt, encoding=encoding, office=office,
+                                             reference_date=ref)
+        truth_path, _ = truth.write(output, manifest, kind=kind, records=rows, seed=seed, defects=codes,
+                                    defect_rate=defect_rate, reference_date=ref, fmt=fmt, encoding=encoding,
+                                    office=office, profile=profile)
     except OSError as err:
         click.echo(f"错误 [output.unwritable]: 无法写入 / cannot write {output}: {err.strerror}", err=True)
         sys.exit(EXIT_USAGE)
-    click.echo(f"{output}\t{rows} rows\t{manifest.height} defects\t{truth_path}")
+    click.echo(f"{output}\t{rows} rows\t{manifest.height} defects\t{truth_path}\treference date {ref}")
 
 
 @main.command("generate-set", help="用一个种子生成互相关联的一套数据：服务记录、机构、人员、不良事件、卫统45表与指标。\n\n"
@@ -435,9 +463,11 @@ def score_cmd(truth: Path, findings: Path, fmt: str) -> None:
 
     try:
         table = scorer.score(scorer.load(truth), scorer.load(findings))
+        expected, used = scorer.reference_dates(truth, findings)
     except (ValueError, OSError, json.JSONDecodeError) as err:
         click.echo(f"错误 [score.input]: {err}", err=True)
         sys.exit(EXIT_USAGE)
+    _reference_warning(expected, used)
     if fmt == "json":
         click.echo(json.dumps(table.to_dicts(), ensure_ascii=False, indent=2))
     elif fmt == "csv":
@@ -445,6 +475,23 @@ def score_cmd(truth: Path, findings: Path, fmt: str) -> None:
     else:
         with pl_config():
             click.echo(table)
+
+
+def _reference_warning(expected: str | None, used: str | None) -> None:
+    """On stderr: the findings' reference date differs from the manifest's, or is not said."""
+    if expected is None:
+        return
+    if used is None:
+        click.echo(f"提示 [score.reference_date]: 校验结果未说明所用参考日；缺陷清单的参考日为 {expected}，与日期有关的规则"
+                   f"（date.future、id.birth_future 等）须按该日校验才能命中 / note: the findings do not say which "
+                   f"reference date they used; the manifest's is {expected}, and the rules that depend on the day "
+                   f"(date.future, id.birth_future, ...) only match when validated against it", err=True)
+    elif used != expected:
+        click.echo(f"警告 [score.reference_date]: 校验报告的参考日 {used} 与缺陷清单的参考日 {expected} 不同，与日期有关的"
+                   f"规则（date.future、id.birth_future 等）会漏报或误报；请用 --reference-date {expected} 重新校验 / "
+                   f"warning: the report's reference date {used} differs from the manifest's {expected}, so the "
+                   f"rules that depend on the day (date.future, id.birth_future, ...) are missed or misfire; "
+                   f"validate again with --reference-date {expected}", err=True)
 
 
 @main.command("serve", help="启动上传校验服务：HTTP 接口与网页（需要 service 附加依赖）。\n\n"

@@ -192,6 +192,98 @@ def header_aliases(kind: str) -> dict[str, str]:
     return table
 
 
+def key(kind: str) -> tuple[str, ...]:
+    """The fields that identify a row of the kind (``x-key``: one row per division and year, …), or none."""
+    return tuple(schema(kind).get("x-key", ()))
+
+
 def code_group(name: str) -> tuple[str, ...]:
     """A named group of codes in ``defs.json`` (e.g. ``procedure_surgical``)."""
     return tuple(defs()[name]["enum"])
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A form people fill in for a kind (``x-layouts``): the fields it has and those it requires."""
+
+    name: str
+    title: str
+    title_en: str
+    columns: tuple[str, ...]  # the fields the form carries (every field for the full record)
+    required: tuple[str, ...]  # columns (and cells) the form must have
+
+    def label(self, lang: str = "zh") -> str:
+        return self.title if lang == "zh" else self.title_en
+
+
+@cache
+def layouts(kind: str) -> tuple[Layout, ...]:
+    """The layouts of a kind, the full record first (a kind that declares none has only that one)."""
+    doc = schema(kind)
+    every = tuple(f.name for f in fields(kind))
+    declared = doc.get("x-layouts") or {"full": {}}
+    return tuple(
+        Layout(name, node.get("title", "完整记录"), node.get("title_en", "Full record"),
+               tuple(node.get("columns", every)), tuple(node.get("required", doc.get("required", ()))))
+        for name, node in declared.items()
+    )
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A field a file may lack because other cells determine it (``x-derive``): how, and from which fields."""
+
+    field: str
+    by: str  # the deriver's name (:data:`fpschema.derive.DERIVERS`)
+    sources: tuple[str, ...]
+
+
+@cache
+def derivations(kind: str) -> dict[str, Derivation]:
+    """Field → how it is derived when the input lacks it."""
+    return {f.name: Derivation(f.name, f.spec["x-derive"]["by"], tuple(f.spec["x-derive"]["from"]))
+            for f in fields(kind) if "x-derive" in f.spec}
+
+
+# --- code groups a province may override (x-configurable) ------------------------------------------------
+
+FREE_RURAL = "procedure_free_rural"  # the services rural couples get free (service.rural_fee)
+Groups = tuple[tuple[str, tuple[str, ...]], ...]  # (group name, its codes) overriding the contract's
+
+
+def load_free_services(source: Any = None) -> Groups:
+    """The override of ``procedure_free_rural``, the services rural couples get free: none (``None``: the
+    contract's list), a list of procedure codes, or a JSON file of a province or year
+    (``{"version": ..., "source": ..., "procedure_free_rural": [codes]}``). Unknown codes raise ``ValueError``."""
+    if source is None:
+        return ()
+    if isinstance(source, str | Path):
+        doc = json.loads(Path(source).read_text(encoding="utf-8-sig"))
+        if not isinstance(doc, dict) or not isinstance(doc.get(FREE_RURAL), list):
+            raise ValueError(f"{source}: expected an object with a list {FREE_RURAL!r}")
+        source = doc[FREE_RURAL]
+    codes = tuple(str(c) for c in source)
+    unknown = set(codes) - set(defs()["procedure"]["enum"])
+    if unknown:
+        raise ValueError(f"{FREE_RURAL}: unknown procedure codes {sorted(unknown)}")
+    return ((FREE_RURAL, codes),)
+
+
+def with_groups(node: Any, groups: Groups) -> Any:
+    """``node`` (a schema or part of one) with each ``$ref`` to an overridden code group of ``defs.json``
+    replaced by the group's codes (``enum``); the contract is unchanged when ``groups`` is empty."""
+    if not groups:
+        return node
+    table = dict(groups)
+    if isinstance(node, list):
+        return [with_groups(v, groups) for v in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref", "")
+    name = ref.rpartition("/")[2] if ref.startswith(f"{DEFS_FILE}#/$defs/") else None
+    if name in table:
+        if not defs()[name].get("x-configurable"):
+            raise ValueError(f"the code group {name!r} is not configurable")
+        rest = {k: with_groups(v, groups) for k, v in node.items() if k != "$ref"}
+        return {"enum": list(table[name]), **rest}
+    return {k: with_groups(v, groups) for k, v in node.items()}

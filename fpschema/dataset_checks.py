@@ -1,9 +1,10 @@
 """Cross-row rules, as window expressions over the typed frame (no row order is used, so the same
 definitions run on any engine with window functions and across partitions).
 
-Each rule reads two derived columns: a hash of the service's identity and a hash of the person. They are
-computed row by row (:func:`key_stage`), so a file validated in batches keeps only them, the sex, the birth
-date and the row number of each row (:func:`key_frame`) and runs the same checks over all rows at the end.
+Each rule reads a derived hash column: for service records the service's identity and the person, for the
+aggregate reports the row's key (``x-key`` of the contract: division, year and indicator). They are computed row
+by row (:func:`key_stage`), so a file validated in batches keeps only them, the compared columns and the row
+number of each row (:func:`key_frame`) and runs the same checks over all rows at the end.
 """
 
 from __future__ import annotations
@@ -12,27 +13,42 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from . import divisions
 from .check import Check
-from .contract import fields
+from .contract import field_map, fields, key
 from .mask import mask_expr
 
 # The identity of one service: the same client, procedure, date and station twice is a duplicate.
 SERVICE_KEY = ("client_id#c", "procedure", "service_date", "station_code")
 DUP, PERSON = "service#dup_key", "service#person"
+ROW_KEY = "row#key"  # the hash of a row's x-key (the aggregate reports)
+HASHES = (DUP, PERSON, ROW_KEY)
+
+
+def _hashed(columns: list[pl.Expr]) -> pl.Expr:
+    """One signed 64-bit hash of several columns, null where one is null: each column hashed with a seed of its own
+    and the hashes combined (twice as fast as hashing a struct); signed (the same bits) because some consumers,
+    pandera's failure report among them, choke on UInt64."""
+    complete = pl.all_horizontal(c.is_not_null() for c in columns)
+    combined = pl.reduce(lambda a, b: a ^ b, [c.hash(seed=i + 1) for i, c in enumerate(columns)])
+    return pl.when(complete).then(combined.reinterpret(signed=True))
+
+
+def _key_column(kind: str, name: str) -> pl.Expr:
+    """A key field as compared: a division code as its number (null when it is not a code of its digits, so
+    malformed codes are not taken as repeats), else the typed value."""
+    spec = field_map(kind)[name].spec
+    return pl.col(f"{name}#number") if divisions.code_digits(spec) is not None else pl.col(name)
 
 
 def key_stage(kind: str) -> dict[str, pl.Expr]:
     """Row-level hashes the cross-row rules compare (null where the key is incomplete or the ID is bad)."""
     if kind != "service_record":
-        return {}
-    keys = [pl.col(k) for k in SERVICE_KEY]
-    complete = pl.all_horizontal(k.is_not_null() for k in keys)
+        names = key(kind)
+        return {ROW_KEY: _hashed([_key_column(kind, n) for n in names])} if names else {}
     person = pl.col("client_id#c")
     known = person.is_not_null() & pl.col("client_id#status").is_null()
-    # each column hashed with a seed of its own and the hashes combined (twice as fast as hashing a struct);
-    # signed 64-bit (the same bits): some consumers, pandera's failure report among them, choke on UInt64
-    service = pl.reduce(lambda a, b: a ^ b, [k.hash(seed=i + 1) for i, k in enumerate(keys)])
-    return {DUP: pl.when(complete).then(service.reinterpret(signed=True)),
+    return {DUP: _hashed([pl.col(k) for k in SERVICE_KEY]),
             PERSON: pl.when(known).then(person.hash().reinterpret(signed=True))}
 
 
@@ -65,8 +81,11 @@ _CROSS_ROW: dict[str, tuple[CrossRow, ...]] = {
 
 
 def cross_row(kind: str) -> tuple[CrossRow, ...]:
-    """The kind's cross-row rules."""
-    return _CROSS_ROW.get(kind, ())
+    """The kind's cross-row rules: a kind with an ``x-key`` has one row per key (``report.duplicate_key``, on
+    every row of a repeated key, reported on its first field)."""
+    names = key(kind)
+    repeated = (CrossRow("report.duplicate_key", names[0], ROW_KEY),) if names else ()
+    return _CROSS_ROW.get(kind, ()) + repeated
 
 
 def dataset_checks(kind: str) -> list[Check]:
@@ -81,13 +100,14 @@ def key_frame(typed: pl.DataFrame, kind: str, text: pl.DataFrame | None = None) 
     """The few columns the cross-row rules read, and, given the text frame, the cells
     as written of the columns they report (``v#column``): ID numbers whole, compared columns only where their
     typed value does not say them (about 90 bytes a row in all: docs/library.md)."""
-    if kind != "service_record":
+    if not cross_row(kind):
         return typed.select("__row__")
+    hashes = [h for h in HASHES if h in typed.columns]
     reported = _reported_columns(kind) if text is not None else []
     values = [_as_written(typed, text, c, kind).alias(VALUE + c) for c in reported]
     compared = [pl.col(c) for c in _compared(kind)]
     # one chunk a column: the cross-row filter over all blocks' key frames reads them twice as fast
-    return typed.select("__row__", DUP, PERSON, *compared).with_columns(values).rechunk()
+    return typed.select("__row__", *hashes, *compared).with_columns(values).rechunk()
 
 
 def _as_written(typed: pl.DataFrame, text: pl.DataFrame, column: str, kind: str) -> pl.Series:
@@ -136,7 +156,7 @@ def _reported_columns(kind: str) -> list[str]:
 def sorted_hashes(keys: pl.DataFrame) -> dict[str, pl.Series]:
     """The non-null values of the key frames' hash columns, each sorted: where the cross-row rules look for
     repeats (sorting a copy of one integer column is several times cheaper than a hash table over every row)."""
-    return {name: keys.get_column(name).drop_nulls().sort() for name in (DUP, PERSON) if name in keys.columns}
+    return {name: keys.get_column(name).drop_nulls().sort() for name in HASHES if name in keys.columns}
 
 
 def _repeated(ordered: pl.Series) -> pl.Series:
@@ -162,18 +182,18 @@ def cross_row_findings(keys: pl.DataFrame, kind: str, unmask: bool = False,
     """Raw findings (row, column, rule, value) of the cross-row rules over key frames (concatenated), for
     :func:`fpschema.engine.finish_findings`.
 
-    Only rows whose person or service key occurs more than once can fail, so the window checks run on
+    Only rows whose hash key (person, service, row key) occurs more than once can fail, so the window checks run on
     those alone (the same result as over every row, at a fraction of the cost). Values come from the
     ``v#`` columns (null without them), sensitive ones masked unless ``unmask``. ``ahead``: (n, the
     :func:`sorted_hashes` of the first n rows of ``keys``), computed beforehand: only the rest is sorted.
     """
     todo = dataset_checks(kind)
-    if not todo or keys.height == 0:
+    if not todo or keys.height == 0 or not any(h in keys.columns for h in HASHES):
         return pl.DataFrame(schema=RAW_SCHEMA)
     rest = sorted_hashes(keys if ahead is None else keys.slice(ahead[0]))
     repeated = {name: _repeated(values) if ahead is None else _repeated_in_both(ahead[1][name], values)
                 for name, values in rest.items()}
-    keys = keys.filter(pl.col(DUP).is_in(repeated[DUP].implode()) | pl.col(PERSON).is_in(repeated[PERSON].implode()))
+    keys = keys.filter(pl.any_horizontal(pl.col(name).is_in(values.implode()) for name, values in repeated.items()))
     parts = []
     for check in todo:
         value = (reported_value(check.column, kind, unmask) if VALUE + check.column in keys.columns

@@ -54,6 +54,19 @@ def data_dictionary_md() -> str:
                 f"| `{f.name}` | {_cell(f.title)} | {_type_of(f)} | {'是 yes' if f.required else ''} | "
                 f"{table and f'`{table}`'} | {f.check or ''} | {_cell(aliases)} | {_cell(f.description)} |\n"
             )
+        derived = contract.derivations(kind)
+        if derived:
+            out.append("\n缺少时可推得的字段 / Fields derived when a file lacks them ([layouts.md](layouts.md)): "
+                       + "；".join(f"`{d.field}` ← " + "、".join(f"`{s}`" for s in d.sources) for d in derived.values())
+                       + "\n")
+        layouts = contract.layouts(kind)
+        if len(layouts) > 1:
+            out.append("\n版式 / Layouts:\n\n| 版式 layout | 名称 | 列 columns | 必需的列 required |\n|---|---|---|---|\n")
+            for lay in layouts:
+                columns = "全部字段 / every field" if len(lay.columns) == len(contract.fields(kind)) else \
+                    "、".join(f"`{c}`" for c in lay.columns)
+                out.append(f"| `{lay.name}` | {_cell(lay.title)} / {_cell(lay.title_en)} | {columns} | "
+                           + "、".join(f"`{c}`" for c in lay.required) + " |\n")
         rules = sorted({part.get("x-rule") for part in doc.get("allOf", [])} - {None})
         if rules:
             out.append("\n跨字段规则（在 schema 中表达）/ Cross-field rules stated in the schema: "

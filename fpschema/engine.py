@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from . import aggregates, checks, contract, convert, dataset_checks, schema_checks
+from . import aggregates, checks, contract, convert, coverage, dataset_checks, derive, schema_checks, truth
 from .catalogue import RULES
 from .check import Check, one_of
 from .csvstream import CsvStream, NotStreamable, open_stream
@@ -35,7 +35,12 @@ class Mapping:
 
     columns: dict[str, str]  # field → header in the file
     findings: pl.DataFrame  # file-level findings (row null)
-    missing_required: tuple[str, ...]
+    plan: coverage.Plan  # the layout, the derived fields, the rules that apply
+
+    @property
+    def missing_required(self) -> tuple[str, ...]:
+        """Fields the layout requires that the file neither has nor can derive."""
+        return self.plan.missing
 
     def text(self, frame: pl.DataFrame) -> pl.DataFrame:
         """``__row__`` and the mapped columns of a read frame, named by field."""
@@ -49,6 +54,9 @@ class Options:
     targets: dict[str, Any] | None = None  # indicator targets (aggregates.load_targets); None: the default
     zscore: float = aggregates.ZSCORE  # threshold of the year-on-year plausibility check
     rollups: bool = True  # False when the caller runs the roll-ups itself (the Spark engine)
+    plan: coverage.Plan | None = None  # how the source is judged (default: a source carrying every field)
+    groups: contract.Groups = ()  # code groups overriding the contract's (contract.load_free_services)
+    reference_source: str = truth.OPTION  # where reference_date came from (truth.SOURCES)
 
 
 def _aliases(kind: str) -> dict[str, str]:
@@ -75,7 +83,9 @@ def _file_finding(rule: str, column: str) -> dict[str, Any]:
     return {"row": None, "column": column, "rule": rule, "severity": RULES[rule].severity, "value": None}
 
 
-def map_headers(headers: list[str], kind: str) -> Mapping:
+def map_headers(headers: list[str], kind: str, layout: str | None = None) -> Mapping:
+    """How the headers map to fields, the file-level findings, and the plan (``layout``: the layout named by
+    the caller, else the one the fields say)."""
     aliases = _aliases(kind)
     columns: dict[str, str] = {}
     found = []
@@ -87,35 +97,50 @@ def map_headers(headers: list[str], kind: str) -> Mapping:
             found.append(_file_finding("file.duplicate_column", header))
         else:
             columns[name] = header
-    required = tuple(f.name for f in contract.fields(kind) if f.required and f.name not in columns)
-    found += [_file_finding("file.missing_column", name) for name in required]
-    return Mapping(columns, pl.DataFrame(found, schema=FINDING_SCHEMA), required)
+    plan = coverage.plan(kind, columns, layout)
+    if plan.missing:  # once for the file, naming the nearest layout and what the file lacks
+        found.append({**_file_finding("file.missing_column", ",".join(plan.missing)), "value": plan.layout.name})
+    return Mapping(columns, pl.DataFrame(found, schema=FINDING_SCHEMA), plan)
 
 
-def all_checks(kind: str, reference_date: date, *, cross_row: bool = True,
-               targets: dict[str, Any] | None = None) -> list[Check]:
-    """Every check of a kind as a column expression: conversion, schema, catalogue, report rows, and (unless told
-    not to) cross-row."""
+def every_check(kind: str, reference_date: date, *, cross_row: bool = True, targets: dict[str, Any] | None = None,
+                plan: coverage.Plan | None = None, groups: contract.Groups = ()) -> list[Check]:
+    """Every check of a kind as a column expression, applicable or not: conversion, schema (the required cells of
+    the plan's layout; ``groups`` overriding the contract's code groups), catalogue, deriving, report rows, and
+    (unless told not to) cross-row."""
+    plan = plan or coverage.full(kind)
     return (
         convert.conversion_checks(kind)
-        + list(schema_checks.schema_checks(kind))
+        + schema_checks.required_checks(plan.required)
+        + list(schema_checks.schema_checks(kind, groups))
         + checks.checks(kind, reference_date)
+        + derive.checks(plan.derived)
         + aggregates.row_checks(kind, reference_date, targets if targets is not None else aggregates.load_targets())
         + (dataset_checks.dataset_checks(kind) if cross_row else [])
     )
 
 
+def all_checks(kind: str, reference_date: date, *, cross_row: bool = True, targets: dict[str, Any] | None = None,
+               plan: coverage.Plan | None = None, groups: contract.Groups = ()) -> list[Check]:
+    """The checks that apply to a source judged by ``plan`` (default: one carrying every field): those of
+    :func:`every_check` whose input fields the source has or derives."""
+    plan = plan or coverage.full(kind)
+    return plan.select(every_check(kind, reference_date, cross_row=cross_row, targets=targets, plan=plan,
+                                   groups=groups), reference_date)
+
+
 def prepare(text: pl.DataFrame, kind: str, reference_date: date,
             distinct: dict[str, pl.Series] | None = None,
-            seen: dict[str, tuple[str, ...]] | None = None) -> pl.DataFrame:
+            seen: dict[str, tuple[str, ...]] | None = None, plan: coverage.Plan | None = None) -> pl.DataFrame:
     """Typed and derived columns (the frame every check reads) from text columns named by field.
     ``distinct`` receives the values of the columns converted through their distinct texts (for
     :func:`findings_of`); ``seen`` carries those columns' texts from one block of a file to the next
-    (:func:`convert.convert_frame`)."""
+    (:func:`convert.convert_frame`); ``plan`` says which fields to derive."""
     present = set(text.columns)
     base = text.with_columns(pl.lit(None, dtype=pl.Utf8).alias(f.name) for f in contract.fields(kind)
                              if f.name not in present)
-    return checks.derive(convert.convert_frame(base, kind, distinct=distinct, seen=seen), kind, reference_date)
+    return checks.derive(convert.convert_frame(base, kind, distinct=distinct, seen=seen), kind, reference_date,
+                         plan.derived if plan is not None else ())
 
 
 def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
@@ -128,9 +153,10 @@ def evaluate(text: pl.DataFrame, kind: str, options: Options) -> pl.DataFrame:
 
 def _evaluate(text: pl.DataFrame, kind: str, options: Options) -> tuple[pl.DataFrame, pl.DataFrame]:
     distinct: dict[str, pl.Series] = {}
-    typed = prepare(text, kind, options.reference_date, distinct)
-    raw = findings_of(typed, all_checks(kind, options.reference_date, cross_row=False, targets=options.targets),
-                      text, kind, options.unmask, finish=False, distinct=distinct)
+    typed = prepare(text, kind, options.reference_date, distinct, plan=options.plan)
+    todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets, plan=options.plan,
+                      groups=options.groups)
+    raw = findings_of(typed, todo, text, kind, options.unmask, finish=False, distinct=distinct)
     cross = dataset_checks.cross_row_findings(dataset_checks.key_frame(typed, kind, text), kind, options.unmask)
     found = finish_findings(pl.concat([raw, cross]), kind)
     rollups = aggregates.rollup_findings(typed, kind) if options.rollups else pl.DataFrame()
@@ -307,7 +333,7 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
                            for e, n in zip(_flag_exprs(typed, todo, distinct), names, strict=True))
     meta = pl.DataFrame({"check": names, "column": [c.column for c in todo], "rule": [c.rule for c in todo]})
     long = (failing.unpivot(variable_name="check", value_name="i").explode("i").drop_nulls("i")
-            .join(meta, on="check").drop("check"))
+            .join(meta, on="check"))
     if long.height == 0:
         return empty_findings() if finish else pl.DataFrame(schema=dataset_checks.RAW_SCHEMA)
     # the cells as written, column by column: one gather each (a direct Series call, no query to plan)
@@ -327,9 +353,25 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
         if column in sensitive and not unmask:
             cells = pl.select(mask_expr(pl.lit(cells))).to_series()
         values.append(cells.alias("value"))
-    hits = long.with_columns(pl.concat(values)).select(
+    value = _reported_values(typed, todo, names, long, pl.concat(values))
+    hits = long.with_columns(value).select(
         typed.get_column("__row__").gather(positions).alias("row"), "column", "rule", "value")
     return finish_findings(hits, kind) if finish else hits
+
+
+def _reported_values(typed: pl.DataFrame, todo: list[Check], names: list[str], long: pl.DataFrame,
+                     value: pl.Series) -> pl.Series:
+    """``value`` (the cells of the findings ``long``) with the text of the checks that say what to report
+    (``Check.value``), computed on their failing rows only."""
+    for name, c in zip(names, todo, strict=True):
+        if c.value is None:
+            continue
+        at = (long.get_column("check") == name).arg_true()
+        if len(at):
+            rows = long.get_column("i").gather(at)
+            text = typed.select(pl.col(c.value.meta.root_names()).gather(rows)).select(c.value.cast(pl.Utf8))
+            value = value.scatter(at, text.to_series())
+    return value
 
 
 def finish_findings(hits: pl.DataFrame, kind: str) -> pl.DataFrame:
@@ -387,25 +429,30 @@ def _targets(targets: Any) -> dict[str, Any]:
 def validate_table(
     table: Table, kind: str | None = None, *, reference_date: date | None = None, lang: str = "zh",
     max_findings: int | None = None, unmask: bool = False, records: Any = None, targets: Any = None,
-    explanations: Any = None, zscore: float = aggregates.ZSCORE, rollups: bool = True,
+    explanations: Any = None, zscore: float = aggregates.ZSCORE, rollups: bool = True, layout: str | None = None,
+    free_services: Any = None,
 ) -> Report:
     """Validate a table from :func:`fpschema.reader.read`.
 
     For aggregate reports: ``records`` (service records: a path, DataFrame or list) reconciles a county-level
     卫统45表 with counts recomputed from them; ``targets`` is a targets file (or its parsed dict) overriding the
     default; ``explanations`` a side table (division_code, rule, explanation) for warnings; ``zscore`` the
-    threshold of the year-on-year check."""
+    threshold of the year-on-year check; ``layout`` the form the table is laid out as (else found from its
+    header). ``free_services`` (a JSON file or a list of procedure codes) overrides the services rural couples get
+    free (:func:`contract.load_free_services`)."""
     headers = [c for c in table.frame.columns if c != "__row__"]
     if kind is None:
         kind = infer_kind(headers)
     elif kind not in contract.kinds():
         raise InputError("input.unknown_kind", kind=kind)
-    mapping = map_headers(headers, kind)
+    mapping = map_headers(headers, kind, layout)
     text = mapping.text(table.frame)
     target_doc = _targets(targets)
-    options = Options(reference_date or date.today(), unmask, target_doc, zscore, rollups)
+    ref, how = truth.resolve(None, reference_date)  # given, else today; validate() also looks for a manifest
+    options = Options(ref, unmask, target_doc, zscore, rollups, mapping.plan,
+                      contract.load_free_services(free_services), how)
     findings, typed = _evaluate(text, kind, options)
-    extras: dict[str, Any] = {}
+    extras: dict[str, Any] = {"coverage": coverage_of(mapping.plan, options, typed)}
     if records is not None and kind == "procedure_report":
         recon_findings, table_ = aggregates.reconcile(typed, records_frame(records))
         findings = with_table_findings(findings, [recon_findings], kind)
@@ -416,7 +463,16 @@ def validate_table(
         if kind == "indicator_report":
             extras["dashboard"] = dashboard(typed, target_doc)
     return _report(kind, _source(table), text.height, mapping, findings, _sample_cells(text, findings), lang=lang,
-                   max_findings=max_findings, unmask=unmask, extras=extras)
+                   max_findings=max_findings, unmask=unmask, extras=extras, options=options)
+
+
+def coverage_of(plan: coverage.Plan, options: Options, typed: pl.DataFrame | None = None) -> dict[str, Any]:
+    """The report's ``coverage`` section (:meth:`coverage.Plan.summary`), with the names that matched several
+    divisions when ``typed`` is given."""
+    todo = every_check(plan.kind, options.reference_date, targets=options.targets, plan=plan, groups=options.groups)
+    out = plan.summary(todo, options.reference_date)
+    out["ambiguous"] = derive.candidates(typed, plan.derived) if typed is not None else []
+    return out
 
 
 def _source(read: Table | CsvStream) -> dict[str, Any]:
@@ -428,8 +484,9 @@ def _source(read: Table | CsvStream) -> dict[str, Any]:
 
 def _report(kind: str, source: dict[str, Any], rows_total: int, mapping: Mapping, findings: pl.DataFrame,
             cells: pl.DataFrame, *, lang: str, max_findings: int | None, unmask: bool,
-            extras: dict[str, Any] | None = None) -> Report:
-    """The report of a validated source: file findings first, then the rows' findings."""
+            extras: dict[str, Any] | None = None, options: Options | None = None) -> Report:
+    """The report of a validated source: file findings first, then the rows' findings; it names the reference
+    date of ``options``."""
     file_findings = mapping.findings
     if rows_total == 0:
         file_findings = pl.concat([file_findings, pl.DataFrame([_file_finding("file.no_rows", "")],
@@ -439,6 +496,8 @@ def _report(kind: str, source: dict[str, Any], rows_total: int, mapping: Mapping
         kind=kind, source=source, rows_total=rows_total, findings_all=pl.concat([file_findings, findings]),
         rows_invalid=rows_total if mapping.missing_required else error_rows, lang=lang, max_findings=max_findings,
         sample_rows=_sample_rows(cells, findings, kind, unmask), columns=list(mapping.columns), extras=extras or {},
+        reference_date=options.reference_date if options else None,
+        reference_date_source=options.reference_source if options else None,
     )
 
 
@@ -468,7 +527,7 @@ Progress = Callable[[int, int], None]  # (bytes done, bytes in all), called as a
 
 def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, lang: str = "zh",
                     max_findings: int | None = None, source_extra: dict[str, Any] | None = None,
-                    progress: Progress | None = None) -> Report:
+                    progress: Progress | None = None, layout: str | None = None) -> Report:
     """Validate a CSV read block by block (:mod:`fpschema.csvstream`): the same rules and report as
     :func:`validate_table`, in memory bounded by the block (:class:`NotStreamable` for the aggregate kinds,
     whose table rules need the whole table). Row rules run per block while the next block is
@@ -479,13 +538,15 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
         raise InputError("input.unknown_kind", kind=kind)
     if kind in TABLE_KINDS:  # their table rules need the whole table
         raise NotStreamable(stream.path)
-    mapping = map_headers(stream.names, kind)
+    mapping = map_headers(stream.names, kind, layout)
+    options = replace(options, plan=mapping.plan)
     blocks = _prefetched(stream.frames())
-    todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets)
+    todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets, plan=options.plan,
+                      groups=options.groups)
     # while the first block is read: one pass over no rows loads what the rules read (code lists, divisions)
     empty = pl.DataFrame(schema={"__row__": pl.Int64, **dict.fromkeys(mapping.columns, pl.Utf8)})
-    findings_of(prepare(empty, kind, options.reference_date), todo, empty, kind, options.unmask)
-    found, keys, cells = [], [], []
+    findings_of(prepare(empty, kind, options.reference_date, plan=options.plan), todo, empty, kind, options.unmask)
+    found, keys, cells, ambiguous = [], [], [], []
     seen: dict[str, tuple[str, ...]] = {}  # the few-valued columns' texts so far
     kept = 0
     size = stream.size
@@ -497,7 +558,7 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
             ahead = (sum(k.height for k in keys), helper.submit(dataset_checks.sorted_hashes, pl.concat(keys)))
         text = mapping.text(frame)
         distinct: dict[str, pl.Series] = {}
-        typed = prepare(text, kind, options.reference_date, distinct, seen)
+        typed = prepare(text, kind, options.reference_date, distinct, seen, options.plan)
         keys.append(dataset_checks.key_frame(typed, kind, text))
         if last:
             cross = helper.submit(_cross_row, pl.concat(keys), kind, options.unmask, ahead)
@@ -506,6 +567,8 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
         if kept < SAMPLE_ROWS:
             cells.append(_sample_cells(text, block, SAMPLE_ROWS - kept))
             kept += cells[-1].height
+        if options.plan.derived:
+            ambiguous.extend(derive.candidates(typed, options.plan.derived))
         del frame, text, typed  # before the next block arrives: one block's frames alive at a time
         if progress is not None:
             progress(min(done, size), size)
@@ -516,8 +579,11 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
     helper.shutdown()
     findings = finish_findings(pl.concat(found), kind) if found else empty_findings()
     source = {**_source(stream), **(source_extra or {})}
+    covered = {**coverage_of(mapping.plan, options),
+               "ambiguous": list({(a["field"], a["name"], a["year"]): a for a in ambiguous}.values())[:100]}
     return _report(kind, source, stream.rows, mapping, findings, pl.concat(cells) if cells else pl.DataFrame(),
-                   lang=lang, max_findings=max_findings, unmask=options.unmask)
+                   lang=lang, max_findings=max_findings, unmask=options.unmask, extras={"coverage": covered},
+                   options=options)
 
 
 def _cross_row(keys: pl.DataFrame, kind: str, unmask: bool, ahead: tuple[int, Future[Any]] | None) -> pl.DataFrame:
@@ -554,30 +620,39 @@ def validate(
     unmask: bool = False, limits: Limits | None = None, valid_out: str | Path | None = None,
     invalid_out: str | Path | None = None, records: Any = None, targets: Any = None, explanations: Any = None,
     zscore: float = aggregates.ZSCORE, rollups: bool = True, progress: Progress | None = None,
+    layout: str | None = None, free_services: Any = None,
 ) -> Report:
     """Validate a file (path), a polars or pandas DataFrame, or a list of dicts.
 
     ``valid_out`` / ``invalid_out`` write the rows without / with errors to files (CSV, Parquet or JSONL
-    by suffix), original headers and values untouched. ``progress(done, total)`` is called with the bytes
-    checked so far as a large CSV is validated block by block. Raises :class:`fpschema.errors.InputError` when
-    the source cannot be read as a table.
+    by suffix), original headers and values untouched. ``layout`` names the form the file is laid out as (a
+    kind's ``x-layouts``; default: found from its header). ``progress(done, total)`` is called with the bytes
+    checked so far as a large CSV is validated block by block. Without ``reference_date``, a file generated by
+    :mod:`fpschema.generator` is judged against the reference date of its manifest (``X.manifest.json`` beside
+    ``X``), anything else against today; the report names the date and its source. ``free_services``: the services
+    rural couples get free, overriding the contract's list (a JSON file or a list of procedure codes:
+    :func:`contract.load_free_services`). Raises :class:`fpschema.errors.InputError` when the source cannot be
+    read as a table.
     """
     if kind is not None and kind not in contract.kinds():
         raise InputError("input.unknown_kind", kind=kind)
+    ref, how = truth.resolve(source, reference_date)
     if (isinstance(source, str | Path) and kind not in TABLE_KINDS and not (valid_out or invalid_out)
             and (fmt is None or fmt.lower().lstrip(".") in ("csv", "txt", "tsv"))):
         stream = open_stream(Path(source), encoding=encoding, known_headers=known_headers(kind), limits=limits)
         if stream is not None:
-            options = Options(reference_date or date.today(), unmask, _targets(targets), zscore, rollups)
+            options = Options(ref, unmask, _targets(targets), zscore, rollups,
+                              groups=contract.load_free_services(free_services), reference_source=how)
             try:
                 return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings,
-                                       progress=progress)
+                                       progress=progress, layout=layout)
             except NotStreamable:
                 pass  # read whole below
     table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits)
-    report = validate_table(table, kind, reference_date=reference_date, lang=lang, max_findings=max_findings,
+    report = validate_table(table, kind, reference_date=ref, lang=lang, max_findings=max_findings,
                             unmask=unmask, records=records, targets=targets, explanations=explanations,
-                            zscore=zscore, rollups=rollups)
+                            zscore=zscore, rollups=rollups, layout=layout, free_services=free_services)
+    report.reference_date_source = how
     if valid_out or invalid_out:
         valid, invalid = split_rows(table, report)
         if valid_out:
@@ -614,10 +689,11 @@ def write_rows(frame: pl.DataFrame, path: str | Path) -> Path:
 def validate_batched(
     path: str | Path, kind: str, *, batch_rows: int = 250_000, reference_date: date | None = None,
     lang: str = "zh", max_findings: int | None = None, unmask: bool = False, progress: Progress | None = None,
-    encoding: str | None = None,
+    encoding: str | None = None, layout: str | None = None, free_services: Any = None,
 ) -> Report:
     """Validate a large CSV in blocks of about ``batch_rows`` rows (:func:`validate_stream`), whatever its
-    size; a file that cannot be read block by block is validated whole. ``encoding``: as for :func:`validate`."""
+    size; a file that cannot be read block by block is validated whole. ``encoding``, ``free_services``: as for
+    :func:`validate`."""
     path = Path(path)
     if not path.is_file():
         raise InputError("input.not_found", path=str(path))
@@ -625,13 +701,14 @@ def validate_batched(
         sample = fh.read(1 << 20)
     row_bytes = max(1, len(sample) // max(1, sample.count(b"\n")))
     limits = Limits(stream_bytes=0, block_bytes=max(1 << 16, batch_rows * row_bytes))
-    ref = reference_date or date.today()
+    ref, how = truth.resolve(path, reference_date)
     stream = open_stream(path, encoding=encoding, known_headers=known_headers(kind), limits=limits)
     if stream is not None:
         try:
-            return validate_stream(stream, kind, Options(ref, unmask), lang=lang, max_findings=max_findings,
-                                   source_extra={"batch_rows": batch_rows}, progress=progress)
+            options = Options(ref, unmask, groups=contract.load_free_services(free_services), reference_source=how)
+            return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings,
+                                   source_extra={"batch_rows": batch_rows}, progress=progress, layout=layout)
         except NotStreamable:
             pass
-    return validate(path, kind, encoding=encoding, reference_date=ref, lang=lang, max_findings=max_findings,
-                    unmask=unmask)
+    return validate(path, kind, encoding=encoding, reference_date=reference_date, lang=lang,
+                    max_findings=max_findings, unmask=unmask, layout=layout, free_services=free_services)

@@ -28,6 +28,7 @@ CODES: dict[str, tuple[str, str]] = {
     "input.too_many_rows": ("文件超过 {limit} 行的上限", "the file has more than {limit} rows"),
     "input.parquet": ("无法读取 Parquet 文件：{detail}", "cannot read the Parquet file: {detail}"),
     "input.unknown_kind": ("未知的记录类型：{kind}", "unknown record kind: {kind}"),
+    "input.unknown_layout": ("未知的版式：{layout}（可用：{layouts}）", "unknown layout: {layout} (known: {layouts})"),
     "input.kind_not_inferred": ("无法从表头判断记录类型，请用 --kind 指定", "cannot infer the record kind from the header; give --kind"),
 }
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import contract, generator, writer
+from . import contract, generator, truth, writer
 
 SEED = 20231001
+RATE = 0.25
 # (file name, kind, rows, defects, format, encoding, office)
 FILES = [
     ("valid_service_records.csv", "service_record", 200, None, "csv", "utf-8", False),
@@ -22,16 +23,18 @@ FILES = [
 
 
 def build(folder: str | Path) -> list[Path]:
-    """Write every fixture and its ``.manifest.csv`` into ``folder``."""
+    """Write every fixture, its ``.manifest.csv`` and the manifest's sidecar into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    reference = generator.reference_for()
     for name, kind, rows, defects, fmt, encoding, office in FILES:
-        frame, manifest = generator.generate(kind, rows, seed=SEED, defects=defects, defect_rate=0.25)
+        frame, manifest = generator.generate(kind, rows, seed=SEED, defects=defects, defect_rate=RATE,
+                                             reference_date=reference)
         path = writer.write(frame, folder / name, kind, fmt=fmt, encoding=encoding, office=office)
-        truth = folder / f"{name}.manifest.csv"
-        writer.manifest_rows(manifest, fmt, office).write_csv(truth)
-        written += [path, truth]
+        written += [path, *truth.write(path, writer.manifest_rows(manifest, fmt, office), kind=kind, records=rows,
+                                       seed=SEED, defects=defects, defect_rate=RATE, reference_date=reference,
+                                       fmt=fmt, encoding=encoding, office=office)]
     return written
 
 

@@ -292,6 +292,12 @@ def derive(frame: pl.DataFrame, name: str, reference_date: date) -> pl.DataFrame
                             for c in derived)
 
 
+def region_retired_expr(name: str) -> pl.Expr:
+    """``id.region_retired`` of ID column ``name``: its address code abolished long before the birth year
+    (:func:`divisions.id_retired_expr`), from the derived columns both routes give (``#c``, ``#birth``)."""
+    return divisions.id_retired_expr(pl.col(f"{name}#c").str.slice(0, 6), pl.col(f"{name}#birth").dt.year())
+
+
 # --- the same rules for one value ---------------------------------------------------------------------
 
 

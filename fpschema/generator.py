@@ -5,12 +5,16 @@ provider word lists. Records are consistent with the contract: the ID number car
 of the address, a birth date giving an age plausible for the service, the sex in its 17th digit and
 a right check digit. ``generate`` returns the records as text columns (what a file holds) and a
 manifest of every injected defect as (index, column, rule), index counting data rows from 0.
+
+Defects that depend on the day (a service in the future, an ID holder not yet born) are dated against a
+reference date: by default 30 June after the period ends (:func:`reference_for`), fixed so that the same seed
+gives the same bytes on any day. It travels with the data in the manifest's sidecar (:mod:`fpschema.truth`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
@@ -22,7 +26,7 @@ from . import contract, divisions, gb11643
 
 MANIFEST_SCHEMA = {"index": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8}
 DEFAULT_PERIOD = (date(2022, 10, 1), date(2023, 9, 30))  # statistical year 2023
-DEFAULT_REFERENCE = date(2024, 6, 30)
+DEFAULT_REFERENCE = date(2024, 6, 30)  # reference_for(Profile()): 30 June after the default period
 
 
 @dataclass
@@ -40,11 +44,23 @@ class Profile:
     rural_share: float = 0.55
     counties: int = 40  # how many counties one data set spans
     county_codes: tuple[str, ...] = ()  # or exactly these counties
+    reference_date: date | None = None  # the day the data are as of; None: 30 June after the period ends
+
+
+def reference_for(profile: Profile | None = None, reference_date: date | None = None) -> date:
+    """The reference date of generated data: ``reference_date``, else the profile's, else 30 June of the year
+    after its period ends. ValueError when it falls before the period ends (clean services would be future)."""
+    profile = profile or Profile()
+    ref = reference_date or profile.reference_date or date(profile.period[1].year + 1, 6, 30)
+    if ref < profile.period[1]:
+        raise ValueError(f"reference date {ref} is before the period ends ({profile.period[1]})")
+    return ref
 
 
 def load_profile(path) -> Profile:
     """A profile from a JSON file: any of ``period`` ([start, end] ISO dates), ``birth_status``,
-    ``service_reason`` (use "" for no reason), ``procedure`` ({code: weight}), ``rural_share``, ``counties``."""
+    ``service_reason`` (use "" for no reason), ``procedure`` ({code: weight}), ``rural_share``, ``counties``,
+    ``reference_date`` (ISO date)."""
     import json
 
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -53,6 +69,8 @@ def load_profile(path) -> Profile:
         raise ValueError(f"unknown profile keys {sorted(unknown)}")
     if "period" in doc:
         doc["period"] = tuple(date.fromisoformat(d) for d in doc["period"])
+    if doc.get("reference_date") is not None:
+        doc["reference_date"] = date.fromisoformat(doc["reference_date"])
     if "service_reason" in doc:
         doc["service_reason"] = {(k or None): v for k, v in doc["service_reason"].items()}
     return Profile(**doc)
@@ -85,17 +103,14 @@ def _place_words() -> list[str]:
 
 
 @cache
-def current_counties() -> list[tuple[str, str]]:
-    """(code, name) of county-level divisions in use now (districts, counties, county-level cities)."""
-    out = []
-    for code, periods in divisions.history().items():
-        last = periods[-1]
-        if code.endswith("00") or last.end is not None or code in divisions.PERMIT_PREFIXES:
-            continue
-        if last.name in ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"):
-            continue
-        out.append((code, last.name))
-    return sorted(out)
+def current_counties(since: int = DEFAULT_PERIOD[0].year) -> list[tuple[str, str]]:
+    """(code, name) of the county-level divisions (districts, counties, county-level cities) in every year-end
+    list from ``since`` to the last one: a record dated in those years (or after: a future-date defect) may name
+    any of them, and so may the ID number of a person registered there."""
+    first, _ = divisions.years()
+    rows = divisions.table().filter((pl.col("level") == "county") & pl.col("end").is_null()
+                                    & (pl.col("start") <= max(since, first)))
+    return sorted(rows.select("code", "name").iter_rows())
 
 
 def _choice(rng: np.random.Generator, table: dict, n: int) -> pl.Series:
@@ -110,8 +125,23 @@ def _pick(values: Sequence[str], idx: np.ndarray) -> pl.Series:
     return pl.Series(list(values), dtype=pl.Utf8).gather(idx)
 
 
+def _distinct(number: np.ndarray) -> np.ndarray:
+    """17-digit ID bodies made distinct: a number met before gets the next sequence number (1-98, the 17th
+    digit, and so the sex, kept) until none repeats. Random bodies collide by chance (some thousand pairs in a
+    million records), and two people with one ID number are a defect (``dataset.id_conflict``) only when
+    injected."""
+    number = number.copy()
+    while True:
+        repeated = np.ones(len(number), dtype=bool)
+        repeated[np.unique(number, return_index=True)[1]] = False
+        if not repeated.any():
+            return number
+        seq = number[repeated] // 10 % 100
+        number[repeated] += (seq % 98 + 1 - seq) * 10
+
+
 def _ids(region: pl.Series, birth: np.ndarray, male: np.ndarray, rng: np.random.Generator) -> pl.Series:
-    """GB 11643 numbers: region + birth date + sequence (17th digit odd for men) + check digit."""
+    """GB 11643 numbers, each once: region + birth date + sequence (17th digit odd for men) + check digit."""
     n = len(region)
     seq = rng.integers(1, 99, size=n)  # first two sequence digits, never 00 (keeps clear of "000" endings)
     parity = rng.integers(0, 5, size=n) * 2 + male
@@ -120,10 +150,22 @@ def _ids(region: pl.Series, birth: np.ndarray, male: np.ndarray, rng: np.random.
     months = ymd.astype("datetime64[M]").astype(np.int64) % 12 + 1
     days = (ymd - ymd.astype("datetime64[M]")).astype(np.int64) + 1
     # 17 digits as one number (region, YYYYMMDD, sequence), then text: cheaper than joining strings
-    number = (region.cast(pl.Int64).to_numpy() * 10**11 + (years * 10000 + months * 100 + days) * 1000
-              + seq * 10 + parity)
+    number = _distinct(region.cast(pl.Int64).to_numpy() * 10**11 + (years * 10000 + months * 100 + days) * 1000
+                       + seq * 10 + parity)
     body = pl.Series(number).cast(pl.Utf8)
     return pl.select(body + gb11643.check_char_expr(pl.lit(body))).to_series().alias("client_id")
+
+
+def _distinct(number: np.ndarray) -> np.ndarray:
+    """17-digit ID bodies made distinct (two people of one county and birthday may draw the same sequence): a
+    repeated body moves its two sequence digits (01-98) on, the sex digit kept; a round per clash, not per row."""
+    for _ in range(100):
+        rank = pl.DataFrame({"n": number}).select(pl.int_range(pl.len()).over("n")).to_series().to_numpy()
+        if not rank.any():
+            return number
+        seq = number // 10 % 100
+        number = number + ((seq - 1 + rank) % 98 + 1 - seq) * 10
+    raise ValueError("could not make the generated ID numbers distinct")
 
 
 def _dates(rng: np.random.Generator, n: int, start: date, end: date) -> np.ndarray:
@@ -145,7 +187,7 @@ def _iso(values: np.ndarray) -> pl.Series:
 def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
     """Clean service records as text columns."""
     n = rows
-    counties = current_counties()
+    counties = current_counties(profile.period[0].year)
     if profile.county_codes:
         chosen = np.array([i for i, (code, _) in enumerate(counties) if code in set(profile.county_codes)])
     else:
@@ -187,7 +229,8 @@ def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl
     steril = reason_np == "3"
     proc_np = procedure.to_numpy()
     method = np.where(proc_np == "01", 2, np.where(male_np, 1, 0))  # 6 避孕套, 1 男性绝育, 3 宫内节育器
-    fee = np.where(rural, 0, rng.integers(0, 30, size=n) * 10)
+    free = procedure.is_in(list(contract.code_group(contract.FREE_RURAL))).to_numpy()
+    fee = np.where(rural & free, 0, rng.integers(0, 30, size=n) * 10)  # recanalisation is charged, rural or not
 
     last, weights, female_names, male_names = _names()
     surname = rng.choice(len(last), size=n, p=weights)
@@ -319,8 +362,11 @@ def _birth_mismatch(df, rng, ref):
 
 
 def _before_birth(df, rng, ref):
-    service = df["birth_date"].str.to_date() - timedelta(days=30)
-    return {"service_date": service.dt.strftime("%Y-%m-%d")}
+    """The birth (ID number and birth date) moved after the service, not the service before the birth: the
+    service keeps its year, in which its county is in use."""
+    birth = pl.select(pl.min_horizontal(df["service_date"].str.to_date() + timedelta(days=30), pl.lit(ref))).to_series()
+    body = df["client_id"].str.slice(0, 6) + birth.dt.strftime("%Y%m%d") + df["client_id"].str.slice(14, 3)
+    return {"client_id": _recheck(body), "birth_date": birth.dt.strftime("%Y-%m-%d")}
 
 
 def _old_client(df, rng, ref):
@@ -360,6 +406,36 @@ def _unknown_division(df, rng, ref):
             "village_code": "999999" + df["village_code"].str.slice(6)}
 
 
+RETIRED_BY = 1985  # the injected retired codes were abolished before this year (before any generated service)
+
+
+@cache
+def _retired_counties() -> list[str]:
+    """County-level codes abolished for good before :data:`RETIRED_BY`, with a recorded successor."""
+    last = divisions.table().filter(pl.col("level") == "county").sort("code", "start").group_by("code").agg(
+        pl.col("end").last(), pl.col("successors").last())
+    return sorted(last.filter((pl.col("end") < RETIRED_BY) & pl.col("successors").is_not_null())["code"])
+
+
+def _place(df: pl.DataFrame, code: pl.Series) -> dict[str, pl.Series]:
+    """The row's county replaced by ``code``, its township and village codes too (the hierarchy holds)."""
+    return {"city_code": code, "township_code": code + df["township_code"].str.slice(6),
+            "village_code": code + df["village_code"].str.slice(6)}
+
+
+def _province_division(df, rng, ref):
+    return _place(df, df["city_code"].str.slice(0, 2) + "0000")
+
+
+def _retired_division(df, rng, ref):
+    return _place(df, _pick(_retired_counties(), rng.integers(0, len(_retired_counties()), size=df.height)))
+
+
+def _retired_region(df, rng, ref):
+    region = _pick(_retired_counties(), rng.integers(0, len(_retired_counties()), size=df.height))
+    return {"client_id": _recheck(region + df["client_id"].str.slice(6, 11))}
+
+
 def _hierarchy(df, rng, ref):
     village = df["village_code"]
     other = ((village.str.slice(6, 3).cast(pl.Int64) % 40) + 41).cast(pl.Utf8).str.zfill(3)
@@ -373,6 +449,7 @@ def _vasectomy_on_woman(df, rng, ref):
 FEMALE = pl.col("sex") == "2"
 NOT_LEAP_DAY = pl.col("client_id").str.slice(10, 4) != "0229"  # the year can change, the day must stay real
 NO_REASON = pl.col("service_reason").is_null()
+CHARGED_RURAL = (pl.col("is_rural") == "是") & (pl.col("fee") != "0")  # lawful (recanalisation) until the procedure changes
 
 SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("id.checksum", "client_id", _wrong_check),
@@ -385,6 +462,8 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("id.birth_future", "client_id", _birth_future, lambda df: NOT_LEAP_DAY),
     Injector("id.age_range", "client_id", _too_old, lambda df: NOT_LEAP_DAY),
     Injector("id.region", "client_id", _region),
+    Injector("id.region_retired", "client_id", _retired_region,  # retired before 1985, born after 1990 (grace 5)
+             lambda df: pl.col("birth_date").str.slice(0, 4).cast(pl.Int32) > RETIRED_BY + divisions.RETIRED_GRACE_YEARS),
     Injector("service.sex_mismatch", "sex", _sex_flip),
     Injector("service.birth_date_mismatch", "birth_date", _birth_mismatch),
     Injector("service.before_birth", "service_date", _before_birth),
@@ -401,6 +480,8 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("division.unknown", "city_code", _unknown_division,
              extra=(("township_code", "division.unknown"), ("village_code", "division.unknown"))),
     Injector("division.hierarchy", "village_code", _hierarchy),
+    Injector("division.not_in_use", "city_code", _province_division),
+    Injector("division.retired", "city_code", _retired_division),
     Injector("service.reason_needs_iud", "iud_history",
              lambda df, rng, ref: {"service_reason": pl.Series(["2"] * df.height),
                                    "iud_history": pl.Series(["否"] * df.height)}, lambda df: FEMALE),
@@ -410,11 +491,13 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("service.child_count_status", "child_count", _child_plus_one,
              lambda df: pl.col("birth_status").is_in(["0", "1", "2", "3"])),
     Injector("service.rural_fee", "fee",
-             lambda df, rng, ref: {"is_rural": pl.Series(["是"] * df.height), "fee": pl.Series(["50"] * df.height)}),
-    Injector("service.procedure_sex", "sex", _vasectomy_on_woman, lambda df: FEMALE & NO_REASON),
+             lambda df, rng, ref: {"is_rural": pl.Series(["是"] * df.height), "fee": pl.Series(["50"] * df.height)},
+             lambda df: pl.col("procedure").is_in(list(contract.code_group(contract.FREE_RURAL)))),
+    Injector("service.procedure_sex", "sex", _vasectomy_on_woman, lambda df: FEMALE & NO_REASON & ~CHARGED_RURAL),
 ]}
-# Rules broken by copying rows onto others (handled apart: they involve two rows).
-PAIR_DEFECTS = ("dataset.duplicate_record", "dataset.id_conflict")
+# Rules broken by copying rows onto others (handled apart: they involve two rows), by kind.
+PAIR_DEFECTS = {"service_record": ("dataset.duplicate_record", "dataset.id_conflict"),
+                "procedure_report": ("report.duplicate_key",), "indicator_report": ("report.duplicate_key",)}
 
 
 def defects_table() -> dict[str, dict[str, Injector]]:
@@ -433,7 +516,7 @@ def generators() -> dict[str, Callable[[int, np.random.Generator, Profile], pl.D
 
 def defect_codes(kind: str) -> tuple[str, ...]:
     """The rule codes the generator can break for ``kind``."""
-    pairs = PAIR_DEFECTS if kind == "service_record" else ()
+    pairs = PAIR_DEFECTS.get(kind, ())
     return (*defects_table().get(kind, {}), *pairs)
 
 
@@ -445,7 +528,8 @@ def inject(frame: pl.DataFrame, codes: Sequence[str], rate: float, rng: np.rando
     per_code = max(1, int(n * rate / max(len(codes), 1)))
     free = np.ones(n, dtype=bool)
     table = defects_table()[kind]
-    singles = [table[c] for c in codes if c not in PAIR_DEFECTS]
+    pairs = PAIR_DEFECTS.get(kind, ())
+    singles = [table[c] for c in codes if c not in pairs]
     masks = frame.select(i.eligible(frame).alias(i.rule) for i in singles) if singles else None
     patches: dict[str, list[tuple[np.ndarray, pl.Series]]] = {}
     manifest: list[pl.DataFrame] = []
@@ -460,8 +544,8 @@ def inject(frame: pl.DataFrame, codes: Sequence[str], rate: float, rng: np.rando
         for column, rule in ((injector.column, injector.rule), *injector.extra):
             manifest.append(_manifest(take, column, rule))
     for code in codes:
-        if code in PAIR_DEFECTS:
-            manifest.extend(_pair_defect(frame, code, per_code, free, rng, patches))
+        if code in pairs:
+            manifest.extend(_pair_defect(frame, code, per_code, free, rng, patches, kind))
     frame = frame.with_columns(
         frame[column].scatter(np.concatenate([i for i, _ in parts]), pl.concat([v.cast(pl.Utf8) for _, v in parts]))
         for column, parts in patches.items()
@@ -476,8 +560,10 @@ def _manifest(index: np.ndarray, column: str, rule: str) -> pl.DataFrame:
 
 
 def _pair_defect(frame: pl.DataFrame, code: str, count: int, free: np.ndarray, rng: np.random.Generator,
-                 patches: dict) -> list[pl.DataFrame]:
-    """Copy row a onto row b: a duplicate service (whole row), or the same ID for another person."""
+                 patches: dict, kind: str = "service_record") -> list[pl.DataFrame]:
+    """Copy row a onto row b: a duplicate service (whole row), the same ID for another person, or a report's key
+    (x-key) on another row: a 卫统45表 row with the key and name of another and its own figures (the same county
+    twice with different totals), an indicator row pasted twice (its figures depend on the indicator)."""
     candidates = np.flatnonzero(free)
     if code == "dataset.id_conflict":  # keep the sexes equal: only the birth dates conflict
         candidates = candidates[(frame["sex"].to_numpy()[candidates] == "2")]
@@ -487,6 +573,11 @@ def _pair_defect(frame: pl.DataFrame, code: str, count: int, free: np.ndarray, r
     picked = rng.choice(candidates, size=2 * count, replace=False)
     a, b = picked[:count], picked[count:]
     free[picked] = False
+    if code == "report.duplicate_key":
+        copied = frame.columns if kind == "indicator_report" else [*contract.key(kind), "division_name"]
+        for column in copied:
+            patches.setdefault(column, []).append((b, frame[column].gather(a)))
+        return [_manifest(np.concatenate([a, b]), contract.key(kind)[0], code)]
     if code == "dataset.duplicate_record":
         for column in frame.columns:
             patches.setdefault(column, []).append((b, frame[column].gather(a)))
@@ -501,21 +592,24 @@ def _pair_defect(frame: pl.DataFrame, code: str, count: int, free: np.ndarray, r
 
 def generate(kind: str, rows: int, *, seed: int | Sequence[int] = 0, defects: Sequence[str] | str | None = None,
              defect_rate: float = 0.05, profile: Profile | None = None,
-             reference_date: date = DEFAULT_REFERENCE) -> tuple[pl.DataFrame, pl.DataFrame]:
+             reference_date: date | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``rows`` records of ``kind`` as text columns, and the manifest of injected defects.
 
-    ``defects`` is ``"all"``, a list of rule codes, or None for a clean set.
+    ``defects`` is ``"all"``, a list of rule codes, or None for a clean set. ``reference_date`` (default
+    :func:`reference_for` the profile) is the day the data are as of: clean records are lawful on it, and the
+    defects that depend on the day are dated against it; it may not fall before the period ends.
     """
     if kind not in generators():
         raise ValueError(f"no generator for kind {kind!r}")
     if rows < 0:
         raise ValueError("rows must be >= 0")
+    profile = replace(profile or Profile(), reference_date=reference_for(profile, reference_date))
     rng = np.random.default_rng(seed)
-    frame = generators()[kind](rows, rng, profile or Profile())
+    frame = generators()[kind](rows, rng, profile)
     if not defects or rows == 0:
         return frame, pl.DataFrame(schema=MANIFEST_SCHEMA)
     codes = list(defect_codes(kind)) if defects == "all" else list(defects)
     unknown = set(codes) - set(defect_codes(kind))
     if unknown:
         raise ValueError(f"unknown defect code(s) for {kind}: {sorted(unknown)}")
-    return inject(frame, codes, defect_rate, rng, reference_date, kind)
+    return inject(frame, codes, defect_rate, rng, profile.reference_date, kind)

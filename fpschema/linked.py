@@ -10,9 +10,8 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from . import aggregates, contract, divisions, uscc
+from . import aggregates, checks, contract, divisions, uscc
 from .generator import (
-    DEFAULT_REFERENCE,
     Injector,
     Profile,
     _choice,
@@ -24,6 +23,7 @@ from .generator import (
     _place_words,
     _set,
     current_counties,
+    reference_for,
     service_records,
 )
 
@@ -37,6 +37,51 @@ def _counties(rng: np.random.Generator, n: int, how_many: int = 40) -> tuple[pl.
     chosen = rng.choice(len(counties), size=min(how_many, len(counties)), replace=False)
     idx = rng.choice(chosen, size=n)
     return _pick([c for c, _ in counties], idx), _pick([m for _, m in counties], idx), idx
+
+
+def _report_keys(rng: np.random.Generator, n: int, profile: Profile, slots: int = 1
+                 ) -> tuple[pl.Series, pl.Series, np.ndarray, pl.Series, np.ndarray]:
+    """Distinct keys (x-key) for ``n`` report rows: (county code, name, slot, statistical year, unit). The rows of
+    the profile's year span as many counties in use as they need (at least the profile's), each with up to
+    ``slots`` rows (one per indicator); more rows go to earlier years, with the codes in use in each: every other
+    year first (Y-2, Y-4, …: no county in two consecutive years, so an injected defect is no year-on-year jump),
+    then the years between. Figures are drawn per unit (a county and slot), so a county repeats its figures from
+    year to year (no jump in clean data)."""
+    counties = current_counties()
+    if profile.county_codes:
+        pool = np.array([i for i, (code, _) in enumerate(counties) if code in set(profile.county_codes)])
+    else:
+        pool = rng.permutation(len(counties))
+    k = min(len(pool), max(profile.counties, -(-n // slots)))
+    cells = rng.choice(k * slots, size=min(n, k * slots), replace=False)
+    codes = [counties[i][0] for i in pool[cells // slots]]
+    names = [counties[i][1] for i in pool[cells // slots]]
+    slot, end = list(cells % slots), profile.period[1]
+    first = end.year + (1 if end.month >= 10 else 0)  # the statistical year runs 1 October to 30 September
+    years = [first] * len(codes)
+    earlier = sorted(profile.county_codes or _county_codes())
+    order = iter([*range(first - 2, 1979, -2), *range(first - 1, 1979, -2)])
+    while len(codes) < n:
+        year = next(order, None)
+        if year is None:
+            raise ValueError(f"{n} rows have more keys than there are counties and years")
+        for code in earlier:
+            name = divisions.name(code, year)
+            if name is None or len(codes) >= n:
+                continue
+            for s in range(min(slots, n - len(codes))):
+                codes.append(code), names.append(name), slot.append(s), years.append(year)
+    slot_ = np.array(slot, dtype=np.int64)
+    _, unit = np.unique(np.array([int(c) for c in codes], dtype=np.int64) * slots + slot_, return_inverse=True)
+    return (pl.Series(codes, dtype=pl.Utf8), pl.Series(names, dtype=pl.Utf8), slot_,
+            pl.Series(years).cast(pl.Utf8), unit.astype(np.int64))
+
+
+def _county_codes() -> list[str]:
+    """County-level codes of any year (not the aggregates 市辖区 and 县, nor the permit prefixes)."""
+    return [code for code, periods in divisions.history().items()
+            if not code.endswith("00") and code not in divisions.PERMIT_PREFIXES
+            and any(p.name not in ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划") for p in periods)]
 
 
 def _uscc(county: pl.Series, rng: np.random.Generator, prefix: str = "12") -> pl.Series:
@@ -60,7 +105,12 @@ def institutions(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataF
     words = _place_words()
     place = _pick(words, rng.integers(0, len(words), size=n))
     individual = rng.random(n) < 0.1
-    verified = _dates(rng, n, DEFAULT_REFERENCE - timedelta(days=3 * 365 - 30), DEFAULT_REFERENCE)
+    licence = np.where(individual, "2", np.where(rng.random(n) < 0.7, "1", "2"))
+    # verified within the licence type's period (checks.verification_years) before the reference date, a month to
+    # spare
+    ref = np.datetime64(reference_for(profile), "D")
+    years = np.vectorize(checks.verification_years().get)(licence)
+    verified = ref - (rng.random(n) * (years * 365 - 30)).astype("timedelta64[D]")
     items = np.where(individual, "07", np.where(rng.random(n) < 0.5, "01,02,05,07", "01,02,03,04,05,06,07,09,10"))
     return pl.DataFrame({
         "institution_code": county + pl.Series(rng.integers(1, 999, size=n)).cast(pl.Utf8).str.zfill(3),
@@ -68,7 +118,7 @@ def institutions(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataF
         .to_series(),
         "uscc": pl.select(pl.when(pl.Series(individual)).then(_uscc(county, rng, "92"))
                           .otherwise(_uscc(county, rng, "12"))).to_series(),
-        "licence_type": pl.Series(np.where(individual, "2", np.where(rng.random(n) < 0.7, "1", "2"))),
+        "licence_type": pl.Series(licence),
         "licence_no": "PDY" + county + pl.Series(rng.integers(0, 10_000, size=n)).cast(pl.Utf8).str.zfill(4),
         "service_items": pl.Series(items),
         "is_individual": _yes_no(individual),
@@ -120,13 +170,14 @@ def adverse_events(n: int, rng: np.random.Generator, profile: Profile) -> pl.Dat
 
 
 def _indicator_rows(county: pl.Series, name: pl.Series, indicator: pl.Series, numerator: np.ndarray,
-                    denominator: np.ndarray) -> pl.DataFrame:
+                    denominator: np.ndarray, years: pl.Series | None = None) -> pl.DataFrame:
     frame = pl.DataFrame({"division_code": county, "division_name": name, "indicator": indicator,
-                          "numerator": numerator, "denominator": denominator})
+                          "numerator": numerator, "denominator": denominator,
+                          "report_year": pl.repeat("2023", len(county), eager=True) if years is None else years})
     units = {k: d["unit"] for k, d in aggregates.definitions().items()}
     scale = {k: aggregates.scales()[u] for k, u in units.items()}
     return frame.select(
-        "division_code", "division_name", pl.lit("2023").alias("report_year"), "indicator",
+        "division_code", "division_name", "report_year", "indicator",
         pl.col("numerator").cast(pl.Utf8), pl.col("denominator").cast(pl.Utf8),
         (pl.col("numerator") / pl.col("denominator") * pl.col("indicator").replace_strict(
             scale, default=100, return_dtype=pl.Int64)).round(2).cast(pl.Utf8).alias("value"),
@@ -146,28 +197,37 @@ def _share_range(indicator: str) -> tuple[float, float]:
 
 
 def indicator_reports(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
-    county, name, _ = _counties(rng, n, profile.counties)
+    """Indicator rows, one per division, year and indicator (:func:`_report_keys`)."""
     indicators = list(contract.codetables()["indicator"].labels)
-    chosen = rng.integers(0, len(indicators), size=n)
+    county, name, chosen, years, unit = _report_keys(rng, n, profile, len(indicators))
     ranges = np.array([_share_range(i) for i in indicators])
-    denominator = rng.integers(2_000, 20_000, size=n)
-    share = rng.uniform(ranges[chosen, 0], ranges[chosen, 1])
+    of_unit = np.zeros(int(unit.max()) + 1 if n else 0, dtype=np.int64)
+    of_unit[unit] = chosen  # each unit's indicator; one draw per unit (county and indicator)
+    denominator = rng.integers(2_000, 20_000, size=len(of_unit))[unit]
+    share = rng.uniform(ranges[of_unit, 0], ranges[of_unit, 1])[unit]
     numerator = np.minimum(np.ceil(denominator * share), denominator).astype(np.int64)
-    return _indicator_rows(county, name, _pick(indicators, chosen), numerator, denominator)
+    return _indicator_rows(county, name, _pick(indicators, chosen), numerator, denominator, years)
 
 
 def procedure_reports(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
-    county, name, _ = _counties(rng, n, profile.counties)
+    """卫统45表 rows, one per division and year (:func:`_report_keys`)."""
+    county, name, _, years, unit = _report_keys(rng, n, profile)
     procedures, _, _ = aggregates.procedure_columns()
-    counts = {col: rng.integers(0, 400, size=n) for col in procedures.values()}
-    return _procedure_frame(county, name, counts, rng)
+    subsets = aggregates.subset_columns()
+    m = int(unit.max()) + 1 if n else 0  # one draw per unit (county)
+    counts = {col: rng.integers(0, 400, size=m)[unit] for col in procedures.values() if col not in subsets}
+    for column, parents in subsets.items():  # an "of which" column: a share of what it is part of
+        counts[column] = np.floor(rng.random(m)[unit] * sum(counts[p] for p in parents)).astype(np.int64)
+    return _procedure_frame(county, name, counts, rng, years)
 
 
 def _procedure_frame(county: pl.Series, name: pl.Series, counts: dict[str, np.ndarray],
-                     rng: np.random.Generator) -> pl.DataFrame:
+                     rng: np.random.Generator, years: pl.Series | None = None) -> pl.DataFrame:
     n = len(county)
-    out = {"division_code": county, "division_name": name, "report_year": pl.repeat("2023", n, eager=True)}
-    out["total_services"] = pl.Series(sum(counts.values())).cast(pl.Utf8)
+    out = {"division_code": county, "division_name": name,
+           "report_year": pl.repeat("2023", n, eager=True) if years is None else years}
+    subsets = aggregates.subset_columns()  # "of which" columns are not added to the total
+    out["total_services"] = pl.Series(sum(v for c, v in counts.items() if c not in subsets)).cast(pl.Utf8)
     _, complications, _ = aggregates.procedure_columns()
     for column in counts:
         out[column] = pl.Series(counts[column]).cast(pl.Utf8)
@@ -203,8 +263,10 @@ def linked_set(rows: int, seed: int = 0, profile: Profile | None = None) -> dict
         occurred_date=sample["service_date"], reported_date=sample["service_date"])
     by_county = services.group_by("city_code", "city_name", "procedure").len().pivot(
         on="procedure", index=["city_code", "city_name"], values="len").fill_null(0).sort("city_code")
-    counts = {col: (by_county[code].to_numpy() if code in by_county.columns else np.zeros(by_county.height, int))
-              for code, col in aggregates.procedure_columns()[0].items()}
+    counted = aggregates.attribute_subsets(pl.DataFrame(
+        {col: (by_county[code] if code in by_county.columns else pl.repeat(0, by_county.height, eager=True))
+         for code, col in aggregates.procedure_columns()[0].items()}).cast(pl.Int64))
+    counts = {col: counted[col].to_numpy() for col in counted.columns}
     zero = np.random.default_rng(0)  # complications: none (the records carry none)
     _, complications, _ = aggregates.procedure_columns()
     report = _procedure_frame(by_county["city_code"], by_county["city_name"], counts, zero).with_columns(
@@ -245,7 +307,25 @@ def _future(column: str) -> Callable:
 
 
 def _unknown_county(column: str) -> Callable:
-    return _set(column, "999999")
+    """Codes of no division, a different one per row (99xxyy, yy never 00: not a parent of a roll-up), so they
+    do not repeat a report's key."""
+    def apply(df, rng, ref):
+        i = pl.int_range(df.height, eager=True)
+        return {column: pl.select(pl.format("99{}{}", (i // 99 % 100).cast(pl.Utf8).str.zfill(2),
+                                            (i % 99 + 1).cast(pl.Utf8).str.zfill(2))).to_series()}
+    return apply
+
+
+def _current(df: pl.DataFrame) -> pl.Expr:
+    """Rows whose division is still in use: a year moved past the table's last is judged by that year's list."""
+    now = divisions.table().filter(pl.col("end").is_null()).get_column("code")
+    return pl.col("division_code").is_in(now.implode())
+
+
+def _future_year(df, rng, ref):
+    """Statistical years not begun: each row's year moved by the same number of years (past ``ref``), so rows that
+    had different keys keep different keys."""
+    return {"report_year": (df["report_year"].cast(pl.Int64) + (ref.year + 2 - 1980)).cast(pl.Utf8)}
 
 
 def _rate(df: pl.DataFrame, numerator: pl.Series) -> pl.Series:
@@ -326,8 +406,7 @@ DEFECTS: dict[str, dict[str, Injector]] = {
                  lambda df: pl.col("value").cast(pl.Float64) < 90),  # stays under the target ceiling either way
         Injector("indicator.unit", "unit", _wrong_unit),
         Injector("indicator.below_target", "value", _below_target, lambda df: HAS_TARGET),
-        Injector("report.future_period", "report_year", lambda df, rng, ref: {
-            "report_year": pl.repeat(str(ref.year + 2), df.height, eager=True)}),
+        Injector("report.future_period", "report_year", _future_year, _current),
         Injector("field.range", "value", _set("value", "-5")),
         Injector("field.code", "unit", _set("unit", "percent")),
         Injector("field.pattern", "division_code", _set("division_code", "1101")),
@@ -339,8 +418,10 @@ DEFECTS: dict[str, dict[str, Injector]] = {
         Injector("report.total_mismatch", "total_services", _plus("total_services", "total_services", 3)),
         Injector("report.complication_exceeds", "iud_insertion_infection",
                  _plus("iud_insertion_infection", "iud_insertion", 1)),
-        Injector("report.future_period", "report_year", lambda df, rng, ref: {
-            "report_year": pl.repeat(str(ref.year + 2), df.height, eager=True)}),
+        Injector("report.subset_exceeds", "anaesthesia_abortion",  # 麻醉流产 above 负压吸引术 plus 钳刮术
+                 lambda df, rng, ref: {"anaesthesia_abortion": (df["vacuum_aspiration"].cast(pl.Int64) + df[
+                     "dilation_curettage"].cast(pl.Int64) + 1).cast(pl.Utf8)}),
+        Injector("report.future_period", "report_year", _future_year, _current),
         Injector("field.type", "vasectomy", _set("vasectomy", "2.5")),
         Injector("field.pattern", "division_code", _set("division_code", "1101")),
         Injector("division.unknown", "division_code", _unknown_county("division_code")),
@@ -373,7 +454,8 @@ def report_set(prefecture: str = "130100", rows: int = 20_000, seed: int = 0, de
     columns = [total, *procedures.values(), *complications]
     children = aggregates.expected_children(prefecture, year)
     services = service_records(rows, rng, Profile(county_codes=tuple(children)))
-    now = aggregates.recount(services.select("city_code", "procedure", pl.col("service_date").str.to_date()))
+    now = aggregates.attribute_subsets(
+        aggregates.recount(services.select("city_code", "procedure", pl.col("service_date").str.to_date())))
     now = now.with_columns(pl.lit(0).alias(c) for c in complications).cast({c: pl.Int64 for c in columns})
     # the year before: the same counts (a steady prefecture), so that only an injected jump is implausible
     before = now.with_columns(pl.lit(year - 1, dtype=pl.Int64).alias("report_year"))

@@ -63,11 +63,12 @@ def _fields_of(record: Mapping[Any, Any], kind: str) -> tuple[dict[str, Any], li
 
 
 @lru_cache(maxsize=16)
-def _row_checks(kind: str, reference_date: date) -> list[Check]:
-    """Every check the frame engine applies to a row (the same list each time: the engine caches by it)."""
+def _row_checks(kind: str, reference_date: date, groups: contract.Groups = ()) -> list[Check]:
+    """Every check the frame engine applies to a row of a source carrying every field (the same list each time:
+    the engine caches by it); ``groups`` as :func:`contract.load_free_services` gives them."""
     from . import engine
 
-    return engine.all_checks(kind, reference_date, cross_row=False)
+    return engine.all_checks(kind, reference_date, cross_row=False, groups=groups)
 
 
 def _few_findings(typed: pl.DataFrame, todo: list[Check], kind: str) -> pl.DataFrame:
@@ -91,7 +92,7 @@ def _few_findings(typed: pl.DataFrame, todo: list[Check], kind: str) -> pl.DataF
 
 
 def validate_records(records: Iterable[Any], kind: str, *, reference_date: date | None = None,
-                     unmask: bool = False) -> list[list[Finding]]:
+                     unmask: bool = False, free_services: Any = None) -> list[list[Finding]]:
     """The findings of each record (:func:`validate_record`), all records checked in one frame."""
     records = list(records)
     if kind not in contract.kinds():
@@ -111,7 +112,7 @@ def validate_records(records: Iterable[Any], kind: str, *, reference_date: date 
     cells = [{n: None if isinstance(x, str) and reader.blank(x) else x for n, x in v.items()} for _, v, _ in objects]
     text = pl.DataFrame([rows, *[reader.json_texts(n, [c.get(n) for c in cells]) for n in names]])
     typed = engine.prepare(text, kind, ref)
-    todo = _row_checks(kind, ref)
+    todo = _row_checks(kind, ref, contract.load_free_services(free_services))
     found = engine.findings_of(typed, todo, text, kind, unmask=True) if len(objects) > FEW_ROWS \
         else _few_findings(typed, todo, kind)
     sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
@@ -128,16 +129,19 @@ def validate_records(records: Iterable[Any], kind: str, *, reference_date: date 
 
 
 def validate_record(
-    record: Any, kind: str, *, reference_date: date | None = None, unmask: bool = False
+    record: Any, kind: str, *, reference_date: date | None = None, unmask: bool = False, free_services: Any = None,
 ) -> list[Finding]:
     """Every finding for one record of ``kind`` (empty when the record is clean), ordered by field.
 
     ``reference_date`` (default today) is the day "future" is measured from. ID numbers in finding
-    values are masked unless ``unmask`` is true.
+    values are masked unless ``unmask`` is true. ``free_services`` overrides the services rural couples get free
+    (a JSON file or a list of procedure codes: :func:`contract.load_free_services`).
     """
-    return validate_records([record], kind, reference_date=reference_date, unmask=unmask)[0]
+    return validate_records([record], kind, reference_date=reference_date, unmask=unmask,
+                            free_services=free_services)[0]
 
 
-def is_valid_record(record: Any, kind: str, *, reference_date: date | None = None) -> bool:
+def is_valid_record(record: Any, kind: str, *, reference_date: date | None = None, free_services: Any = None) -> bool:
     """True when the record has no finding of severity error (warnings allowed)."""
-    return not any(f.severity == "error" for f in validate_record(record, kind, reference_date=reference_date))
+    found = validate_record(record, kind, reference_date=reference_date, free_services=free_services)
+    return not any(f.severity == "error" for f in found)

@@ -1,11 +1,14 @@
 """The validation report: one structure for every entry point (library, CLI, service, Spark).
 
-``{"fpschema_version", "kind", "source": {"name", "format", "encoding", "sha256", ...}, "ok",
+``{"fpschema_version", "kind", "source": {"name", "format", "encoding", "sha256", ...}, "reference_date",
+"reference_date_source", "ok",
 "rows_total", "rows_valid", "rows_invalid", "counts": {"by_rule", "by_column", "by_severity"},
 "findings": [{"row", "column", "rule", "severity", "value", "message"}], "truncated"}``
 
 ``rows_total == rows_valid + rows_invalid`` always; a row is invalid when it has at least one finding
-of severity error. Findings are kept in a polars DataFrame; renderers live in :mod:`fpschema.render`.
+of severity error. ``reference_date`` is the day future dates and ages were judged against, and
+``reference_date_source`` where it came from: ``"option"`` (given), ``"manifest"`` (the generator's manifest
+beside the file, see :mod:`fpschema.truth`) or ``"today"``. Findings are kept in a polars DataFrame; renderers live in :mod:`fpschema.render`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,8 @@ class Report:
     columns: list[str] = field(default_factory=list)  # field names in the file, in order
     extras: dict[str, Any] = field(default_factory=dict)  # aggregate reports: reconciliation, explanations, dashboard
     fpschema_version: str = ""
+    reference_date: date | None = None  # the day future dates and ages were judged against
+    reference_date_source: str | None = None  # "option", "manifest" or "today" (fpschema.truth.SOURCES)
 
     def __post_init__(self) -> None:
         if not self.fpschema_version:
@@ -105,6 +111,8 @@ class Report:
             "fpschema_version": self.fpschema_version,
             "kind": self.kind,
             "source": self.source,
+            "reference_date": self.reference_date.isoformat() if self.reference_date else None,
+            "reference_date_source": self.reference_date_source,
             "ok": self.ok,
             "rows_total": self.rows_total,
             "rows_valid": self.rows_valid,

@@ -138,13 +138,13 @@ def _then(fields: dict[str, contract.Field], node: dict[str, Any], code: str | N
 
 
 @cache
-def schema_checks(kind: str) -> tuple[Check, ...]:
-    """Every check the kind's JSON Schema states, as column expressions over the typed frame."""
-    doc = contract.schema(kind)
+def schema_checks(kind: str, groups: contract.Groups = ()) -> tuple[Check, ...]:
+    """Every check the kind's JSON Schema states, as column expressions over the typed frame, but its
+    ``required`` (a layout's: :func:`required_checks`); ``groups`` override code groups of the contract
+    (:func:`contract.load_free_services`)."""
+    doc = contract.with_groups(contract.schema(kind), groups)
     fields = contract.field_map(kind)
     out: list[Check] = []
-    for name in doc.get("required", ()):
-        out.append(Check("field.required", name, pl.col(f"{name}#text").is_null()))
     for f in fields.values():
         node = contract.resolve_local(doc["properties"][f.name])
         digits = divisions.code_digits(node)
@@ -159,3 +159,8 @@ def schema_checks(kind: str) -> tuple[Check, ...]:
         when = _condition(fields, branch["if"])
         out.extend(_then(fields, branch["then"], code, when))
     return tuple(out)
+
+
+def required_checks(names: tuple[str, ...]) -> list[Check]:
+    """``field.required`` on each of these fields: the cell is empty."""
+    return [Check("field.required", name, pl.col(f"{name}#text").is_null()) for name in names]

@@ -4,6 +4,10 @@ Both sides are sets of (row, column, rule). Findings may be fpschema's JSON repo
 list), a JSON list of objects, or a CSV with ``row``, ``column`` and ``rule`` columns; other columns
 are ignored, and so are findings without a row (file-level). A finding counts as a true positive when
 the manifest has the same row, column and rule.
+
+Rules that depend on the day (``date.future``, ``id.birth_future``, ages) can only agree with the manifest when
+the findings were made against the manifest's reference date; :func:`reference_dates` gives both sides' so the
+caller can say when they differ.
 """
 
 from __future__ import annotations
@@ -31,6 +35,20 @@ def load(path: str | Path) -> pl.DataFrame:
             raise ValueError(f"{path}: missing columns {sorted(missing)}")
         frame = frame.select(pl.col("row").str.strip_chars("'").cast(pl.Int64, strict=False), "column", "rule")
     return frame.filter(pl.col("row").is_not_null()).unique()
+
+
+def reference_dates(truth_path: str | Path, findings_path: str | Path) -> tuple[str | None, str | None]:
+    """(the manifest's reference date, the findings' reference date) as ISO text; None where a side does not
+    say (a manifest without its sidecar, findings that are not an fpschema JSON report)."""
+    from . import truth
+
+    manifest = truth.reference_date(truth_path)
+    found = None
+    path = Path(findings_path)
+    if path.suffix.lower() == ".json":
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+        found = doc.get("reference_date") if isinstance(doc, dict) else None
+    return (manifest.isoformat() if manifest else None), (str(found) if found else None)
 
 
 def score(truth: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:

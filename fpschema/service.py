@@ -404,6 +404,7 @@ class _Job:
     max_findings: int | None
     path: Path | None = None
     name: str = ""
+    layout: str | None = None
     json_body: bytes | None = None
     size: int = 0
 
@@ -446,7 +447,8 @@ def _run(job: _Job, settings: Settings, request_id: str) -> _Outcome:
     source: Any = _records(job.json_body) if job.json_body is not None else job.path
     try:
         report = validate(source, job.kind, lang=job.lang, max_findings=job.max_findings,
-                          reference_date=settings.reference_date, limits=Limits(max_rows=settings.max_rows))
+                          reference_date=settings.reference_date, limits=Limits(max_rows=settings.max_rows),
+                          layout=job.layout)
     except InputError as err:
         if job.path is None:
             raise
@@ -735,6 +737,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         format: Literal["json", "html", "csv"] = Query("json", description="报告格式 / report format"),
         max_findings: int | None = Query(None, ge=0, le=10_000_000,
                                          description="报告中最多列出的问题数 / most findings listed"),
+        layout: str | None = Query(None, max_length=64, description="文件的版式（full 完整记录、referral 介绍信），"
+                                   "缺省时由表头判断 / the form the file is laid out as, found when omitted"),
     ) -> Response:
         content_type, options = parse_options_header(request.headers.get("content-type", "").encode("latin-1"))
         is_multipart = content_type == b"multipart/form-data"
@@ -750,7 +754,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not slots.try_acquire():
             raise ServiceError("request.busy", headers={"Retry-After": str(settings.retry_after)},
                                n=settings.max_concurrent, retry=settings.retry_after)
-        job = _Job(kind, lang, format, max_findings)
+        job = _Job(kind, lang, format, max_findings, layout=layout)
         upload: _Upload | None = None
         handed_over = False
         rid = request.state.request_id

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from . import aggregates, contract, dataset_checks, engine, reader
+from . import aggregates, contract, dataset_checks, engine, reader, truth
 from .catalogue import RULES
 from .check import Check
 from .errors import InputError
@@ -83,6 +83,7 @@ class _Pass:
     keys: tuple[str, ...]  # hash columns (dataset_checks.DUP, PERSON)
     compares: tuple[tuple[str, str], ...]  # (typed column, Spark type name)
     values: tuple[str, ...]  # columns whose text a cross-row finding reports
+    groups: contract.Groups = ()  # code groups overriding the contract's (contract.load_free_services)
 
 
 def _spark_type_name(dtype: pl.DataType) -> str:
@@ -97,7 +98,7 @@ def _spark_type_name(dtype: pl.DataType) -> str:
 
 
 def _make_pass(kind: str, reference_date: date, unmask: bool, fields: Iterable[str],
-               chunk_rows: int) -> _Pass:
+               chunk_rows: int, groups: contract.Groups = ()) -> _Pass:
     """The partition pass's parameters, with the columns the cross-row checks need."""
     plan = cross_row_plan(kind)
     compares: dict[str, str] = {}
@@ -107,7 +108,7 @@ def _make_pass(kind: str, reference_date: date, unmask: bool, fields: Iterable[s
         compares = {s.compare: _spark_type_name(keyed.schema[s.compare]) for _, s in plan if s.compare}
     return _Pass(kind, reference_date, unmask, tuple(fields), chunk_rows,
                  tuple(dict.fromkeys(s.key for _, s in plan)), tuple(compares.items()),
-                 tuple(dict.fromkeys(c.column for c, _ in plan)))
+                 tuple(dict.fromkeys(c.column for c, _ in plan)), groups)
 
 
 def _out_schema(p: _Pass) -> StructType:
@@ -159,7 +160,7 @@ def _run_partition(batches: Iterable[pa.RecordBatch], p: _Pass,
     import pyarrow as pa
 
     arrow = _arrow_schema(schema)
-    checks = engine.all_checks(p.kind, p.reference_date, cross_row=False)
+    checks = engine.all_checks(p.kind, p.reference_date, cross_row=False, groups=p.groups)
     for chunk in _chunks(batches, p.chunk_rows):
         frame = pl.from_arrow(pa.Table.from_batches(chunk))
         del chunk  # no reference to the Arrow input beyond polars' own while the rules run
@@ -378,7 +379,8 @@ def _cross_row_findings(keys: DataFrame, p: _Pass, plan: list[tuple[Check, datas
 
 
 def _plan(spark_df: DataFrame, kind: str, cols: _Columns, ref: date, unmask: bool, chunk_rows: int,
-          held: list[DataFrame] | None = None, file_rows: bool = False) -> tuple[DataFrame, DataFrame]:
+          held: list[DataFrame] | None = None, groups: contract.Groups = (), file_rows: bool = False
+          ) -> tuple[DataFrame, DataFrame]:
     """(the partition pass's output, the findings with _uid and _order). Lazy unless ``held`` is given:
     then the pass's output and the failing keys are persisted (and appended to ``held``) and computed."""
     from pyspark import StorageLevel
@@ -386,7 +388,7 @@ def _plan(spark_df: DataFrame, kind: str, cols: _Columns, ref: date, unmask: boo
 
     if kind in DRIVER_KINDS:
         raise ValueError(f"{kind} is validated on the driver; use validate()")
-    p = _make_pass(kind, ref, unmask, cols.raw, chunk_rows)
+    p = _make_pass(kind, ref, unmask, cols.raw, chunk_rows, groups)
     schema = _out_schema(p)
     run = functools.partial(_run_partition, p=p, schema=schema)
     out = _projection(spark_df, cols, file_rows).mapInArrow(run, schema)
@@ -402,12 +404,13 @@ def _plan(spark_df: DataFrame, kind: str, cols: _Columns, ref: date, unmask: boo
 
 def findings_frame(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "record_id",
                    reference_date: date | None = None, unmask: bool = False,
-                   chunk_rows: int = CHUNK_ROWS) -> DataFrame:
+                   chunk_rows: int = CHUNK_ROWS, free_services: Any = None) -> DataFrame:
     """Every finding of the row and cross-row rules as a lazy Spark DataFrame (:data:`FINDING_COLUMNS`), for
     kinds validated in Spark (not :data:`DRIVER_KINDS`). File-level findings (unknown or missing columns)
     are not in it. Nothing runs until an action; each action reruns the pass unless the frame is persisted."""
     kind, cols = _map_columns(spark_df, kind, id_column)
-    _, findings = _plan(spark_df, kind, cols, reference_date or date.today(), unmask, chunk_rows)
+    _, findings = _plan(spark_df, kind, cols, reference_date or date.today(), unmask, chunk_rows,
+                        groups=contract.load_free_services(free_services))
     return findings.select(*FINDING_COLUMNS)
 
 
@@ -433,7 +436,7 @@ def _summary(out: DataFrame, findings: DataFrame) -> tuple[int, list[Any], int]:
 def validate(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "record_id",
              reference_date: date | None = None, lang: str = "zh", max_findings: int | None = None,
              unmask: bool = False, findings_path: str | Path | None = None, chunk_rows: int = CHUNK_ROWS,
-             targets: Any = None, source: dict[str, Any] | None = None) -> Report:
+             targets: Any = None, source: dict[str, Any] | None = None, free_services: Any = None) -> Report:
     """Validate a PySpark DataFrame with the polars engine's rules; the result is the usual :class:`Report`.
 
     A finding's ``row`` is the file's row number for a CSV read by :func:`read_source` (as the command line
@@ -443,22 +446,26 @@ def validate(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "
     every finding to Parquet and keeps only the first ``max_findings`` in the report (the counts are over
     all; without ``max_findings``, the default, the report keeps every finding, as the command line does).
     ``chunk_rows`` bounds the rows the polars engine holds at once in a Python worker. ``targets``
-    applies to aggregate reports, which are collected to the driver."""
+    applies to aggregate reports, which are collected to the driver; ``free_services`` overrides the services rural
+    couples get free (:func:`fpschema.contract.load_free_services`)."""
     from pyspark import StorageLevel
 
     kind, cols = _map_columns(spark_df, kind, id_column)
-    ref = reference_date or date.today()
+    ref, how = truth.resolve(None, reference_date)
     src = {"name": "<spark>", "format": "spark", "encoding": None, "sha256": None, **(source or {}),
            "engine": "spark"}
     file_rows = src["format"] == "csv"
     if kind in DRIVER_KINDS:
-        report = _validate_on_driver(spark_df, kind, cols, ref, lang, max_findings, unmask, targets, src)
+        report = _validate_on_driver(spark_df, kind, cols, ref, lang, max_findings, unmask, targets, src,
+                                     free_services)
+        report.reference_date_source = how
         if file_rows:  # collected in file order
             report.findings_all = report.findings_all.with_columns(pl.col("row") + FIRST_ROW)
         return report
     held: list[DataFrame] = []
     try:
-        out, findings = _plan(spark_df, kind, cols, ref, unmask, chunk_rows, held, file_rows)
+        out, findings = _plan(spark_df, kind, cols, ref, unmask, chunk_rows, held,
+                              contract.load_free_services(free_services), file_rows)
         if file_rows:
             findings = findings.withColumn("row", _file_rows(out))
         findings = findings.persist(StorageLevel.MEMORY_AND_DISK)
@@ -492,18 +499,19 @@ def validate(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "
         kind=kind, source=src, rows_total=rows_total, findings_all=findings_all,
         rows_invalid=rows_total if cols.mapping.missing_required else invalid, lang=lang,
         max_findings=max_findings, columns=list(cols.raw), findings_total=sum(counts["by_severity"].values()),
-        spark_counts=counts,
+        spark_counts=counts, reference_date=ref, reference_date_source=how,
     )
 
 
 def _validate_on_driver(spark_df: DataFrame, kind: str, cols: _Columns, ref: date, lang: str,
-                        max_findings: int | None, unmask: bool, targets: Any, src: dict[str, Any]) -> Report:
+                        max_findings: int | None, unmask: bool, targets: Any, src: dict[str, Any],
+                        free_services: Any = None) -> Report:
     """Aggregate reports: collected (one row per division and year) and validated by the polars engine; the
     roll-ups run as Spark aggregations (:func:`rollup_findings`). ``row`` counts the collected rows from 0."""
     frame = to_polars(spark_df)
     data = frame.drop(cols.id_raw) if cols.id_raw and cols.id_raw not in cols.raw.values() else frame
     report = engine.validate(data, kind, reference_date=ref, lang=lang, max_findings=max_findings,
-                             unmask=unmask, targets=targets, rollups=False)
+                             unmask=unmask, targets=targets, rollups=False, free_services=free_services)
     # the counts as the polars engine reads and converts them (the same table, rows from 0)
     table = reader.read(data, known_headers=engine.known_headers(kind))
     mapping = engine.map_headers([c for c in table.frame.columns if c != reader.ROW], kind)
@@ -622,9 +630,13 @@ def read_source(spark: SparkSession, path: str | Path, fmt: str | None = None,
 
 def validate_path(spark: SparkSession, path: str | Path, kind: str | None = None, fmt: str | None = None, *,
                   encoding: str | None = None, **options: Any) -> Report:
-    """:func:`read_source` then :func:`validate` (keyword ``options`` are :func:`validate`'s)."""
+    """:func:`read_source` then :func:`validate` (keyword ``options`` are :func:`validate`'s). Without
+    ``reference_date``, a local file with a generator's manifest beside it is judged against the manifest's."""
     df, source = read_source(spark, path, fmt, encoding)
-    return validate(df, kind, source=source, **options)
+    ref, how = truth.resolve(path, options.pop("reference_date", None))
+    report = validate(df, kind, source=source, reference_date=ref, **options)
+    report.reference_date_source = how
+    return report
 
 
 def session(app_name: str = "fpschema", master: str | None = None, **conf: str) -> SparkSession:

@@ -9,7 +9,7 @@ rows for Parquet). Same input, same bytes: no timestamps are written.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -132,24 +132,27 @@ ID_COLUMNS = {"record_id": "SR", "staff_id": "ST", "event_id": "AE"}
 
 def write_generated(path: str | Path, kind: str, rows: int, *, seed: int = 0, defects=None,
                     defect_rate: float = 0.05, profile=None, fmt: str = "csv", encoding: str = "utf-8",
-                    office: bool = False, chunk_rows: int = CHUNK_ROWS) -> tuple[Path, pl.DataFrame]:
+                    office: bool = False, chunk_rows: int = CHUNK_ROWS,
+                    reference_date: date | None = None) -> tuple[Path, pl.DataFrame]:
     """Generate and write ``rows`` records; plain CSV and JSONL larger than ``chunk_rows`` are made and
     appended chunk by chunk, so memory stays bounded (chunk 0 uses ``seed``, chunk i the seed [seed, i];
-    defects that pair two rows stay within a chunk). Returns the path and the manifest (report row numbers)."""
+    defects that pair two rows stay within a chunk). ``reference_date``: as for :func:`generator.generate`.
+    Returns the path and the manifest (report row numbers); :func:`fpschema.truth.write` writes it."""
     from . import generator
 
     path = Path(path)
     chunked = rows > chunk_rows and fmt in ("csv", "jsonl") and not office
     if not chunked:
         frame, manifest = generator.generate(kind, rows, seed=seed, defects=defects, defect_rate=defect_rate,
-                                             profile=profile)
+                                             profile=profile, reference_date=reference_date)
         write(frame, path, kind, fmt=fmt, encoding=encoding, office=office)
         return path, manifest_rows(manifest, fmt, office)
     parts = []
     with open(path, "wb") as out:
         for i, start in enumerate(range(0, rows, chunk_rows)):
             frame, manifest = generator.generate(kind, min(chunk_rows, rows - start), seed=seed if i == 0 else [seed, i],
-                                                 defects=defects, defect_rate=defect_rate, profile=profile)
+                                                 defects=defects, defect_rate=defect_rate, profile=profile,
+                                                 reference_date=reference_date)
             frame = frame.with_columns(
                 (prefix + pl.int_range(start + 1, start + frame.height + 1).cast(pl.Utf8).str.zfill(8)).alias(col)
                 for col, prefix in ID_COLUMNS.items() if col in frame.columns)

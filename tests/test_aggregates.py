@@ -117,3 +117,91 @@ def test_cli_reconciles_with_records(tmp_path):
                           text=True)
     assert done.returncode == 1, done.stderr
     assert "与个案记录核对" in done.stdout and "report.reconcile_mismatch" in done.stdout
+
+
+# --- "of which" columns, repeated keys, the rural free-service list (issue 15) --------------------------------
+
+def _ws45(**counts) -> dict:
+    """The contract's example 卫统45表 row with some counts changed (the total kept the sum of the procedures)."""
+    from fpschema import contract
+
+    row = dict(contract.schema("procedure_report")["examples"][0], vas_reanastomosis=0, **counts)  # no sentinel
+    procedures, _, total = aggregates.procedure_columns()
+    parts = [row[c] for c in procedures.values() if c not in aggregates.subset_columns() and row[c] >= 0]
+    return {**row, total: sum(parts)}
+
+
+def _rules(rows: list[dict], kind: str = "procedure_report") -> set[tuple[int, str, str]]:
+    report = fpschema.validate(rows, kind, reference_date=REF)
+    return {(r["row"], r["column"], r["rule"]) for r in report.findings_all.iter_rows(named=True)}
+
+
+def test_anaesthesia_abortion_is_part_of_vacuum_aspiration_and_dc_not_of_the_total():
+    assert aggregates.subset_columns() == {"anaesthesia_abortion": ("vacuum_aspiration", "dilation_curettage")}
+    row = _ws45(anaesthesia_abortion=150)  # 150 of the 210 + 12 abortions under anaesthesia
+    assert fpschema.validate_record(row, "procedure_report", reference_date=REF) == []
+    assert _rules([row]) == set()
+    # the old reading, 麻醉流产 added to the total, is now a wrong total
+    assert _rules([dict(row, total_services=row["total_services"] + 150)]) == {
+        (0, "total_services", "report.total_mismatch")}
+    assert _rules([_ws45(anaesthesia_abortion=210 + 12)]) == set()  # all of them: still lawful
+
+
+def test_anaesthesia_abortion_above_its_parts_is_flagged():
+    row = _ws45(anaesthesia_abortion=210 + 12 + 1)
+    assert _rules([row]) == {(0, "anaesthesia_abortion", "report.subset_exceeds")}
+    # a part that is a sentinel (-1: not collected) cannot be compared
+    assert _rules([_ws45(anaesthesia_abortion=500, dilation_curettage=-1)]) == set()
+
+
+def test_a_repeated_key_is_flagged_on_each_of_its_rows():
+    row = _ws45(anaesthesia_abortion=10)
+    other = dict(_ws45(iud_insertion=100), division_code="110106", division_name="丰台区")
+    rows = [row, other, _ws45(iud_insertion=90), dict(row, report_year=2022)]  # rows 0 and 2 repeat 110105 2023
+    assert _rules(rows) == {(0, "division_code", "report.duplicate_key"), (2, "division_code", "report.duplicate_key")}
+    indicator = dict(fpschema.schema("indicator_report")["examples"][0])
+    other = dict(indicator, indicator="informed_choice", unit="%")
+    assert _rules([indicator, other, indicator], "indicator_report") >= {
+        (0, "division_code", "report.duplicate_key"), (2, "division_code", "report.duplicate_key")}
+    assert not {r for r in _rules([indicator, other], "indicator_report") if r[2] == "report.duplicate_key"}
+    # a key whose division code is not a code is not compared (field.pattern says what is wrong)
+    bad = [dict(row, division_code="1101"), dict(row, division_code="1101")]
+    assert {r[2] for r in _rules(bad)} == {"field.pattern"}
+
+
+def test_rural_fee_only_for_the_free_services(tmp_path):
+    from fpschema import contract
+
+    record = dict(contract.schema("service_record")["examples"][0], is_rural=True, fee=50)  # 02 取出宫内节育器
+    assert [f.rule for f in fpschema.validate_record(record, "service_record", reference_date=REF)] == [
+        "service.rural_fee"]
+    woman = {k: v for k, v in record.items() if k not in ("procedure", "fee")}
+    recanalisation = dict(woman, procedure="12", fee=800)  # 输卵管吻合术: not free, lawfully charged
+    assert fpschema.validate_record(recanalisation, "service_record", reference_date=REF) == []
+    assert fpschema.validate_record(dict(woman, fee=50), "service_record", reference_date=REF) == []  # no procedure
+    rows = [record, recanalisation]
+    report = fpschema.validate(rows, "service_record", reference_date=REF)
+    assert [(r["row"], r["rule"]) for r in report.findings_all.iter_rows(named=True)] == [(0, "service.rural_fee")]
+    # a province's list (a file) overrides the contract's: here recanalisation is free too, IUD removal is not
+    path = tmp_path / "free.json"
+    path.write_text(json.dumps({"version": "某省 2023", "procedure_free_rural": ["01", "11", "12"]}), encoding="utf-8")
+    report = fpschema.validate(rows, "service_record", reference_date=REF, free_services=path)
+    assert [(r["row"], r["rule"]) for r in report.findings_all.iter_rows(named=True)] == [(1, "service.rural_fee")]
+    assert [f.rule for f in fpschema.validate_record(recanalisation, "service_record", reference_date=REF,
+                                                     free_services=path)] == ["service.rural_fee"]
+    assert fpschema.validate_record(record, "service_record", reference_date=REF, free_services=["01"]) == []
+    with pytest.raises(ValueError):
+        fpschema.validate(rows, "service_record", reference_date=REF, free_services=["99"])
+
+
+def test_licence_verification_period_depends_on_the_licence_type():
+    from datetime import timedelta
+
+    from fpschema import contract
+
+    example = contract.schema("institution")["examples"][0]
+    cases = [("1", 2 * 365, []), ("1", 3 * 365 + 10, ["institution.licence_overdue"]),
+             ("2", 300, []), ("2", 400, ["institution.licence_overdue"])]  # 医疗机构执业许可证: yearly
+    for licence, days, expected in cases:
+        record = dict(example, licence_type=licence, last_verified_date=str(REF - timedelta(days=days)))
+        assert [f.rule for f in fpschema.validate_record(record, "institution", reference_date=REF)] == expected

@@ -57,8 +57,9 @@ def test_report_structure_and_masking(tmp_path, corpus):
     path = writer.write(frame, tmp_path / "data.csv", KIND)
     report = fpschema.validate(path, KIND, reference_date=REF, max_findings=50)
     doc = json.loads(report.to_json())
-    assert set(doc) == {"fpschema_version", "kind", "source", "ok", "rows_total", "rows_valid", "rows_invalid",
-                        "counts", "findings", "truncated"}
+    assert set(doc) == {"fpschema_version", "kind", "source", "reference_date", "reference_date_source", "ok",
+                        "rows_total", "rows_valid", "rows_invalid", "counts", "findings", "truncated", "coverage"}
+    assert (doc["reference_date"], doc["reference_date_source"]) == (REF.isoformat(), "option")
     assert {"name", "format", "encoding", "sha256"} <= set(doc["source"])
     assert set(doc["counts"]) == {"by_rule", "by_column", "by_severity"}
     assert set(doc["findings"][0]) == {"row", "column", "rule", "severity", "value", "message"}
@@ -92,7 +93,12 @@ def test_file_rules(tmp_path):
                   .iter_rows(named=True)}
     assert ("备注", "file.unknown_column") in file_level
     assert ("公民身份号码", "file.duplicate_column") in file_level
-    assert {("birth_status", "file.missing_column"), ("service_date", "file.missing_column")} <= file_level
+    # one finding for the file: the nearest layout (the value) and the required columns it lacks
+    missing = report.findings_all.filter(pl.col("rule") == "file.missing_column")
+    assert missing.height == 1 and missing["row"][0] is None
+    assert {"birth_status", "service_date"} <= set(missing["column"][0].split(","))
+    assert missing["value"][0] == "full"
+    assert report.rows_invalid == report.rows_total  # nothing in the file can be accepted
     assert report.rows_invalid == report.rows_total == 1
     header_only = tmp_path / "header.csv"
     header_only.write_text("服务站编号,身份证号,性别,生育状况,服务日期,市(区)代码\n", encoding="utf-8")

@@ -3,7 +3,6 @@ reference data, and one test per rule code."""
 
 from __future__ import annotations
 
-import csv
 import random
 from datetime import date, timedelta
 
@@ -188,47 +187,6 @@ def test_uscc_agrees_with_stdnum():
     assert uscc.check("9111000060003734IL") == "uscc.format"
     y_body = "Y1110105MJ0000001"  # authority Y (其他) is in GB 32100's table, stdnum rejects it
     assert uscc.check(y_body + stdnum_uscc.calc_check_digit(y_body)) is None
-
-
-def test_division_history(shared_data):
-    """Every 2024 code of the reference list is known, except codes python-stdnum lacks (listed)."""
-    codes_2024 = {line.split()[0] for line in (shared_data / "gb2260" / "gb2260_2024.txt").read_text(
-        encoding="utf-8").splitlines() if line.strip() and line[0].isdigit()}
-    missing_2024 = sorted(codes_2024 - divisions.valid_codes())
-    assert len(codes_2024) > 3000
-    assert missing_2024 == ["330113", "330114"], missing_2024
-    with open(shared_data / "gb2260" / "areacodes.csv", encoding="utf-8") as fh:
-        ever = {row[0] for row in csv.reader(fh) if row and row[0].isdigit()}
-    missing_ever = ever - divisions.valid_codes()
-    assert len(missing_ever) / len(ever) < 0.05, f"{len(missing_ever)} of {len(ever)} historic codes unknown"
-
-
-def test_division_names_by_year():
-    assert divisions.name("440305", 1985) == "南头区办事处"
-    assert divisions.name("440305", 2000) == "南山区"
-    assert divisions.name("110103") == "崇文区"
-    assert divisions.is_valid("110105001001") and not divisions.is_valid("999999")
-
-
-
-def test_division_history_equals_stdnum_numdb_parse_of_loc_dat():
-    """divisions reads cn/loc.dat with one regular expression; stdnum's own parser must give the same table."""
-    from stdnum import numdb
-
-    table = {}
-    for _, province, _, pprops, children in numdb.get("cn/loc").prefixes:
-        table[province + "0000"] = divisions._periods(pprops.get("province", ""))
-        for _, rest, _, props, _ in children:
-            if "county" in props:
-                table[province + rest] = divisions._periods(props["county"])
-    for code in divisions.PERMIT_PREFIXES:
-        table.setdefault(code, (divisions.Period("台湾居民居住证", 2018, None),))
-    assert divisions.history() == table
-    assert divisions.valid_codes() == frozenset(table)
-    assert len(table) > 6000
-    # the file is found without importing stdnum: the package's own resource
-    from importlib.resources import files
-    assert divisions._loc_dat() == (files("stdnum") / "cn" / "loc.dat").read_text(encoding="utf-8")
 
 
 def test_ymd_lookup_equals_the_date_parts_for_any_date():

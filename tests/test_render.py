@@ -276,7 +276,7 @@ def test_html_legend_lists_the_rules_present_with_their_source():
     legend = html[html.index('class="legend"'):]
     for code in {f[2] for f in FINDINGS}:
         assert f"<code>{code}</code>" in legend
-    assert "GB 11643-1999 §5.4 (ISO 7064 MOD 11-2)" in legend
+    assert "GB 11643-1999 §5.5 (ISO 7064 MOD 11-2)" in legend
     assert "<code>id.format</code>" not in legend
 
 
