@@ -328,6 +328,8 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
     each): every check's failing positions in one pass, then the cells gathered column by column. Without
     ``finish``, the raw findings (row, column, rule, value) for :func:`finish_findings` to complete once.
     ``distinct``: the column values :func:`prepare` reported, so they need not be looked for again."""
+    if not todo:  # no rule applies (a file with none of the kind's columns)
+        return empty_findings() if finish else pl.DataFrame(schema=dataset_checks.RAW_SCHEMA)
     names = [f"c{i}" for i in range(len(todo))]
     failing = typed.select(e.arg_true().implode().alias(n)
                            for e, n in zip(_flag_exprs(typed, todo, distinct), names, strict=True))

@@ -142,7 +142,9 @@ def validate_records(records: Iterable[Any], kind: str, *, reference_date: date 
         value = values[row].get(column)
         out[row].append(Finding.of(code, "/" + column, mask_id(value) if column in sensitive and not unmask
                                    else value))
-    for i, _, unknown in objects:
+    order = contract.field_order(kind)
+    for i, _, unknown in objects:  # in field order, as the engine orders a row's findings
+        out[i].sort(key=lambda f: (order.get(f.pointer[1:], len(order)), f.rule))
         out[i] += [Finding.of("field.unknown", _pointer(k)) for k in unknown]
     return out
 

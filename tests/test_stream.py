@@ -300,10 +300,10 @@ def test_a_footer_is_never_split_between_blocks(tmp_path, corpus):
     """Footer lines (填表人…) end the file; files are cut so that a 64 KiB block boundary would fall inside the
     footer. The last block takes them whole: the report equals whole-file reading, footer rows left out."""
     frame, _ = corpus
-    lines = writer.write(frame.head(1200), tmp_path / "data.csv", KIND).read_bytes().split(b"\n")
+    lines = writer.write(frame.head(3000), tmp_path / "data.csv", KIND).read_bytes().split(b"\n")
     footer = "填表人：张三\n审核人：李四\n填报日期：2024年7月1日\n".encode()
     step, tried = 1 << 16, 0
-    for n in range(300, 1200):
+    for n in range(300, 3000):
         data = b"\n".join(lines[:n + 1]) + b"\n" + footer
         pos, cuts = len(lines[0]) + 1, []
         while pos + step < len(data):  # where a block would end without the last-block rule
