@@ -499,7 +499,7 @@ def unknown_names(first: int, last: int) -> tuple[str, ...]:
     whose names (say 江干区, merged away in 2021) no division of any level bore again since."""
     table = divisions.table()
     later = table.filter(pl.col("end").is_null() | (pl.col("end") >= first))["name"]
-    gone = table.filter((pl.col("level") == "county") & (pl.col("end") < first) & ~pl.col("name").is_in(later))[
+    gone = table.filter((pl.col("level") == "county") & (pl.col("end") < first) & ~pl.col("name").is_in(later.implode()))[
         "name"].unique()
     counts = _name_matches(["不存在区", *gone.sort()], first, last).group_by("name", maintain_order=True).agg(
         pl.col("n").max())
