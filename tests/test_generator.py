@@ -116,15 +116,17 @@ def test_fixtures_are_what_make_fixtures_makes(tmp_path):
         assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name
 
 
-def test_large_files_are_written_in_chunks_and_still_score_exactly(tmp_path):
-    path, truth = writer.write_generated(tmp_path / "big.csv", "service_record", 25_000, seed=3, defects="all",
-                                         defect_rate=0.1, chunk_rows=10_000)
+@pytest.mark.parametrize("layout", ["full", "referral"])
+def test_large_files_are_written_in_chunks_and_still_score_exactly(tmp_path, layout):
+    path, expected = writer.write_generated(tmp_path / "big.csv", "service_record", 25_000, seed=3, defects="all",
+                                            defect_rate=0.1, chunk_rows=10_000, layout=layout)
     report = fpschema.validate(path, "service_record", reference_date=REF)
-    assert report.rows_total == 25_000
-    table = scorer.score(truth, report.findings_all)
+    assert report.rows_total == 25_000 and report.to_dict()["coverage"]["layout"] == layout
+    table = scorer.score(expected, report.findings_all)
     assert table.filter((pl.col("precision") < 1) | (pl.col("recall") < 1)).height == 0, table
-    ids = pl.read_csv(path, infer_schema=False, columns=["record_id"])["record_id"]
-    assert ids.n_unique() == 25_000
+    if layout == "full":
+        ids = pl.read_csv(path, infer_schema=False, columns=["record_id"])["record_id"]
+        assert ids.n_unique() == 25_000
 
 
 # --- layouts ---------------------------------------------------------------------------------------------
