@@ -6,6 +6,10 @@ of the address, a birth date giving an age plausible for the service, the sex in
 a right check digit. ``generate`` returns the records as text columns (what a file holds) and a
 manifest of every injected defect as (index, column, rule), index counting data rows from 0.
 
+A layout of the contract (``x-layouts``) chooses the columns: the full record, or a form offices fill in such as
+the 介绍信 (``layout="referral"``: eight columns, the county by its name). A layout's defects are those of the rules
+a validator applies to it (:func:`defect_codes`), so its manifest lists exactly what a validator can find.
+
 Defects that depend on the day (a service in the future, an ID holder not yet born) are dated against a
 reference date: by default 30 June after the period ends (:func:`reference_for`), fixed so that the same seed
 gives the same bytes on any day. It travels with the data in the manifest's sidecar (:mod:`fpschema.truth`).
