@@ -16,6 +16,7 @@ REG = "《计划生育技术服务管理条例》（2004年修订，国务院令
 GB11643 = "GB 11643-1999 公民身份号码"
 GBT2260 = "GB/T 2260 各年代码表（fpschema/data/divisions.csv，源自 yescallop/areacodes，CC0）"
 RETIRED_GRACE_YEARS = 5  # years after a code's abolition in which it may still be assigned (divisions reads it)
+FPR_SRC = "国家移民管理局《新版外国人永久居留身份证机读信息规则（2023版）》[secondary]"
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ _RULES = [
          "身份证号被表格软件转成了科学计数法，后几位已丢失，请在源头以文本格式重新导出",
          "The ID number was turned into scientific notation by a spreadsheet; digits are lost, "
          "re-export it as text at the source", "GB 11643-1999; Excel 15-digit precision",
-         supersedes=("id.format",)),
+         supersedes=("id.format", "fpr.format")),
     Rule("id.excel_truncated", ERROR, "field",
          "身份证号末三位为 000 且校验码错误，疑似经表格软件按数字处理后丢失末位，请在源头以文本格式重新导出",
          "The ID number ends in 000 and fails its check digit: likely lost digits through a spreadsheet "
@@ -104,11 +105,44 @@ _RULES = [
          f"The ID number's division code was abolished more than {RETIRED_GRACE_YEARS} years before the birth "
          "year, so it cannot have been first assigned to this person; please verify",
          f"GB 11643-1999 §5.1（地址码为初次登记地代码）; {GBT2260}; 宽限 {RETIRED_GRACE_YEARS} 年为 fpschema（项目自定）"),
+    # --- 2023 foreign permanent-residence ID cards (外国人永久居留身份证) ----------------------------------------
+    Rule("fpr.format", ERROR, "field", "证件类别为外国人永久居留身份证（91），号码应为首位 9 的 18 位（17 位数字加 0-9 或 X）",
+         "With document type 91 (foreign permanent-residence ID card) the number must be 18 characters starting with 9",
+         FPR_SRC),
+    Rule("fpr.doc_type", WARNING, "field", "号码为外国人永久居留身份证号码（首位 9），证件类别却填 01 居民身份证，请改为 91",
+         "The number is a foreign permanent-residence ID number (first digit 9) but the document type says 01 "
+         "(resident identity card); use 91", f"{FPR_SRC}; fpschema（项目自定代码 91）"),
+    Rule("fpr.checksum", ERROR, "field", "外国人永久居留身份证号码校验码错误",
+         "The foreign permanent-residence ID number's check digit is wrong", f"{FPR_SRC}（ISO 7064 MOD 11-2，同 GB 11643-1999 §5.5）"),
+    Rule("fpr.birth_date", ERROR, "field", "外国人永久居留身份证号码中的出生日期（第 7-14 位）不是有效日期",
+         "The birth date in the foreign permanent-residence ID number (characters 7-14) is not a real date", FPR_SRC),
+    Rule("fpr.birth_future", ERROR, "field", "外国人永久居留身份证号码中的出生日期晚于校验参考日",
+         "The birth date in the foreign permanent-residence ID number is after the reference date", FPR_SRC),
+    Rule("fpr.age_range", ERROR, "field", "外国人永久居留身份证号码对应年龄不在 0-120 岁之间",
+         "The age from the foreign permanent-residence ID number is not between 0 and 120", f"{FPR_SRC}; fpschema"),
+    Rule("fpr.province", ERROR, "field", "外国人永久居留身份证号码第 2-3 位不是内地省级行政区划代码（受理地）",
+         "Characters 2-3 of the foreign permanent-residence ID number are not a mainland province code (where the "
+         "application was accepted)", f"{FPR_SRC}; GB/T 2260"),
+    Rule("fpr.nationality", WARNING, "field", "外国人永久居留身份证号码第 4-6 位不是 ISO 3166-1（GB/T 2659）国家和地区数字代码，请核实",
+         "Characters 4-6 of the foreign permanent-residence ID number are not an ISO 3166-1 (GB/T 2659) numeric "
+         "country code; please verify", f"{FPR_SRC}; ISO 3166-1 / GB/T 2659 数字代码 [secondary]"),
     # --- other identifiers -----------------------------------------------------------------------------
     Rule("uscc.format", ERROR, "field", "统一社会信用代码应为 18 位，且只含规定字符",
          "The unified social credit code must be 18 characters of the allowed alphabet", "GB 32100-2015 §4"),
     Rule("uscc.checksum", ERROR, "field", "统一社会信用代码校验码错误",
          "The unified social credit code's check character is wrong", "GB 32100-2015 §5 (python-stdnum)"),
+    Rule("uscc.normalized", WARNING, "field", "统一社会信用代码含空格、连字符、全角字符或小写字母，已规范化",
+         "The unified social credit code had spaces, hyphens, full-width or lower-case characters; normalised",
+         "GB 32100-2015 §4（代码字符集）"),
+    Rule("uscc.org_checksum", WARNING, "field", "统一社会信用代码第 9-17 位（组织机构代码）的校验码不符合 GB 11714，请核实",
+         "The organisation code in characters 9-17 of the unified social credit code fails its GB 11714 check "
+         "character; please verify", "GB 32100-2015 §4.4; GB 11714-1997（加权因子 3,7,9,10,5,8,4,2，模 11）"),
+    Rule("uscc.registration", WARNING, "field", "统一社会信用代码第 1-2 位不是已公布的登记管理部门和机构类别代码组合，请核实",
+         "Characters 1-2 of the unified social credit code are not a published pair of registration authority "
+         "and institution type; please verify", "GB 32100-2015 附录 A 及其后公布的代码（schemas/defs.json uscc_registration）"),
+    Rule("uscc.division", WARNING, "field", "统一社会信用代码第 3-8 位不是任何时期的 GB/T 2260 行政区划代码（中央级 100000 除外），请核实",
+         "Characters 3-8 of the unified social credit code were never a GB/T 2260 division code (national-level "
+         "100000 aside); please verify", "GB 32100-2015 §4.3; GB/T 2260"),
     Rule("division.unknown", ERROR, "field", "行政区划代码前六位不是任何时期有效的 GB/T 2260 代码",
          "The first six digits are not a GB/T 2260 division code of any year", GBT2260,
          supersedes=("division.not_in_use",)),

@@ -14,7 +14,7 @@ from functools import cache
 
 import polars as pl
 
-from . import contract, dataset_checks, divisions, gb11643, uscc
+from . import contract, dataset_checks, divisions, fpr, gb11643, uscc
 from . import derive as derive_fields
 from .check import Check, digits_number, one_of
 
@@ -34,15 +34,28 @@ def polars_type(f: contract.Field) -> pl.DataType:
     return pl.Date() if f.fmt == "date" else POLARS_TYPES[f.json_type]
 
 
-def _id_applies(kind: str) -> pl.Expr:
-    """GB 11643 checks apply when the document type is absent or 01 (居民身份证)."""
-    if "id_doc_type" in contract.field_map(kind):
-        doc = pl.col("id_doc_type")
-        return doc.is_null() | (doc == "01")
-    return pl.lit(True)
+def _doc_type(kind: str) -> pl.Expr | None:
+    return pl.col("id_doc_type") if "id_doc_type" in contract.field_map(kind) else None
+
+
+def _id_applies(kind: str, name: str) -> pl.Expr:
+    """The number's rules apply when the document type is absent, 01 (居民身份证) or 91 (外国人永久居留身份证,
+    project-defined code); with 91 only to a number of that card's shape (another gets ``fpr.format`` from the
+    schema). Each number is judged by its own shape: 18 characters starting with 9 by the card's rules."""
+    doc = _doc_type(kind)
+    if doc is None:
+        return pl.lit(True)
+    return doc.is_null() | (doc == "01") | ((doc == fpr.DOC_TYPE) & fpr.shaped_expr(pl.col(f"{name}#n")))
+
+
+def _damage_applies(kind: str) -> pl.Expr:
+    """Spreadsheet damage and normalisation are reported under either document type (before its shape is known)."""
+    doc = _doc_type(kind)
+    return pl.lit(True) if doc is None else doc.is_null() | one_of(doc, ["01", fpr.DOC_TYPE])
 
 
 ID_CODES = gb11643.STATUS_CODES
+DAMAGE_CODES = ("id.excel_scientific", "id.excel_truncated")
 
 
 @cache  # built once per kind and date: the blocks of a large file reuse the expressions
@@ -52,19 +65,20 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
     out: list[dict[str, pl.Expr]] = [{}, {}, {}]
     for f in contract.fields(kind):
         if f.check == "gb11643":
-            out[0][f"{f.name}#applies"] = _id_applies(kind)  # read by each of the number's checks
+            out[1][f"{f.name}#applies"] = _id_applies(kind, f.name)  # read by each of the number's checks
         if f.check == "gb11643" and ids:
             for i, stage in enumerate(gb11643.stages(f.name, reference_date)):
                 out[i].update(stage)
         elif f.check == "uscc":
-            out[0][f"{f.name}#status"] = uscc.status_expr(pl.col(f.name))
+            for i, stage in enumerate(uscc.stages(f.name)):
+                out[i].update(stage)
         elif (digits := divisions.code_digits(f.spec)) is not None:  # a division code: as a number, once
             out[0][f"{f.name}#number"] = digits_number(pl.col(f.name), digits)
         if (place := _place(kind, f)) is not None:  # a place: in use in its row's year (stage 1 reads #number)
             out[1][f"{f.name}#division"] = divisions.place_status_expr(*place)
     if kind == "service_record":
         status = pl.col("client_id#status")
-        id_ok = pl.col("client_id#applies") & (status.is_null() | (status == "id.legacy_15"))
+        id_ok = pl.col("client_id#applies") & (status.is_null() | one_of(status, gb11643.USABLE))
         out.append({"service#id_ok": id_ok,
                     "service#birth": pl.coalesce(pl.col("birth_date"), pl.when(id_ok).then(pl.col("client_id#birth")))})
         out.append({"service#age": gb11643.age_expr(pl.col("service#birth"), pl.col("service_date")),
@@ -96,10 +110,12 @@ def derive(typed: pl.DataFrame, kind: str, reference_date: date,
         if f.check == "gb11643":
             typed = gb11643.derive(typed, f.name, reference_date)
     own = stages(kind, reference_date, ids=False)
-    if derived:  # from the ID number's columns and the typed cells, before the stages that read the fields
-        typed = derive_fields.fill(typed.with_columns(**own[0]) if own else typed, derived)
     for stage in own:
         typed = typed.with_columns(**stage)
+    if derived:  # filled in from the ID number's columns and the typed cells; then the stages again, on them
+        typed = derive_fields.fill(typed, derived)
+        for stage in own:
+            typed = typed.with_columns(**stage)
     return typed
 
 
@@ -111,13 +127,19 @@ def field_checks(kind: str, reference_date: date) -> list[Check]:
         col = pl.col(f.name)
         if f.check == "gb11643":
             applies = pl.col(f"{f.name}#applies")  # the rules apply (stages)
+            damage = _damage_applies(kind)
             status = pl.col(f"{f.name}#status")
-            out.append(Check("id.normalized", f.name, applies & pl.col(f"{f.name}#normalized")))
-            out.extend(Check(code, f.name, applies & (status == code)) for code in ID_CODES)
+            out.append(Check("id.normalized", f.name, damage & pl.col(f"{f.name}#normalized")))
+            out.extend(Check(code, f.name, (damage if code in DAMAGE_CODES else applies) & (status == code))
+                       for code in ID_CODES)
+            if (doc := _doc_type(kind)) is not None:
+                out.append(Check("fpr.doc_type", f.name, (doc == "01") & fpr.shaped_expr(pl.col(f"{f.name}#n"))))
             good = status.is_null() | (status == "id.legacy_15")
-            out.append(Check("id.region_retired", f.name, applies & good & gb11643.region_retired_expr(f.name)))
+            citizen = ~fpr.shaped_expr(pl.col(f"{f.name}#n")).fill_null(False)
+            out.append(Check("id.region_retired", f.name,
+                             applies & good & citizen & gb11643.region_retired_expr(f.name)))
         elif f.check == "uscc":
-            out.append(Check("uscc.checksum", f.name, pl.col(f"{f.name}#status") == "uscc.checksum"))
+            out.extend(uscc.checks(f.name))
         elif f.check == "division":
             digits = divisions.code_digits(f.spec)
             out.append(Check("division.unknown", f.name, divisions.unknown_expr(col), per_value=True,

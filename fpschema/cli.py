@@ -53,7 +53,7 @@ def _read_records(path: Path) -> list[tuple[int, Any]]:
         raise InputError("input.empty", path=path)
     if path.suffix.lower() == ".jsonl":
         out = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(text.split("\n"), start=1):  # as the file reader numbers lines
             if line.strip():
                 try:
                     out.append((number, json.loads(line)))
@@ -105,7 +105,7 @@ def rules_cmd(lang: str) -> None:
 @click.option("--reference-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help=REFERENCE_HELP)
 def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, reference_date) -> None:
-    from .record import validate_record
+    from .record import validate_records
 
     try:
         records = _read_records(path)
@@ -113,8 +113,9 @@ def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, 
         _fail(err, lang)
     ref, how = truth.resolve(path, reference_date.date() if reference_date else None)
     rows = []
-    for number, record in records:
-        for f in validate_record(record, kind, reference_date=ref, unmask=unmask):
+    found = validate_records([record for _, record in records], kind, reference_date=ref, unmask=unmask)
+    for (number, _), findings in zip(records, found, strict=True):
+        for f in findings:
             rows.append({"record": number, "pointer": f.pointer, "rule": f.rule, "severity": f.severity,
                          "value": f.value, "message": f.message(lang)})
     errors = sum(r["severity"] == "error" for r in rows)

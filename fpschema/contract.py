@@ -80,13 +80,15 @@ def resolve_local(node: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class CodeTable:
-    """A code table: codes with labels, plus the spellings people write that mean those codes."""
+    """A code table: codes with labels, plus the spellings people write that mean those codes. A table of a
+    standard may carry codes the project adds (``project_codes``: the standard has none for that thing)."""
 
     name: str
     standard: str
     project_defined: bool
     labels: dict[str, str]
     aliases: dict[str, str]
+    project_codes: tuple[str, ...] = ()
 
     def lookup(self) -> dict[str, str]:
         """Every accepted spelling (code, label, alias) mapped to its code."""
@@ -129,7 +131,8 @@ def _codetable(node: dict[str, Any]) -> CodeTable | None:
     ct = node.get("x-codetable")
     if not ct:
         return None
-    return CodeTable(ct["name"], ct["standard"], ct["project_defined"], ct["labels"], ct["aliases"])
+    return CodeTable(ct["name"], ct["standard"], ct["project_defined"], ct["labels"], ct["aliases"],
+                     tuple(ct.get("project_defined_codes", ())))
 
 
 @cache

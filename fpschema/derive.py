@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from . import divisions
-from .check import Check
+from . import divisions, gb11643
+from .check import Check, one_of
 from .contract import Derivation
 
 MATCHES = "#matches"  # suffix of the derived column counting the divisions a name matches
@@ -23,7 +23,7 @@ CANDIDATES = "#candidates"  # suffix of the derived column listing them ("code n
 def _id_ok(source: str) -> pl.Expr:
     """Rows whose ID number is a good one (the legacy 15-digit number included) of a document it applies to."""
     status = pl.col(f"{source}#status")
-    return pl.col(f"{source}#applies") & (status.is_null() | (status == "id.legacy_15"))
+    return pl.col(f"{source}#applies") & (status.is_null() | one_of(status, gb11643.USABLE))
 
 
 def _from_id(part: str) -> Callable[[pl.DataFrame, Derivation], pl.DataFrame]:

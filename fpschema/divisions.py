@@ -390,14 +390,14 @@ def _spellings() -> pl.DataFrame:
 
 
 def codes_by_name_frame(frame: pl.DataFrame, name: str = "name", year: str = "year") -> pl.DataFrame:
-    """For each row of ``frame`` (a place name and a year: an integer or a date), the county-level codes whose
+    """For each row of ``frame`` (a place name and a year: an integer, a date or a datetime), the county-level codes whose
     name that year is the name (``candidates``, sorted) and the code when exactly one is (``code``, else null).
 
     Names are compared as :func:`normalize_name` gives them, as the county alone or after its prefecture's
     and/or province's name (余杭区, 杭州市余杭区, 浙江省余杭区, 浙江省杭州市余杭区). One join on the distinct
     (name, year) pairs, not a lookup per row."""
     y = pl.col(year)
-    as_year = y.dt.year() if frame.schema[year] == pl.Date else y
+    as_year = y.dt.year() if frame.schema[year].is_temporal() else y
     keys = frame.select(normalize_name(pl.col(name).cast(pl.Utf8)).alias("#spelling"),
                         _clip(as_year).alias("#year"))
     found = keys.unique().drop_nulls().join(_spellings(), left_on="#spelling", right_on="spelling").filter(

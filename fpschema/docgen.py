@@ -76,7 +76,9 @@ def data_dictionary_md() -> str:
     for ct in contract.codetables().values():
         mark = "项目自定义 / project-defined" if ct.project_defined else "国家标准 / national standard"
         out.append(f"### `{ct.name}`\n\n来源 / source: {ct.standard}（{mark}）\n\n| 代码 code | 名称 label |\n|---|---|\n")
-        out.extend(f"| `{code}` | {_cell(label)} |\n" for code, label in ct.labels.items())
+        own = "（项目自定 / project-defined）"
+        out.extend(f"| `{code}` | {_cell(label)}{own if code in ct.project_codes else ''} |\n"
+                   for code, label in ct.labels.items())
         if ct.aliases:
             out.append("\n别名 / aliases: " + "；".join(f"{a} → `{c}`" for a, c in ct.aliases.items()) + "\n")
         out.append("\n")

@@ -4,7 +4,8 @@ Structure of an 18-character number: six digits of GB/T 2260 division code (wher
 first registered), eight digits of birth date YYYYMMDD, three digits of sequence (the last one odd for
 men, even for women) and a check character (ISO 7064 MOD 11-2, ``X`` for ten). First-generation
 15-digit numbers have a YYMMDD date and no check character; they upgrade by inserting ``19`` and
-appending the check character.
+appending the check character. An 18-character number starting with 9 is a 2023 foreign permanent-residence
+ID card's (:mod:`fpschema.fpr`): the same layout and check, its own rules (``fpr.*``) in the same status.
 
 Every rule is written once, as a polars expression over a whole column; the plain functions
 evaluate that same expression on one value:
@@ -24,7 +25,7 @@ from functools import cache
 
 import polars as pl
 
-from . import contract, divisions
+from . import contract, divisions, fpr
 from .check import one_of
 
 SCIENTIFIC = r"^[0-9](\.[0-9]+)?E\+?[0-9]+$"
@@ -98,8 +99,14 @@ def _ymd(d: date) -> int:
     return d.year * 10000 + d.month * 100 + d.day
 
 
-STATUS_CODES = ("id.excel_scientific", "id.format", "id.excel_truncated", "id.checksum", "id.birth_date",
-                "id.birth_future", "id.age_range", "id.region", "id.legacy_15")
+_TESTED = ("id.excel_scientific", "id.format", "id.excel_truncated", "id.checksum", "id.birth_date",
+           "id.birth_future", "id.age_range", "id.region", "id.legacy_15", "fpr.province", "fpr.nationality")
+# a foreign permanent-residence number (fpr.shaped_expr) breaks the same tests under the card's own codes
+FPR_OF = {"id.checksum": "fpr.checksum", "id.birth_date": "fpr.birth_date", "id.birth_future": "fpr.birth_future",
+          "id.age_range": "fpr.age_range"}
+STATUS_CODES = _TESTED + tuple(FPR_OF.values())
+# statuses (warnings) of a number whose birth date and sex are still read from it
+USABLE = ("id.legacy_15", *fpr.WARNINGS)
 # the status column's type: its codes as an enumeration, so a test for one code compares small integers
 STATUS = pl.Enum(STATUS_CODES)
 
@@ -121,13 +128,29 @@ def _status(raw: pl.Expr, n: pl.Expr, c: pl.Expr, reference_date: date) -> pl.Ex
         ~c.str.slice(0, 6).is_in(divisions.known_codes().implode()),
         n.str.contains(LEGACY_15),
     ]
+    # a foreign permanent-residence number: its province and nationality instead of the region, and a flag bit
+    # that names its failures with the card's codes (FPR_OF)
+    foreign = fpr.shaped_expr(n)
+    tests += [foreign & fpr.province_failed(c), foreign & fpr.nationality_failed(c), foreign]
+    tests[_REGION] = tests[_REGION] & ~foreign
     # the first test that holds: tests packed as bits, then the lowest set bit's rule code by lookup
     # (a handful of integer operations instead of a ten-branch when/then over every row)
     bits = pl.sum_horizontal(t.fill_null(False).cast(pl.UInt16) * (1 << i) for i, t in enumerate(tests))
     return pl.when(raw.is_not_null()).then(bits.replace_strict(_FIRST_FAILED, default=None, return_dtype=STATUS))
 
 
-_FIRST_FAILED = {v: STATUS_CODES[(v & -v).bit_length() - 1] for v in range(1, 1 << len(STATUS_CODES))}
+_REGION = _TESTED.index("id.region")
+_FOREIGN = 1 << len(_TESTED)  # the flag bit
+
+
+def _first_failed(bits: int) -> str:
+    """The rule code of the lowest set test bit; the card's own code when the flag bit is set."""
+    tested = bits & (_FOREIGN - 1)
+    code = _TESTED[(tested & -tested).bit_length() - 1]
+    return FPR_OF.get(code, code) if bits & _FOREIGN else code
+
+
+_FIRST_FAILED = {v: _first_failed(v) for v in range(1, _FOREIGN << 1) if v & (_FOREIGN - 1)}
 
 
 CYCLE = 146_097  # days in 400 Gregorian years, after which the calendar repeats
@@ -178,7 +201,9 @@ def status_expr(col: pl.Expr, reference_date: date) -> pl.Expr:
     """The first rule an ID number breaks, as a rule code (null when it is good).
 
     Order: spreadsheet damage, layout, check digit, birth date, age, region; a good 15-digit number
-    gives the warning ``id.legacy_15``. One self-contained expression; :func:`stages` computes the
+    gives the warning ``id.legacy_15``. An 18-character number starting with 9 is a foreign permanent-residence
+    number (:mod:`fpschema.fpr`): the same tests under ``fpr.*`` codes, its province and nationality in place
+    of the region. One self-contained expression; :func:`stages` computes the
     same with shared intermediate columns, which plans much faster.
     """
     n = normalize_expr(col)

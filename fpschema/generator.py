@@ -535,6 +535,20 @@ def _vasectomy_on_woman(df, rng, ref):
     return {"procedure": pl.Series(["03"] * df.height), "contraceptive_method": pl.Series(["1"] * df.height)}
 
 
+def _as_card(inject: Callable | None = None, province: str = "11", nationality: str = "398", doc: str = "91",
+             wrong: bool = False) -> Callable:
+    """The client's number turned into a 2023 permanent-residence card's (9, province, nationality, the same birth
+    date and sequence), after ``inject``; the document type ``doc``; with a wrong check digit if ``wrong``."""
+    def apply(df, rng, ref):
+        changed = inject(df, rng, ref) if inject else {}
+        ids = changed.get("client_id", df["client_id"])
+        card = _recheck("9" + province + nationality + ids.str.slice(6, 11))
+        if wrong:
+            card = _wrong_check(df.with_columns(client_id=card), rng, ref)["client_id"]
+        return {**changed, "client_id": card, "id_doc_type": pl.Series([doc] * df.height)}
+    return apply
+
+
 FEMALE = pl.col("sex") == "2"
 NOT_LEAP_DAY = pl.col("client_id").str.slice(10, 4) != "0229"  # the year can change, the day must stay real
 NO_REASON = pl.col("service_reason").is_null()
@@ -553,6 +567,14 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("id.region", "client_id", _region),
     Injector("id.region_retired", "client_id", _retired_region,  # retired before 1985, born after 1990 (grace 5)
              lambda df: pl.col("birth_date").str.slice(0, 4).cast(pl.Int32) > RETIRED_BY + divisions.RETIRED_GRACE_YEARS),
+    Injector("fpr.checksum", "client_id", _as_card(wrong=True)),
+    Injector("fpr.province", "client_id", _as_card(province="99")),
+    Injector("fpr.nationality", "client_id", _as_card(nationality="999")),
+    Injector("fpr.birth_date", "client_id", _as_card(_birth_invalid)),
+    Injector("fpr.birth_future", "client_id", _as_card(_birth_future), lambda df: NOT_LEAP_DAY),
+    Injector("fpr.age_range", "client_id", _as_card(_too_old), lambda df: NOT_LEAP_DAY),
+    Injector("fpr.doc_type", "client_id", _as_card(doc="01")),
+    Injector("fpr.format", "client_id", _set("id_doc_type", "91")),
     Injector("service.sex_mismatch", "sex", _sex_flip),
     Injector("service.birth_date_mismatch", "birth_date", _birth_mismatch),
     Injector("service.before_birth", "service_date", _before_birth),

@@ -85,11 +85,13 @@ def _county_codes() -> list[str]:
 
 
 def _uscc(county: pl.Series, rng: np.random.Generator, prefix: str = "12") -> pl.Series:
-    """Valid unified social credit codes: authority+type, county, nine random characters, check character."""
+    """Valid unified social credit codes: authority+type, county, an organisation code (eight random characters
+    and its GB 11714 check character), check character."""
     n = len(county)
-    letters = np.array(list(ALNUM))[rng.integers(0, len(ALNUM), size=(n, 9))]
-    org = pl.Series(np.ascontiguousarray(letters).view("<U9").ravel())
+    letters = np.array(list(ALNUM))[rng.integers(0, len(ALNUM), size=(n, 9))]  # nine drawn: the same stream
+    org = pl.Series(np.ascontiguousarray(letters[:, :8]).view("<U8").ravel())
     body = prefix + county + org
+    body = pl.select(body + uscc.org_check_char_expr(pl.lit(body + "00"))).to_series()
     return pl.select(body + uscc.check_char_expr(pl.lit(body + "0"))).to_series()
 
 
@@ -302,6 +304,23 @@ def _plus(column: str, other: str, extra: int) -> Callable:
     return lambda df, rng, ref: {column: (df[other].cast(pl.Int64) + extra).cast(pl.Utf8)}
 
 
+def _uscc_with(column: str, start: int, part: Callable[[pl.Series], pl.Series]) -> Callable:
+    """Replace characters from ``start`` of a credit code by ``part(code)`` and recompute its check character: a
+    structure warning alone."""
+    def apply(df, rng, ref):
+        code = df[column]
+        new = part(code)
+        body = code.str.slice(0, start) + new + code.str.slice(start + new.str.len_chars().max(), 17)
+        return {column: pl.select(body.str.slice(0, 17) + uscc.check_char_expr(pl.lit(body.str.slice(0, 17) + "0"))
+                                  ).to_series()}
+    return apply
+
+
+def _other_org_check(code: pl.Series) -> pl.Series:
+    due = pl.select(uscc.org_check_char_expr(pl.lit(code))).to_series()
+    return pl.select(pl.when(due == "1").then(pl.lit("2")).otherwise(pl.lit("1"))).to_series()
+
+
 def _future(column: str) -> Callable:
     return lambda df, rng, ref: {column: pl.repeat((ref + timedelta(days=40)).isoformat(), df.height, eager=True)}
 
@@ -363,6 +382,11 @@ DEFECTS: dict[str, dict[str, Injector]] = {
     "institution": {i.rule: i for i in [
         Injector("uscc.checksum", "uscc", _wrong_check("uscc")),
         Injector("uscc.format", "uscc", lambda df, rng, ref: {"uscc": df["uscc"].str.slice(0, 17) + "I"}),
+        Injector("uscc.org_checksum", "uscc", _uscc_with("uscc", 16, _other_org_check)),
+        Injector("uscc.registration", "uscc", _uscc_with("uscc", 0, lambda c: pl.repeat("88", len(c), eager=True))),
+        Injector("uscc.division", "uscc", _uscc_with("uscc", 2, lambda c: pl.repeat("999999", len(c), eager=True))),
+        Injector("uscc.normalized", "uscc",
+                 lambda df, rng, ref: {"uscc": df["uscc"].str.slice(0, 2) + " " + df["uscc"].str.slice(2)}),
         Injector("field.code", "licence_type", _set("licence_type", "3")),
         Injector("field.pattern", "licence_no", _set("licence_no", "X1")),
         Injector("field.required", "name", _set("name", None)),

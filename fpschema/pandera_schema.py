@@ -15,6 +15,7 @@ import pandera.polars as pa
 import polars as pl
 
 from . import engine
+from .catalogue import RULES
 from .check import Check
 
 
@@ -29,7 +30,20 @@ def _check(check: Check) -> pa.Check:
                     name=check.rule, error=f"{check.rule}|{check.column}")
 
 
+def reported(todo: list[Check]) -> list[Check]:
+    """The checks as the engine reports them: where a more specific rule fails on the same cell (its catalogue
+    entry ``supersedes`` this one's code), this one's finding is replaced (:func:`engine.finish_findings`)."""
+    out = []
+    for c in todo:
+        by = [d.failed.fill_null(False) for d in todo
+              if d.column == c.column and c.rule in RULES[d.rule].supersedes]
+        out.append(c if not by else Check(c.rule, c.column, c.failed.fill_null(False) & ~pl.any_horizontal(by)))
+    return out
+
+
 def pandera_schema(kind: str, reference_date: date | None = None) -> pa.DataFrameSchema:
-    """A pandera DataFrameSchema with every rule of ``kind`` as a dataframe-level check."""
+    """A pandera DataFrameSchema with every rule of ``kind`` that reads columns (all but the aggregations of the
+    report kinds: roll-ups, year-on-year change) as a dataframe-level check, failing on the rows where the engine
+    reports that rule."""
     todo = engine.all_checks(kind, reference_date or date.today())
-    return pa.DataFrameSchema(checks=[_check(c) for c in todo], name=f"fpschema.{kind}")
+    return pa.DataFrameSchema(checks=[_check(c) for c in reported(todo)], name=f"fpschema.{kind}")

@@ -703,8 +703,12 @@ def _clean_cells(cells: Sequence[Any]) -> list[str | None]:
     return [c if isinstance(c, str) and not _blank(c) else None for c in cells]
 
 
-def _blank(text: str) -> bool:
+def blank(text: str) -> bool:
+    """Whether a text cell is empty or white space only (read as missing)."""
     return not text.strip(BLANK_CHARS)
+
+
+_blank = blank
 
 
 def _find_header(grid: list[list[str | None]], known: frozenset[str],
@@ -1156,6 +1160,12 @@ def _records_frame(records: list[Any], base: int, rows: Sequence[int] | None = N
     columns = [_json_column(n, list(map(dict.get, records, itertools.repeat(k))))
                for n, k in zip(names, keys, strict=True)]
     return pl.DataFrame(columns) if columns else pl.DataFrame()
+
+
+def json_texts(name: str, values: list[Any]) -> pl.Series:
+    """JSON values (strings, numbers, booleans, lists, objects, None) as the text cells the JSON readers make of
+    them (blank text is not yet null)."""
+    return _json_column(name, values)
 
 
 def _json_column(name: str, values: list[Any]) -> pl.Series:

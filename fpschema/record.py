@@ -1,5 +1,14 @@
-"""Validate one record against the contract: jsonschema for what the schema says, the catalogue's
-column expressions (on a one-row frame) for the rest. Every finding is returned, never an exception.
+"""Validate records one by one, with the verdict the file path gives the same records.
+
+A record is read as :func:`fpschema.validate` reads a list of dicts or a JSON Lines file: its keys name fields
+(field names, titles and aliases, as headers do), each value becomes the text JSON gives it (numbers as JSON
+writes them, ``true``/``false``, a list as its JSON array), blank values count as missing, and the text is
+converted by the contract's rules (:mod:`fpschema.convert`). The checks are the frame engine's row rules
+(:func:`fpschema.engine.all_checks` without the cross-row ones: conversion, schema, catalogue and the report
+rows' own rules), run on a frame of the records. So what a file may hold, a record may hold: the code ``2``
+given as the number 2 is the code "2"; the label 一孩 is its code; "2023/04/19", 20230419 and the Excel serial
+day 45035 are dates with the ``field.date_nonstandard`` warning, as in a spreadsheet. Rules over several records
+(duplicates, roll-ups) need the whole table and are the file path's.
 
 >>> from fpschema import validate_record
 >>> [(f.pointer, f.rule) for f in validate_record({"staff_name": "李春梅", "id_number": "110105199003070026"}, "staff")][:2]
@@ -8,178 +17,128 @@ column expressions (on a one-row frame) for the rest. Every finding is returned,
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
-from functools import cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
-
-from . import checks, contract, convert, gb11643
-from .catalogue import rule
+from . import contract
 from .findings import Finding
 from .mask import mask_id
 
-_KEYWORD_RULES = {
-    "type": "field.type",
-    "enum": "field.code",
-    "const": "field.code",
-    "pattern": "field.pattern",
-    "format": "field.date",
-    "minimum": "field.range",
-    "maximum": "field.range",
-    "exclusiveMinimum": "field.range",
-    "exclusiveMaximum": "field.range",
-    "minLength": "field.length",
-    "maxLength": "field.length",
-    "uniqueItems": "field.duplicate_item",
-}
-_ISO_DATE = re.compile(convert.ISO_DATE)  # ASCII digits, as the file engine reads them
-_INT64 = (-(2**63), 2**63 - 1)
+if TYPE_CHECKING:
+    import polars as pl
+
+    from .check import Check
+
+FEW_ROWS = 16  # up to this many records are checked by _few_findings, more by the engine's own route
+
+
+def _pointer(key: Any) -> str:
+    return "/" + str(key).replace("~", "~0").replace("/", "~1")
 
 
 @cache
-def _validator(kind: str, groups: contract.Groups = ()) -> Draft202012Validator:
-    return Draft202012Validator(
-        contract.with_groups(contract.schema(kind), groups), registry=contract.registry(),
-        format_checker=FormatChecker()
-    )
+def _aliases(kind: str) -> dict[str, str]:
+    """Normalised key → field, as a file's headers map (:func:`fpschema.engine.map_headers`)."""
+    from .reader import normalize_header
+
+    return {normalize_header(k): v for k, v in contract.header_aliases(kind).items()}
 
 
-def _pointer(path) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+def _fields_of(record: Mapping[Any, Any], kind: str) -> tuple[dict[str, Any], list[Any]]:
+    """The record's values by field (the first key naming a field wins), and the keys that name none."""
+    from .reader import normalize_header
+
+    aliases = _aliases(kind)
+    values: dict[str, Any] = {}
+    unknown = []
+    for key, value in record.items():
+        name = aliases.get(normalize_header(str(key)))
+        if name is None or name in values:
+            unknown.append(key)
+        else:
+            values[name] = value
+    return values, unknown
 
 
-def normalize_record(record: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    """Map code-table labels and aliases to codes and normalise ID numbers; other values as given."""
-    out = dict(record)
-    for f in contract.fields(kind):
-        value = out.get(f.name)
-        if f.codetable and isinstance(value, str):
-            code = unicodedata.normalize("NFKC", value.strip())
-            out[f.name] = f.codetable.lookup().get(code, code)
-        elif f.item_codetable and isinstance(value, list):
-            table = f.item_codetable.lookup()
-            out[f.name] = [table.get(unicodedata.normalize("NFKC", v.strip()), v) if isinstance(v, str) else v
-                           for v in value]
-        elif f.check == "gb11643" and isinstance(value, str):
-            out[f.name] = gb11643.normalize(value)
+@lru_cache(maxsize=16)
+def _row_checks(kind: str, reference_date: date, groups: contract.Groups = ()) -> list[Check]:
+    """Every check the frame engine applies to a row of a source carrying every field (the same list each time:
+    the engine caches by it); ``groups`` as :func:`contract.load_free_services` gives them."""
+    from . import engine
+
+    return engine.all_checks(kind, reference_date, cross_row=False, groups=groups)
+
+
+def _few_findings(typed: pl.DataFrame, todo: list[Check], kind: str) -> pl.DataFrame:
+    """:func:`engine.findings_of` for a few records (row, column, rule; no values): every check on every record
+    in one pass, the failing ones finished as the engine finishes its findings (fewer operations than the engine's
+    route, which pays off on many rows)."""
+    import polars as pl
+
+    from . import engine
+    from .reader import ROW
+
+    flags = typed.select(ROW, *[c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo)])
+    failing = (flags.unpivot(index=ROW, variable_name="check").filter(pl.col("value"))
+               .select(pl.col(ROW).alias("row"), pl.col("check").cast(pl.Int64)))
+    positions = range(len(todo))
+    hits = failing.select(
+        "row", pl.col("check").replace_strict(positions, [c.column for c in todo], return_dtype=pl.Utf8).alias("column"),
+        pl.col("check").replace_strict(positions, [c.rule for c in todo], return_dtype=pl.Utf8).alias("rule"),
+        pl.lit(None, dtype=pl.Utf8).alias("value"))
+    return engine.finish_findings(hits, kind)
+
+
+def validate_records(records: Iterable[Any], kind: str, *, reference_date: date | None = None,
+                     unmask: bool = False, free_services: Any = None) -> list[list[Finding]]:
+    """The findings of each record (:func:`validate_record`), all records checked in one frame."""
+    records = list(records)
+    if kind not in contract.kinds():
+        return [[Finding.of("record.unknown_kind", "", kind)] for _ in records]
+    out: list[list[Finding]] = [[Finding.of("record.not_object", "", type(r).__name__)] for r in records]
+    objects = [(i, *_fields_of(r, kind)) for i, r in enumerate(records) if isinstance(r, Mapping)]
+    if not objects:
+        return out
+    import polars as pl
+
+    from . import engine, reader
+
+    ref = reference_date or date.today()
+    names = [f.name for f in contract.fields(kind)]
+    rows = pl.Series(reader.ROW, [i for i, _, _ in objects], dtype=pl.Int64)
+    # blank text is missing, as in a file (reader.BLANK_CHARS)
+    cells = [{n: None if isinstance(x, str) and reader.blank(x) else x for n, x in v.items()} for _, v, _ in objects]
+    text = pl.DataFrame([rows, *[reader.json_texts(n, [c.get(n) for c in cells]) for n in names]])
+    typed = engine.prepare(text, kind, ref)
+    todo = _row_checks(kind, ref, contract.load_free_services(free_services))
+    found = engine.findings_of(typed, todo, text, kind, unmask=True) if len(objects) > FEW_ROWS \
+        else _few_findings(typed, todo, kind)
+    sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
+    values = {i: v for i, v, _ in objects}
+    for i, _, _ in objects:
+        out[i] = []
+    for row, column, code in found.select("row", "column", "rule").iter_rows():
+        value = values[row].get(column)
+        out[row].append(Finding.of(code, "/" + column, mask_id(value) if column in sensitive and not unmask
+                                   else value))
+    for i, _, unknown in objects:
+        out[i] += [Finding.of("field.unknown", _pointer(k)) for k in unknown]
     return out
-
-
-def _schema_findings(kind: str, record: dict[str, Any], groups: contract.Groups = ()) -> list[Finding]:
-    root = contract.schema(kind)
-    out = []
-    for error in _validator(kind, groups).iter_errors(record):
-        out.extend(_from_error(root, error))
-    return out
-
-
-def _from_error(root: dict[str, Any], error: ValidationError) -> list[Finding]:
-    spath = list(error.relative_schema_path)
-    code = None
-    if len(spath) >= 2 and spath[0] == "allOf":
-        code = root["allOf"][spath[1]].get("x-rule")
-    if code is None and isinstance(error.schema, dict):
-        code = error.schema.get("x-rules", {}).get(error.validator)
-    if error.validator == "required":
-        missing = [p for p in error.validator_value if p not in error.instance]
-        return [Finding.of(code or "field.required", _pointer([*error.absolute_path, p])) for p in missing]
-    code = code or _KEYWORD_RULES.get(str(error.validator), "field.invalid")
-    return [Finding.of(code, _pointer(error.absolute_path), error.instance)]
-
-
-def _typed(value: Any, f: contract.Field) -> Any:
-    """The value in the field's column type, or None when it has another type (a schema finding)."""
-    t = f.json_type
-    if f.fmt == "date":
-        if isinstance(value, str) and _ISO_DATE.match(value):
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                return None
-        return None
-    if t == "string":
-        return value if isinstance(value, str) else None
-    if t == "boolean":
-        return value if isinstance(value, bool) else None
-    if t == "integer":
-        ok = isinstance(value, int) and not isinstance(value, bool) and _INT64[0] <= value <= _INT64[1]
-        return value if ok else None
-    if t == "number":
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return float(value) if ok and abs(value) < 1e300 else None
-    if t == "array":
-        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else None
-    return None
-
-
-def _check_findings(kind: str, raw: Mapping[str, Any], record: dict[str, Any], ref: date) -> list[Finding]:
-    fields = contract.fields(kind)
-    frame = pl.DataFrame(
-        {f.name: [_typed(record.get(f.name), f)] for f in fields},
-        schema={f.name: checks.polars_type(f) for f in fields},
-    )
-    # the ID normalisation warning compares with the value as given
-    for f in fields:
-        if f.check == "gb11643":
-            frame = frame.with_columns(pl.Series(f.name, [_typed(raw.get(f.name), f)], dtype=pl.Utf8))
-    for stage in checks.stages(kind, ref):
-        frame = frame.with_columns(**stage)
-    todo = checks.checks(kind, ref)
-    row = frame.select(c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo)).row(0)
-    return [Finding.of(c.rule, "/" + c.column, raw.get(c.column)) for c, failed in zip(todo, row, strict=True)
-            if failed]
-
-
-def _finalise(kind: str, found: list[Finding], unmask: bool) -> list[Finding]:
-    """Drop duplicates and findings a more specific rule replaces; mask ID numbers; order by field."""
-    seen: dict[tuple[str, str], Finding] = {}
-    for f in found:
-        seen.setdefault((f.pointer, f.rule), f)
-    replaced = {(f.pointer, old) for f in seen.values() for old in rule(f.rule).supersedes}
-    # a value of the wrong type is reported as that alone, as the frame engine does (its cell is null there)
-    mistyped = {f.pointer for f in seen.values() if f.rule in ("field.type", "field.date")}
-    replaced |= {key for key in seen if key[0] in mistyped and key[1] not in ("field.type", "field.date")}
-    order = contract.field_order(kind)
-    sensitive = {"/" + f.name for f in contract.fields(kind) if f.sensitive}
-    out = []
-    for key, f in seen.items():
-        if key in replaced:
-            continue
-        if not unmask and f.pointer in sensitive:
-            f = Finding(f.rule, f.severity, f.pointer, mask_id(f.value), f.message_zh, f.message_en)
-        out.append(f)
-    def position(f: Finding) -> int:
-        return order.get(f.pointer.split("/")[1], len(order)) if f.pointer else -1
-
-    return sorted(out, key=lambda f: (position(f), f.rule))
 
 
 def validate_record(
     record: Any, kind: str, *, reference_date: date | None = None, unmask: bool = False, free_services: Any = None,
 ) -> list[Finding]:
-    """Every finding for one record of ``kind`` (empty when the record is clean).
+    """Every finding for one record of ``kind`` (empty when the record is clean), ordered by field.
 
     ``reference_date`` (default today) is the day "future" is measured from. ID numbers in finding
     values are masked unless ``unmask`` is true. ``free_services`` overrides the services rural couples get free
     (a JSON file or a list of procedure codes: :func:`contract.load_free_services`).
     """
-    if kind not in contract.kinds():
-        return [Finding.of("record.unknown_kind", "", kind)]
-    if not isinstance(record, Mapping):
-        return [Finding.of("record.not_object", "", type(record).__name__)]
-    ref = reference_date or date.today()
-    normalised = normalize_record(record, kind)
-    found = _schema_findings(kind, normalised, contract.load_free_services(free_services))
-    found += _check_findings(kind, record, normalised, ref)
-    known = contract.field_map(kind)
-    found += [Finding.of("field.unknown", _pointer([k]), None) for k in record if k not in known]
-    return _finalise(kind, found, unmask)
+    return validate_records([record], kind, reference_date=reference_date, unmask=unmask,
+                            free_services=free_services)[0]
 
 
 def is_valid_record(record: Any, kind: str, *, reference_date: date | None = None, free_services: Any = None) -> bool:

@@ -31,11 +31,14 @@ KEYWORD_RULES = {
 PER_VALUE = {"enum", "pattern", "items"}
 # Keywords that carry no check here: annotations, and what conversion already checks (type, format).
 PASSIVE = {"title", "description", "examples", "type", "format", "default", "$comment"}
+# identifier checks whose schema keywords read the normalised value (``{field}#n``)
+NORMALISED = ("gb11643", "uscc")
 
 
 def view(f: contract.Field) -> pl.Expr:
-    """The column a schema keyword reads: the normalised number for ID fields, else the typed column."""
-    return pl.col(f"{f.name}#n") if f.check == "gb11643" else pl.col(f.name)
+    """The column a schema keyword reads: the normalised number for ID and credit-code fields, else the typed
+    column."""
+    return pl.col(f"{f.name}#n") if f.check in NORMALISED else pl.col(f.name)
 
 
 def _matches(col: pl.Expr, pattern: str) -> pl.Expr:

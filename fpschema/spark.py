@@ -53,6 +53,8 @@ FINDING_COLUMNS = ("row", "record_id", "column", "rule", "severity", "value")
 
 # internal columns of the projection handed to the partitions (contract fields never start with "__")
 _UID, _IDENT, _ID = "__uid__", "__ident__", "__id__"
+_FILE, _BLOCK = "__file__", "__block__"  # where a file source's partition starts (Spark's _metadata)
+LOCAL_BITS = 33  # monotonically_increasing_id(): the partition number above these bits, the row within it below
 # rows the partition pass emits: a finding, a row's cross-row keys, a chunk's row count
 FINDING, KEY, COUNT = 0, 1, 2
 
@@ -120,7 +122,7 @@ def _out_schema(p: _Pass) -> StructType:
     return T.StructType([
         f("_k", T.ByteType()), f("_uid", T.LongType()), f("row", T.LongType()),
         *[f(c, T.StringType()) for c in ("record_id", "column", "rule", "severity", "value")],
-        f("_order", T.IntegerType()), f("_n", T.LongType()),
+        f("_order", T.IntegerType()), f("_n", T.LongType()), f("_file", T.StringType()), f("_block", T.LongType()),
         *[f("k_" + _safe(k), T.LongType()) for k in p.keys],
         *[f("t_" + c, types[t]) for c, t in p.compares],
         *[f("v_" + c, T.StringType()) for c in p.values],
@@ -177,7 +179,12 @@ def _validate_chunk(frame: pl.DataFrame, p: _Pass, checks: list[Check]) -> pl.Da
     distinct: dict[str, pl.Series] = {}
     typed = engine.prepare(text, p.kind, p.reference_date, distinct)
     found = engine.findings_of(typed, checks, text, p.kind, p.unmask, distinct=distinct)
-    parts = [pl.DataFrame({"_k": [COUNT], "_n": [frame.height]}, schema={"_k": pl.Int8, "_n": pl.Int64})]
+    # the chunk's row count, and where it lies: its partition (in its first _uid) and, for a file, the block
+    counted = {"_k": [COUNT], "_n": [frame.height], "_uid": [frame.get_column(_UID).min()],
+               "_file": [frame.get_column(_FILE)[0] if _FILE in frame.columns and frame.height else None],
+               "_block": [frame.get_column(_BLOCK)[0] if _BLOCK in frame.columns and frame.height else None]}
+    parts = [pl.DataFrame(counted, schema={"_k": pl.Int8, "_n": pl.Int64, "_uid": pl.Int64, "_file": pl.Utf8,
+                                           "_block": pl.Int64})]
     if found.height:
         hits = pl.concat([ids.select(pl.all().gather(found["row"])), found.drop("row")], how="horizontal")
         parts.append(hits.with_columns(pl.lit(FINDING, dtype=pl.Int8).alias("_k"), engine.order_expr(p.kind)))
@@ -292,8 +299,9 @@ def _col(name: str) -> Column:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def _projection(spark_df: DataFrame, cols: _Columns) -> DataFrame:
-    """Row identity and the mapped fields (under their field names) for the partition pass."""
+def _projection(spark_df: DataFrame, cols: _Columns, file_rows: bool = False) -> DataFrame:
+    """Row identity and the mapped fields (under their field names) for the partition pass; with ``file_rows``
+    (a file read by Spark), where each partition lies in its file."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -305,8 +313,34 @@ def _projection(spark_df: DataFrame, cols: _Columns) -> DataFrame:
         idc = _col(cols.id_raw)
         integral = isinstance(dtypes[cols.id_raw], T.ByteType | T.ShortType | T.IntegerType | T.LongType)
         ident, text_id = (idc.cast("long") if integral else uid), idc.cast("string")
-    return spark_df.select(uid.alias(_UID), ident.alias(_IDENT), text_id.alias(_ID),
+    where = [F.col("_metadata.file_path").alias(_FILE), F.col("_metadata.file_block_start").alias(_BLOCK)] \
+        if file_rows else []
+    return spark_df.select(uid.alias(_UID), ident.alias(_IDENT), text_id.alias(_ID), *where,
                            *[_as_input(_col(raw), dtypes[raw]).alias(f) for f, raw in cols.raw.items()])
+
+
+FIRST_ROW = 2  # a CSV read by Spark: the header is line 1, records follow
+
+
+def _file_rows(out: DataFrame) -> Column:
+    """Each finding's row number in its file (from its ``_uid``), as the command line numbers a CSV's rows: the
+    partitions' row counts (the pass's count rows, from the persisted output) added up in file order (by file
+    and block start). Spark skips blank lines and reads one record a line, so this holds for a CSV without blank
+    lines or line breaks inside cells."""
+    from pyspark.sql import functions as F
+
+    counts: dict[int, list[Any]] = {}
+    for r in out.where((F.col("_k") == COUNT) & (F.col("_n") > 0)).select("_uid", "_n", "_file", "_block").collect():
+        part = counts.setdefault(r["_uid"] >> LOCAL_BITS, [r["_file"] or "", r["_block"] or 0, 0])
+        part[2] += r["_n"]
+    offsets, done = [], dict[str, int]()
+    for pid, (file, _, n) in sorted(counts.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[0])):
+        offsets += [F.lit(pid), F.lit(done.get(file, 0))]
+        done[file] = done.get(file, 0) + n
+    if not offsets:
+        return F.col("row")
+    local = F.col("_uid").bitwiseAND((1 << LOCAL_BITS) - 1)
+    return F.try_element_at(F.create_map(*offsets), F.shiftright("_uid", LOCAL_BITS)) + local + F.lit(FIRST_ROW)
 
 
 def _cross_row_findings(keys: DataFrame, p: _Pass, plan: list[tuple[Check, dataset_checks.CrossRow]],
@@ -345,7 +379,8 @@ def _cross_row_findings(keys: DataFrame, p: _Pass, plan: list[tuple[Check, datas
 
 
 def _plan(spark_df: DataFrame, kind: str, cols: _Columns, ref: date, unmask: bool, chunk_rows: int,
-          held: list[DataFrame] | None = None, groups: contract.Groups = ()) -> tuple[DataFrame, DataFrame]:
+          held: list[DataFrame] | None = None, groups: contract.Groups = (), file_rows: bool = False
+          ) -> tuple[DataFrame, DataFrame]:
     """(the partition pass's output, the findings with _uid and _order). Lazy unless ``held`` is given:
     then the pass's output and the failing keys are persisted (and appended to ``held``) and computed."""
     from pyspark import StorageLevel
@@ -356,7 +391,7 @@ def _plan(spark_df: DataFrame, kind: str, cols: _Columns, ref: date, unmask: boo
     p = _make_pass(kind, ref, unmask, cols.raw, chunk_rows, groups)
     schema = _out_schema(p)
     run = functools.partial(_run_partition, p=p, schema=schema)
-    out = _projection(spark_df, cols).mapInArrow(run, schema)
+    out = _projection(spark_df, cols, file_rows).mapInArrow(run, schema)
     if held is not None:
         out = out.persist(StorageLevel.MEMORY_AND_DISK)
         held.append(out)
@@ -399,16 +434,18 @@ def _summary(out: DataFrame, findings: DataFrame) -> tuple[int, list[Any], int]:
 
 
 def validate(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "record_id",
-             reference_date: date | None = None, lang: str = "zh", max_findings: int | None = 1000,
+             reference_date: date | None = None, lang: str = "zh", max_findings: int | None = None,
              unmask: bool = False, findings_path: str | Path | None = None, chunk_rows: int = CHUNK_ROWS,
              targets: Any = None, source: dict[str, Any] | None = None, free_services: Any = None) -> Report:
     """Validate a PySpark DataFrame with the polars engine's rules; the result is the usual :class:`Report`.
 
-    A finding's ``row`` is the ``id_column`` value when that column holds integers, otherwise a unique number
-    from ``monotonically_increasing_id()`` (not a file row number); the ``record_id`` column of
+    A finding's ``row`` is the file's row number for a CSV read by :func:`read_source` (as the command line
+    reports it: :func:`_file_rows`), else the ``id_column`` value when that column holds integers, otherwise a
+    unique number from ``monotonically_increasing_id()`` (not a row number); the ``record_id`` column of
     ``findings_all`` holds the ``id_column`` value as text when the column exists. ``findings_path`` writes
     every finding to Parquet and keeps only the first ``max_findings`` in the report (the counts are over
-    all). ``chunk_rows`` bounds the rows the polars engine holds at once in a Python worker. ``targets``
+    all; without ``max_findings``, the default, the report keeps every finding, as the command line does).
+    ``chunk_rows`` bounds the rows the polars engine holds at once in a Python worker. ``targets``
     applies to aggregate reports, which are collected to the driver; ``free_services`` overrides the services rural
     couples get free (:func:`fpschema.contract.load_free_services`)."""
     from pyspark import StorageLevel
@@ -417,15 +454,20 @@ def validate(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "
     ref, how = truth.resolve(None, reference_date)
     src = {"name": "<spark>", "format": "spark", "encoding": None, "sha256": None, **(source or {}),
            "engine": "spark"}
+    file_rows = src["format"] == "csv"
     if kind in DRIVER_KINDS:
         report = _validate_on_driver(spark_df, kind, cols, ref, lang, max_findings, unmask, targets, src,
                                      free_services)
         report.reference_date_source = how
+        if file_rows:  # collected in file order
+            report.findings_all = report.findings_all.with_columns(pl.col("row") + FIRST_ROW)
         return report
     held: list[DataFrame] = []
     try:
         out, findings = _plan(spark_df, kind, cols, ref, unmask, chunk_rows, held,
-                              contract.load_free_services(free_services))
+                              contract.load_free_services(free_services), file_rows)
+        if file_rows:
+            findings = findings.withColumn("row", _file_rows(out))
         findings = findings.persist(StorageLevel.MEMORY_AND_DISK)
         held.append(findings)
         rows_total, groups, invalid = _summary(out, findings)

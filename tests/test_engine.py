@@ -122,7 +122,7 @@ def test_in_memory_sources(corpus):
 def test_kind_inference_and_errors(tmp_path):
     path = tmp_path / "staff.csv"
     path.write_text("姓名,执业资格,执业注册证书编号,所在机构统一社会信用代码\n李春梅,执业医师,110110105000123,"
-                    "121101054006901398\n", encoding="utf-8")
+                    "12110105400690135U\n", encoding="utf-8")
     report = fpschema.validate(path, reference_date=REF)
     assert report.kind == "staff" and report.ok
     odd = tmp_path / "odd.csv"

@@ -11,7 +11,8 @@ import pytest
 from stdnum.cn import ric
 from stdnum.cn import uscc as stdnum_uscc
 
-from fpschema import contract, divisions, gb11643, uscc
+import fpschema
+from fpschema import catalogue, contract, divisions, fpr, gb11643, uscc, validate_record
 
 from .conftest import REF
 
@@ -81,6 +82,11 @@ def test_fast_derive_equals_the_stage_expressions(ref):
                "１１０１０５１９４９１２３１００２Ｘ", " 11010519491231002X", "110105-19491231-002X", "11010519491231002",
                "11010519491231002Y", "+1010519491231002X", "-1010519491231002X", "1101051949123100 X", "11010519491231002.",
                "1101051949123100２X", "110105194912310x2X"]
+    # 2023 permanent-residence numbers: good, each part wrong (check digit recomputed), damaged, 15-digit 9s
+    values += [_with_check(body) for body in ("91139819901231002", "93268219850101001", "99939819900101002",
+                                              "97139819900101002", "91199919900101002", "91139819900231002",
+                                              "91139820300101002", "91139818800101002")]
+    values += ["911398199012310022", "９１１３９８１９９０１２３１００２１", "911398491231002", "91139819901231002x"]
     # birth dates on either side of the status's limits: the reference date, and 121 years before it
     for edge in (ref, date(ref.year - 121, ref.month, 28) + timedelta(days=ref.day - 28)):
         for shift in (-2, -1, 0, 1, 2):
@@ -91,7 +97,7 @@ def test_fast_derive_equals_the_stage_expressions(ref):
         slow = slow.with_columns(**stage)
     fast = gb11643.derive(frame, "id", ref)
     assert fast.select(slow.columns).equals(slow)
-    assert slow.get_column("id#status").n_unique() >= 8  # the corpus reaches most rule codes
+    assert slow.get_column("id#status").n_unique() >= 14  # the corpus reaches most rule codes
 
 
 def test_layout_read_from_the_status_equals_the_contract_pattern():
@@ -218,3 +224,147 @@ def test_unknown_division_expression_equals_its_regex_definition():
     got = frame.select(divisions.unknown_expr(col)).to_series().to_list()
     assert got == frame.select(regex).to_series().to_list()
     assert sum(bool(v) for v in got) >= 4
+
+
+# --- 2023 foreign permanent-residence ID cards (外国人永久居留身份证) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("91139819901231002", None),  # 11 北京, 398 Kazakhstan (CredentialKit's vector)
+        ("93268219850101001", None),  # 32 江苏, 682 Saudi Arabia (hutool's vector)
+        ("99939819901231002", "fpr.province"),
+        ("97139819901231002", "fpr.province"),  # 台湾 is not where the card is applied for
+        ("98139819901231002", "fpr.province"),  # 81 香港 neither
+        ("91199919901231002", "fpr.nationality"),  # a warning
+        ("91139819900231002", "fpr.birth_date"),
+        ("91139820300101002", "fpr.birth_future"),
+        ("91139818800101002", "fpr.age_range"),
+    ],
+)
+def test_permanent_residence_rules(body, code):
+    number = _with_check(body)
+    assert gb11643.check(number, REF) == code
+    assert fpr.check(number, REF) == code
+    assert fpr.is_valid(number, REF) == (code in (None, "fpr.nationality"))
+    wrong = number[:-1] + ("1" if number[-1] != "1" else "2")
+    assert gb11643.check(wrong, REF) == "fpr.checksum"
+
+
+def test_permanent_residence_sex_birth_and_verbs():
+    number = _with_check("93268219850101001")
+    assert gb11643.sex(number) == "1" and gb11643.birth_date(number) == date(1985, 1, 1)
+    assert fpr.compact(" 9326 8219 8501 0100 1" + number[-1]) == number
+    assert fpr.validate(number, REF) == number
+    with pytest.raises(ValueError, match="fpr.checksum"):
+        fpr.validate(number[:-1] + ("1" if number[-1] != "1" else "2"), REF)
+    assert fpr.check("11010519491231002X", REF) == "fpr.format"  # a citizen's number is not the card's
+    # a 15-digit number starting with 9 is a broken citizen's number, not the card's
+    assert gb11643.check("911398901231002", REF) == "id.region"
+    assert "71" not in fpr.provinces().to_list() and {"11", "31", "44", "65"} <= set(fpr.provinces().to_list())
+    assert {"398", "682", "840"} <= set(fpr.nationalities().to_list())
+
+
+def _service(**changes):
+    record = dict(contract.schema("service_record")["examples"][0])
+    record.update(changes)
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def _rules(record):
+    return {(f.pointer, f.rule) for f in validate_record(record, "service_record", reference_date=REF)}
+
+
+def test_permanent_residence_document_type_in_service_records():
+    card = _with_check("93268219850101002")  # a woman born 1985-01-01
+    # no document type (the seed's form): read from the number, sex and birth date derived from it
+    assert _rules(_service(id_doc_type=None, client_id=card, sex="2")) == set()
+    assert ("/sex", "service.sex_mismatch") in _rules(_service(id_doc_type=None, client_id=card, sex="1"))
+    assert ("/birth_date", "service.birth_date_mismatch") in _rules(
+        _service(id_doc_type=None, client_id=card, sex="2", birth_date="1985-01-02"))
+    # the project-defined code 91 and its aliases
+    for label in ("91", "外国人永久居留身份证", "永居证", "外国人永久居留证"):
+        assert _rules(_service(id_doc_type=label, client_id=card, sex="2")) == set(), label
+    # 91 with a citizen's number: the card's layout rule; 01 with a card's number: a warning to fix the type
+    assert _rules(_service(id_doc_type="91", client_id="110105199003070025")) == {("/client_id", "fpr.format")}
+    assert _rules(_service(id_doc_type="01", client_id=card, sex="2")) == {("/client_id", "fpr.doc_type")}
+    # the card's own rules under either type; a passport's number is not checked
+    bad = _with_check("99939819901231002")
+    assert ("/client_id", "fpr.province") in _rules(_service(id_doc_type=None, client_id=bad, sex="2"))
+    assert ("/client_id", "fpr.province") in _rules(_service(id_doc_type="91", client_id=bad, sex="2"))
+    assert _rules(_service(id_doc_type="03", client_id=bad, sex="2")) == set()
+    # spreadsheet damage under 91 is named as such (it supersedes the layout rule)
+    assert _rules(_service(id_doc_type="91", client_id="9.32682E+17")) == {("/client_id", "id.excel_scientific")}
+    table = contract.codetables()["ws364_cv02_01_101_id_doc_type"]
+    assert table.project_codes == ("91",) and table.lookup()["永居证"] == "91"
+
+
+def test_permanent_residence_frame_path_equals_record_path():
+    card = _with_check("93268219850101002")
+    records = [_service(id_doc_type=doc, client_id=number, sex=sex)
+               for doc, number, sex in ((None, card, "2"), (None, card, "1"), ("01", card, "2"), ("91", card, "2"),
+                                        ("91", "110105199003070025", "2"), ("永居证", card, "2"),
+                                        (None, _with_check("99939819901231002"), "2"),
+                                        (None, _with_check("91199919901231002"), "1"))]
+    report = fpschema.validate(records, "service_record", reference_date=REF)
+    frame = {(r["row"], "/" + r["column"], r["rule"]) for r in report.findings_all.iter_rows(named=True)
+             if not r["rule"].startswith("dataset.")}
+    single = {(i, p, rule) for i, record in enumerate(records) for p, rule in _rules(record)}
+    assert frame == single
+    assert (1, "/sex", "service.sex_mismatch") in single and (7, "/client_id", "fpr.nationality") in single
+
+
+# --- GB 32100 credit codes: structure warnings ------------------------------------------------------------
+
+
+def _uscc(body16: str, org: str | None = None) -> str:
+    org = org or pl.select(uscc.org_check_char_expr(pl.lit(body16 + "00"))).item()
+    return body16 + org + pl.select(uscc.check_char_expr(pl.lit(body16 + org + "0"))).item()
+
+
+def test_uscc_organisation_check_agrees_with_published_codes():
+    """GB 11714 check (weights 3,7,9,10,5,8,4,2; 10 X, 11 0) holds on real codes, letters valued A=10..Z=35:
+    NumberValidators' MA1MRHG20 (check 0) and CredentialKit's MA27Y4U47 (check 7)."""
+    assert uscc.warnings("91320621MA1MRHG205") == [] and uscc.warnings("91330106MA27Y4U47R") == []
+    assert pl.select(uscc.org_check_char_expr(pl.lit("91320621MA1MRHG2"))).item() == "0"
+    # by hand: sum 0 → 11, written 0; 1 × 10 → 1; 1 × 2 → 9; 3 × 4 = 12 ≡ 1 → 10, written X; A (10) × 3 = 30 → 3
+    for body, due in (("00000000", "0"), ("00010000", "1"), ("00000001", "9"), ("00000030", "X"), ("A0000000", "3")):
+        assert pl.select(uscc.org_check_char_expr(pl.lit("00000000" + body))).item() == due, body
+
+
+@pytest.mark.parametrize(
+    ("code", "warnings"),
+    [
+        (_uscc("9133010640069013"), []),
+        (_uscc("9133010640069013", org="9"), ["uscc.org_checksum"]),
+        (_uscc("8833010640069013"), ["uscc.registration"]),
+        (_uscc("9433010640069013"), ["uscc.registration"]),  # 9 (工商) has types 1, 2, 3, 9
+        (_uscc("Y133010640069013"), []),
+        (_uscc("N233010640069013"), []),
+        (_uscc("9188010640069013"), ["uscc.division"]),
+        (_uscc("9110000040069013"), []),  # national level
+        (_uscc("8899999940069013", org="1"), ["uscc.org_checksum", "uscc.registration", "uscc.division"]),
+    ],
+)
+def test_uscc_structure_warnings(code, warnings):
+    assert uscc.check(code) is None and uscc.is_valid(code)
+    assert uscc.warnings(code) == warnings
+
+
+def test_uscc_normalisation_and_paths():
+    good = "91110000600037341L"
+    for damaged in ("91 110000 600037341L", "91110000600037341l", "９１１１００００６０００３７３４１Ｌ", "91-110000-600037341L"):
+        assert uscc.compact(damaged) == good and uscc.check(damaged) is None
+    example = contract.schema("institution")["examples"][0]
+    records = [dict(example, uscc=v) for v in ("91110000600037341l", good, _uscc("8833010640069013"),
+                                               "91110000600037341M", "9111000060003734IL")]
+    single = [{f.rule for f in validate_record(r, "institution", reference_date=REF) if f.pointer == "/uscc"}
+              for r in records]
+    assert single == [{"uscc.normalized"}, set(), {"uscc.registration"}, {"uscc.checksum"}, {"uscc.format"}]
+    report = fpschema.validate(records, "institution", reference_date=REF)
+    frame = [set() for _ in records]
+    for r in report.findings_all.filter(pl.col("column") == "uscc").iter_rows(named=True):
+        frame[r["row"]].add(r["rule"])
+    assert frame == single
+    assert catalogue.rule("uscc.org_checksum").severity == "warning"

@@ -44,10 +44,22 @@ def test_unknown_kind_gives_a_finding():
 
 
 def test_wrong_types_give_findings_and_every_one_is_reported():
-    bad = with_(child_count="one", fee="free", sex=2, is_rural="是", service_date=20230419, client_id=110105)
+    bad = with_(child_count="one", fee="free", is_rural="maybe", service_date="yesterday", sex=[2])
     got = rules(bad)
-    for pointer in ("/child_count", "/fee", "/sex", "/is_rural", "/service_date", "/client_id"):
+    for pointer in ("/child_count", "/fee", "/is_rural"):
         assert (pointer, "field.type") in got, pointer
+    assert ("/service_date", "field.date") in got and ("/sex", "field.code") in got
+
+
+def test_a_value_is_read_as_a_file_reads_it():
+    """What a file may hold, a record may hold: the number 2 is the code "2", "是" is yes, a date written otherwise
+    (or an Excel serial day) is a date with a warning, an ID given as a number is checked as its digits."""
+    got = rules(with_(sex=2, is_rural="是", child_count="1", fee="0", service_date=20230419))
+    assert got == {("/service_date", "field.date_nonstandard")}
+    assert rules(with_(service_date=45035)) == {("/service_date", "field.date_nonstandard")}  # 2023-04-19
+    assert rules(with_(service_date="45035.0")) == {("/service_date", "field.date_nonstandard")}
+    assert ("/client_id", "id.format") in rules(with_(client_id=110105))
+    assert rules(with_(village_code="  ", township_code="\u3000")) == set()  # blank is missing
 
 
 def test_all_missing_required_fields_are_listed():
@@ -132,7 +144,7 @@ def test_findings_carry_bilingual_messages_and_severity():
 
 def test_other_kinds_cross_field_rules():
     inst = copy.deepcopy(contract.schema("institution")["examples"][0])
-    assert rules(dict(inst, is_individual=True), "institution") >= {("/service_items/0", "institution.individual_surgery")}
+    assert rules(dict(inst, is_individual=True), "institution") >= {("/service_items", "institution.individual_surgery")}
     assert rules(dict(inst, is_individual=True, service_items=["07"]), "institution") == set()
     event = copy.deepcopy(contract.schema("adverse_event")["examples"][0])
     assert ("/escalated", "event.escalation") in rules(dict(event, severity="1", is_new=True, escalated=False),
