@@ -328,6 +328,7 @@ class Injector:
     apply: Callable[[pl.DataFrame, np.random.Generator, date], dict[str, pl.Series]]
     eligible: Callable[[pl.DataFrame], pl.Expr] = lambda df: pl.lit(True)
     extra: Sequence[tuple[str, str]] = ()  # other (column, rule) findings each defect also causes
+    needs: Sequence[str] = ()  # other columns the defect lies in: a layout without them cannot show it
 
 
 def _recheck(body: pl.Series) -> pl.Series:
@@ -573,8 +574,9 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("fpr.birth_date", "client_id", _as_card(_birth_invalid)),
     Injector("fpr.birth_future", "client_id", _as_card(_birth_future), lambda df: NOT_LEAP_DAY),
     Injector("fpr.age_range", "client_id", _as_card(_too_old), lambda df: NOT_LEAP_DAY),
-    Injector("fpr.doc_type", "client_id", _as_card(doc="01")),
-    Injector("fpr.format", "client_id", _set("id_doc_type", "91")),
+    # the document type contradicts the number: only where the document type is written
+    Injector("fpr.doc_type", "client_id", _as_card(doc="01"), needs=("id_doc_type",)),
+    Injector("fpr.format", "client_id", _set("id_doc_type", "91"), needs=("id_doc_type",)),
     Injector("service.sex_mismatch", "sex", _sex_flip),
     Injector("service.birth_date_mismatch", "birth_date", _birth_mismatch),
     Injector("service.before_birth", "service_date", _before_birth),
@@ -655,12 +657,13 @@ def applied_rules(kind: str, layout: str = "full") -> frozenset[str]:
 @cache
 def defect_codes(kind: str, layout: str = "full") -> tuple[str, ...]:
     """The rule codes the generator can break for ``kind`` in ``layout``: the rules that apply to the layout
-    whose findings fall on its columns (in the referral layout sex is derived from the ID number, so a sex that
-    disagrees with it cannot be written)."""
+    whose findings, and the columns their defects lie in, are among its columns (in the referral layout sex is
+    derived from the ID number, so a sex that disagrees with it cannot be written, nor a document type that
+    contradicts the number)."""
     lay = layout_of(kind, layout)
     applied, columns = applied_rules(kind, lay.name), set(lay.columns)
     singles = [code for code, i in defects_table().get(kind, {}).items()
-               if code in applied and {i.column, *(c for c, _ in i.extra)} <= columns]
+               if code in applied and {i.column, *(c for c, _ in i.extra), *i.needs} <= columns]
     pairs = [code for code in PAIR_DEFECTS.get(kind, ()) if code in applied and _pair_column(kind, code) in columns]
     return (*singles, *pairs)
 
