@@ -172,7 +172,8 @@ def test_the_referral_layout_breaks_what_its_form_can_show():
     assert {"division.name_unknown", "division.name_ambiguous"} <= codes - full
     # sex and birth date are derived from the ID number, the history columns are absent, the county is named
     assert not codes & {"service.sex_mismatch", "service.birth_date_mismatch", "service.reason_needs_iud",
-                        "division.unknown", "division.hierarchy", "dataset.id_conflict", "field.range"}
+                        "division.unknown", "division.hierarchy", "dataset.id_conflict", "field.range",
+                        "fpr.doc_type", "fpr.format"}  # no document type column to contradict the number
     assert codes < full | {"division.name_unknown", "division.name_ambiguous"}
     with pytest.raises(ValueError, match="referral layout"):
         generator.generate("service_record", 100, defects=["service.sex_mismatch"], layout="referral")
