@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from .contract import kinds, schema
 from .findings import Finding
-from .record import is_valid_record, validate_record
+from .record import is_valid_record, validate_record, validate_records
 
 __version__ = "0.1.0"
 
 __all__ = ["Finding", "InputError", "Report", "__version__", "generate", "is_valid_record", "kinds", "schema",
-           "validate", "validate_record"]
+           "validate", "validate_record", "validate_records"]
 
 _LAZY = {"validate": "engine", "Report": "report", "InputError": "errors", "generate": "generator"}
 

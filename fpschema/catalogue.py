@@ -182,7 +182,8 @@ _RULES = [
     Rule("service.child_count_status", ERROR, "record", "现有子女数与生育状况不一致",
          "The number of children does not agree with the birth status", "国人口统1表 孩次"),
     Rule("service.rural_fee", ERROR, "record",
-         "农村实行计划生育的育龄夫妻免费享受的项目（procedure_free_rural，吻合术不在其列）却记录了收费",
+         "农村实行计划生育的育龄夫妻免费享受的项目（避孕药具、孕情环情检查、放取宫内节育器、人工终止妊娠、结扎及并发症诊治；"
+         "吻合术不在其列）却记录了收费",
          "A rural couple was charged for a service they get free (procedure_free_rural; recanalisation is not one)",
          f"{REG}第三条第三款（罚则第三十八条）；《计划生育技术服务管理条例实施细则》第四条；项目清单可按省覆盖"),
     Rule("service.procedure_sex", ERROR, "record", "服务项目与性别不符（如女性做输精管绝育）",

@@ -213,7 +213,8 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
                            else findings_out)
                     limit = {} if max_findings is None else {"max_findings": max_findings}  # else Spark's default
                     report = _spark_report(raw, kind, encoding=encoding, reference_date=ref, lang=lang,
-                                           unmask=unmask, findings_path=out, free_services=free_services, **limit)
+                                           unmask=unmask, findings_path=out, free_services=free_services, layout=layout,
+                                           **limit)
                 elif batch_rows:
                     report = validate_batched(path, kind, batch_rows=batch_rows, reference_date=ref, lang=lang,
                                               max_findings=max_findings, unmask=unmask, progress=bar.update,

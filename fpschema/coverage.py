@@ -108,9 +108,11 @@ def plan(kind: str, present: Collection[str], layout: str | None = None) -> Plan
         def lacking(lay: contract.Layout) -> int:
             return sum(f not in have for f in lay.required)
 
-        def rank(lay: contract.Layout) -> tuple[int, int, int]:
-            # fewest required fields lacking, then a layout holding all the source carries, the smallest first
-            return (lacking(lay), len(fields - set(lay.columns)), len(lay.columns))
+        def rank(lay: contract.Layout) -> tuple[int, int, int, int]:
+            # fewest required fields lacking, then a layout holding all the source carries; among layouts the
+            # source fits, the smallest; among those it fits none of, the first declared (the full record)
+            missing = lacking(lay)
+            return (missing, len(fields - set(lay.columns)), 0 if missing else len(lay.columns), options.index(lay))
 
         best = min(options, key=rank)
     missing = tuple(f for f in best.required if f not in have)

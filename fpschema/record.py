@@ -10,6 +10,12 @@ given as the number 2 is the code "2"; the label 一孩 is its code; "2023/04/19
 day 45035 are dates with the ``field.date_nonstandard`` warning, as in a spreadsheet. Rules over several records
 (duplicates, roll-ups) need the whole table and are the file path's.
 
+Records are judged by what they carry, as files are (:mod:`fpschema.coverage`): their keys (all the records'
+keys together, or the ``columns`` given) are the columns; a layout is found from them (or named); fields they
+lack but their values determine are derived; a rule whose input fields are absent is not applied. A required field
+of the layout that is absent and cannot be derived is ``field.required`` on each record (a file gets one
+``file.missing_column``). A key given with a blank or null value is an empty cell.
+
 >>> from fpschema import validate_record
 >>> [(f.pointer, f.rule) for f in validate_record({"staff_name": "李春梅", "id_number": "110105199003070026"}, "staff")][:2]
 [('/id_number', 'id.checksum'), ('/qualification', 'field.required')]
@@ -22,7 +28,7 @@ from datetime import date
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from . import contract
+from . import contract, coverage
 from .findings import Finding
 from .mask import mask_id
 
@@ -63,12 +69,21 @@ def _fields_of(record: Mapping[Any, Any], kind: str) -> tuple[dict[str, Any], li
 
 
 @lru_cache(maxsize=16)
-def _row_checks(kind: str, reference_date: date, groups: contract.Groups = ()) -> list[Check]:
-    """Every check the frame engine applies to a row of a source carrying every field (the same list each time:
-    the engine caches by it); ``groups`` as :func:`contract.load_free_services` gives them."""
+def _row_checks(kind: str, reference_date: date, groups: contract.Groups, plan: coverage.Plan) -> list[Check]:
+    """Every check the frame engine applies to a row of a source judged by ``plan`` (the same list each time: the
+    engine caches by it); ``groups`` as :func:`contract.load_free_services` gives them."""
     from . import engine
 
-    return engine.all_checks(kind, reference_date, cross_row=False, groups=groups)
+    return engine.all_checks(kind, reference_date, cross_row=False, groups=groups, plan=plan)
+
+
+def record_plan(kind: str, fields: Iterable[str], layout: str | None = None) -> coverage.Plan:
+    """The plan of records carrying ``fields`` (field names, titles or aliases): as a file with those columns."""
+    from .reader import normalize_header
+
+    aliases = _aliases(kind)
+    return coverage.plan(kind, {aliases[k] for k in (normalize_header(str(f)) for f in fields) if k in aliases},
+                         layout)
 
 
 def _few_findings(typed: pl.DataFrame, todo: list[Check], kind: str) -> pl.DataFrame:
@@ -92,8 +107,11 @@ def _few_findings(typed: pl.DataFrame, todo: list[Check], kind: str) -> pl.DataF
 
 
 def validate_records(records: Iterable[Any], kind: str, *, reference_date: date | None = None,
-                     unmask: bool = False, free_services: Any = None) -> list[list[Finding]]:
-    """The findings of each record (:func:`validate_record`), all records checked in one frame."""
+                     unmask: bool = False, free_services: Any = None, layout: str | None = None,
+                     columns: Iterable[str] | None = None) -> list[list[Finding]]:
+    """The findings of each record (:func:`validate_record`), all records checked in one frame. The records'
+    keys together are their columns, unless ``columns`` says which the source carries; ``layout`` names the form
+    (else found from the columns)."""
     records = list(records)
     if kind not in contract.kinds():
         return [[Finding.of("record.unknown_kind", "", kind)] for _ in records]
@@ -111,14 +129,15 @@ def validate_records(records: Iterable[Any], kind: str, *, reference_date: date 
     # blank text is missing, as in a file (reader.BLANK_CHARS)
     cells = [{n: None if isinstance(x, str) and reader.blank(x) else x for n, x in v.items()} for _, v, _ in objects]
     text = pl.DataFrame([rows, *[reader.json_texts(n, [c.get(n) for c in cells]) for n in names]])
-    typed = engine.prepare(text, kind, ref)
-    todo = _row_checks(kind, ref, contract.load_free_services(free_services))
+    plan = record_plan(kind, columns if columns is not None else {n for _, v, _ in objects for n in v}, layout)
+    typed = engine.prepare(text, kind, ref, plan=plan)
+    todo = _row_checks(kind, ref, contract.load_free_services(free_services), plan)
     found = engine.findings_of(typed, todo, text, kind, unmask=True) if len(objects) > FEW_ROWS \
         else _few_findings(typed, todo, kind)
     sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
     values = {i: v for i, v, _ in objects}
-    for i, _, _ in objects:
-        out[i] = []
+    for i, _, _ in objects:  # a required field the records lack and cannot derive: on each record
+        out[i] = [Finding.of("field.required", "/" + name) for name in plan.missing]
     for row, column, code in found.select("row", "column", "rule").iter_rows():
         value = values[row].get(column)
         out[row].append(Finding.of(code, "/" + column, mask_id(value) if column in sensitive and not unmask
@@ -130,18 +149,21 @@ def validate_records(records: Iterable[Any], kind: str, *, reference_date: date 
 
 def validate_record(
     record: Any, kind: str, *, reference_date: date | None = None, unmask: bool = False, free_services: Any = None,
+    layout: str | None = None, columns: Iterable[str] | None = None,
 ) -> list[Finding]:
     """Every finding for one record of ``kind`` (empty when the record is clean), ordered by field.
 
     ``reference_date`` (default today) is the day "future" is measured from. ID numbers in finding
     values are masked unless ``unmask`` is true. ``free_services`` overrides the services rural couples get free
-    (a JSON file or a list of procedure codes: :func:`contract.load_free_services`).
+    (a JSON file or a list of procedure codes: :func:`contract.load_free_services`). The record's keys are its
+    columns unless ``columns`` names those of its source; ``layout`` names its form (:func:`validate_records`).
     """
     return validate_records([record], kind, reference_date=reference_date, unmask=unmask,
-                            free_services=free_services)[0]
+                            free_services=free_services, layout=layout, columns=columns)[0]
 
 
-def is_valid_record(record: Any, kind: str, *, reference_date: date | None = None, free_services: Any = None) -> bool:
+def is_valid_record(record: Any, kind: str, *, reference_date: date | None = None, free_services: Any = None,
+                    layout: str | None = None) -> bool:
     """True when the record has no finding of severity error (warnings allowed)."""
-    found = validate_record(record, kind, reference_date=reference_date, free_services=free_services)
+    found = validate_record(record, kind, reference_date=reference_date, free_services=free_services, layout=layout)
     return not any(f.severity == "error" for f in found)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from . import aggregates, contract, dataset_checks, engine, reader, truth
+from . import aggregates, contract, coverage, dataset_checks, engine, reader, truth
 from .catalogue import RULES
 from .check import Check
 from .errors import InputError
@@ -84,6 +84,7 @@ class _Pass:
     compares: tuple[tuple[str, str], ...]  # (typed column, Spark type name)
     values: tuple[str, ...]  # columns whose text a cross-row finding reports
     groups: contract.Groups = ()  # code groups overriding the contract's (contract.load_free_services)
+    plan: coverage.Plan | None = None  # the layout, the derived fields, the rules that apply (engine.map_headers)
 
 
 def _spark_type_name(dtype: pl.DataType) -> str:
@@ -98,17 +99,17 @@ def _spark_type_name(dtype: pl.DataType) -> str:
 
 
 def _make_pass(kind: str, reference_date: date, unmask: bool, fields: Iterable[str],
-               chunk_rows: int, groups: contract.Groups = ()) -> _Pass:
+               chunk_rows: int, groups: contract.Groups = (), plan: coverage.Plan | None = None) -> _Pass:
     """The partition pass's parameters, with the columns the cross-row checks need."""
-    plan = cross_row_plan(kind)
+    cross = cross_row_plan(kind)
     compares: dict[str, str] = {}
-    if plan:  # the dtypes of the compared columns: an empty frame through the real pipeline
+    if cross:  # the dtypes of the compared columns: an empty frame through the real pipeline
         empty = pl.DataFrame(schema={"__row__": pl.Int64, **{f.name: pl.Utf8 for f in contract.fields(kind)}})
-        keyed = dataset_checks.key_frame(engine.prepare(empty, kind, reference_date), kind)
-        compares = {s.compare: _spark_type_name(keyed.schema[s.compare]) for _, s in plan if s.compare}
+        keyed = dataset_checks.key_frame(engine.prepare(empty, kind, reference_date, plan=plan), kind)
+        compares = {s.compare: _spark_type_name(keyed.schema[s.compare]) for _, s in cross if s.compare}
     return _Pass(kind, reference_date, unmask, tuple(fields), chunk_rows,
-                 tuple(dict.fromkeys(s.key for _, s in plan)), tuple(compares.items()),
-                 tuple(dict.fromkeys(c.column for c, _ in plan)), groups)
+                 tuple(dict.fromkeys(s.key for _, s in cross)), tuple(compares.items()),
+                 tuple(dict.fromkeys(c.column for c, _ in cross)), groups, plan)
 
 
 def _out_schema(p: _Pass) -> StructType:
@@ -160,7 +161,7 @@ def _run_partition(batches: Iterable[pa.RecordBatch], p: _Pass,
     import pyarrow as pa
 
     arrow = _arrow_schema(schema)
-    checks = engine.all_checks(p.kind, p.reference_date, cross_row=False, groups=p.groups)
+    checks = engine.all_checks(p.kind, p.reference_date, cross_row=False, groups=p.groups, plan=p.plan)
     for chunk in _chunks(batches, p.chunk_rows):
         frame = pl.from_arrow(pa.Table.from_batches(chunk))
         del chunk  # no reference to the Arrow input beyond polars' own while the rules run
@@ -177,7 +178,7 @@ def _validate_chunk(frame: pl.DataFrame, p: _Pass, checks: list[Check]) -> pl.Da
     text = reader._null_blank(reader._text_frame(frame.select(p.fields)))
     text = text.insert_column(0, pl.int_range(0, frame.height, dtype=pl.Int64, eager=True).alias("__row__"))
     distinct: dict[str, pl.Series] = {}
-    typed = engine.prepare(text, p.kind, p.reference_date, distinct)
+    typed = engine.prepare(text, p.kind, p.reference_date, distinct, plan=p.plan)
     found = engine.findings_of(typed, checks, text, p.kind, p.unmask, distinct=distinct)
     # the chunk's row count, and where it lies: its partition (in its first _uid) and, for a file, the block
     counted = {"_k": [COUNT], "_n": [frame.height], "_uid": [frame.get_column(_UID).min()],
@@ -266,7 +267,8 @@ class _Columns:
     id_raw: str | None
 
 
-def _map_columns(spark_df: DataFrame, kind: str | None, id_column: str | None) -> tuple[str, _Columns]:
+def _map_columns(spark_df: DataFrame, kind: str | None, id_column: str | None, layout: str | None = None
+                 ) -> tuple[str, _Columns]:
     """The kind (inferred from the headers when None) and how the DataFrame's columns map to its fields; the
     id column is not reported as unknown when it is no contract field."""
     names = spark_df.columns
@@ -281,7 +283,7 @@ def _map_columns(spark_df: DataFrame, kind: str | None, id_column: str | None) -
         kind = engine.infer_kind(normal)
     elif kind not in contract.kinds():
         raise InputError("input.unknown_kind", kind=kind)
-    mapping = engine.map_headers(normal, kind)
+    mapping = engine.map_headers(normal, kind, layout)
     id_raw = id_column if id_column in names else None
     if id_raw is None and id_column in mapping.columns:  # e.g. a Chinese header for record_id
         id_raw = back[mapping.columns[id_column]]
@@ -388,7 +390,7 @@ def _plan(spark_df: DataFrame, kind: str, cols: _Columns, ref: date, unmask: boo
 
     if kind in DRIVER_KINDS:
         raise ValueError(f"{kind} is validated on the driver; use validate()")
-    p = _make_pass(kind, ref, unmask, cols.raw, chunk_rows, groups)
+    p = _make_pass(kind, ref, unmask, cols.raw, chunk_rows, groups, cols.mapping.plan)
     schema = _out_schema(p)
     run = functools.partial(_run_partition, p=p, schema=schema)
     out = _projection(spark_df, cols, file_rows).mapInArrow(run, schema)
@@ -404,11 +406,11 @@ def _plan(spark_df: DataFrame, kind: str, cols: _Columns, ref: date, unmask: boo
 
 def findings_frame(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "record_id",
                    reference_date: date | None = None, unmask: bool = False,
-                   chunk_rows: int = CHUNK_ROWS, free_services: Any = None) -> DataFrame:
+                   chunk_rows: int = CHUNK_ROWS, free_services: Any = None, layout: str | None = None) -> DataFrame:
     """Every finding of the row and cross-row rules as a lazy Spark DataFrame (:data:`FINDING_COLUMNS`), for
     kinds validated in Spark (not :data:`DRIVER_KINDS`). File-level findings (unknown or missing columns)
     are not in it. Nothing runs until an action; each action reruns the pass unless the frame is persisted."""
-    kind, cols = _map_columns(spark_df, kind, id_column)
+    kind, cols = _map_columns(spark_df, kind, id_column, layout)
     _, findings = _plan(spark_df, kind, cols, reference_date or date.today(), unmask, chunk_rows,
                         groups=contract.load_free_services(free_services))
     return findings.select(*FINDING_COLUMNS)
@@ -436,7 +438,8 @@ def _summary(out: DataFrame, findings: DataFrame) -> tuple[int, list[Any], int]:
 def validate(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "record_id",
              reference_date: date | None = None, lang: str = "zh", max_findings: int | None = None,
              unmask: bool = False, findings_path: str | Path | None = None, chunk_rows: int = CHUNK_ROWS,
-             targets: Any = None, source: dict[str, Any] | None = None, free_services: Any = None) -> Report:
+             targets: Any = None, source: dict[str, Any] | None = None, free_services: Any = None,
+             layout: str | None = None) -> Report:
     """Validate a PySpark DataFrame with the polars engine's rules; the result is the usual :class:`Report`.
 
     A finding's ``row`` is the file's row number for a CSV read by :func:`read_source` (as the command line
@@ -450,22 +453,22 @@ def validate(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "
     couples get free (:func:`fpschema.contract.load_free_services`)."""
     from pyspark import StorageLevel
 
-    kind, cols = _map_columns(spark_df, kind, id_column)
+    kind, cols = _map_columns(spark_df, kind, id_column, layout)
     ref, how = truth.resolve(None, reference_date)
     src = {"name": "<spark>", "format": "spark", "encoding": None, "sha256": None, **(source or {}),
            "engine": "spark"}
     file_rows = src["format"] == "csv"
     if kind in DRIVER_KINDS:
         report = _validate_on_driver(spark_df, kind, cols, ref, lang, max_findings, unmask, targets, src,
-                                     free_services)
+                                     free_services, layout)
         report.reference_date_source = how
         if file_rows:  # collected in file order
             report.findings_all = report.findings_all.with_columns(pl.col("row") + FIRST_ROW)
         return report
     held: list[DataFrame] = []
+    groups_in = contract.load_free_services(free_services)
     try:
-        out, findings = _plan(spark_df, kind, cols, ref, unmask, chunk_rows, held,
-                              contract.load_free_services(free_services), file_rows)
+        out, findings = _plan(spark_df, kind, cols, ref, unmask, chunk_rows, held, groups_in, file_rows)
         if file_rows:
             findings = findings.withColumn("row", _file_rows(out))
         findings = findings.persist(StorageLevel.MEMORY_AND_DISK)
@@ -500,22 +503,23 @@ def validate(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "
         rows_invalid=rows_total if cols.mapping.missing_required else invalid, lang=lang,
         max_findings=max_findings, columns=list(cols.raw), findings_total=sum(counts["by_severity"].values()),
         spark_counts=counts, reference_date=ref, reference_date_source=how,
+        extras={"coverage": engine.coverage_of(cols.mapping.plan, engine.Options(ref, groups=groups_in))},
     )
 
 
 def _validate_on_driver(spark_df: DataFrame, kind: str, cols: _Columns, ref: date, lang: str,
                         max_findings: int | None, unmask: bool, targets: Any, src: dict[str, Any],
-                        free_services: Any = None) -> Report:
+                        free_services: Any = None, layout: str | None = None) -> Report:
     """Aggregate reports: collected (one row per division and year) and validated by the polars engine; the
     roll-ups run as Spark aggregations (:func:`rollup_findings`). ``row`` counts the collected rows from 0."""
     frame = to_polars(spark_df)
     data = frame.drop(cols.id_raw) if cols.id_raw and cols.id_raw not in cols.raw.values() else frame
     report = engine.validate(data, kind, reference_date=ref, lang=lang, max_findings=max_findings,
-                             unmask=unmask, targets=targets, rollups=False, free_services=free_services)
+                             unmask=unmask, targets=targets, rollups=False, free_services=free_services, layout=layout)
     # the counts as the polars engine reads and converts them (the same table, rows from 0)
     table = reader.read(data, known_headers=engine.known_headers(kind))
-    mapping = engine.map_headers([c for c in table.frame.columns if c != reader.ROW], kind)
-    typed = engine.prepare(mapping.text(table.frame), kind, ref)
+    mapping = engine.map_headers([c for c in table.frame.columns if c != reader.ROW], kind, layout)
+    typed = engine.prepare(mapping.text(table.frame), kind, ref, plan=mapping.plan)
     rollups = rollup_findings(spark_df.sparkSession, typed, kind)
     if rollups.height:
         merged = engine.with_table_findings(report.findings_all.filter(pl.col("row").is_not_null()), [rollups], kind)

@@ -83,8 +83,8 @@ def test_a_date_in_full_width_digits_is_not_a_date_on_either_side():
 
 # Where the engine reads more than JSON Schema alone: a date in an office layout converts (with a warning), an ID
 # number is normalised (full-width digits, a lowercase x) before its pattern is tested, and Excel's scientific
-# notation of an ID is named as such instead of a wrong format.
-READS_MORE = {"field.date_nonstandard", "id.normalized", "id.excel_scientific"}
+# notation of an ID is named as such instead of a wrong format; a credit code is normalised as an ID number is.
+READS_MORE = {"field.date_nonstandard", "id.normalized", "id.excel_scientific", "uscc.normalized"}
 KEYWORD_CODES = {"type": "field.type", "format": "field.date"}
 
 

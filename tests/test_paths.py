@@ -316,6 +316,41 @@ def test_the_edge_cases_are_judged_as_a_file_judges_them():
         assert fpschema.validate_record({**inst, "service_items": items}, "institution", reference_date=REF) == []
 
 
+# --- a form the package did not make: the 介绍信 (fixtures/forms) ----------------------------------------------
+
+FORM = ROOT / "fixtures" / "forms" / "介绍信_defects.csv"
+
+
+def _form_records() -> tuple[list[str], list[dict[str, Any]]]:
+    frame = pl.read_csv(FORM, infer_schema=False, encoding="utf8")
+    return frame.columns, frame.to_dicts()
+
+
+def _form_paths(header: list[str], records: list[dict[str, Any]], tmp: Path) -> dict[str, set[Finding]]:
+    """The hand-typed 介绍信 with its defects through every path but Spark: (CSV row, field, rule) each."""
+    kind = "service_record"
+    out = {"csv": _validated(FORM, kind, 0)[0], "list of dicts": _validated(records, kind, -2)[0],
+           "jsonl": _validated(_jsonl(records, tmp / "form.jsonl"), kind, -1)[0]}
+    out["validate_records"] = {(i + 2, f.pointer.split("/")[1], f.rule) for i, found in enumerate(
+        fpschema.validate_records(records, kind, reference_date=REF)) for f in found}
+    # one record alone carries its own keys: told the columns of its form, it is judged as its row is
+    out["validate_record"] = {(i + 2, f.pointer.split("/")[1], f.rule) for i, r in enumerate(records)
+                              for f in fpschema.validate_record(r, kind, reference_date=REF, columns=header)}
+    return out
+
+
+def test_a_form_the_package_did_not_make_gets_one_verdict(tmp_path):
+    header, records = _form_records()
+    report = fpschema.validate(FORM, reference_date=REF)
+    assert report.to_dict()["coverage"]["layout"] == "referral"
+    paths = _form_paths(header, records, tmp_path)
+    reference = paths.pop("csv")
+    assert len(reference) > 30
+    problems = [(name, *d) for name, found in paths.items()
+                for d in _disagreements(reference, found, _comparable(name))]
+    assert not problems, "paths disagree on the 介绍信:\n" + "\n".join(map(str, problems[:40]))
+
+
 # --- Spark: one session, the same records -------------------------------------------------------------------
 
 
@@ -362,3 +397,16 @@ def test_spark_gives_the_same_verdict(spark, corpus, tmp_path):
     found, _ = _rows(report, 2)  # the file's row numbers, as the command line reports them
     problems += [("spark csv", *d) for d in _disagreements(_validated(path, kind, 2)[0], found, lambda code: True)]
     assert not problems, "Spark disagrees:\n" + _table(problems, records)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+def test_spark_judges_the_form_as_the_file_path_does(spark):
+    from fpschema import spark as fs
+
+    report = fs.validate_path(spark, FORM, reference_date=REF, unmask=True)
+    assert report.to_dict()["coverage"]["layout"] == "referral"
+    found, _ = _rows(report, 0)
+    reference, _ = _validated(FORM, "service_record", 0)
+    problems = _disagreements(reference, found, lambda code: True)
+    assert not problems, "Spark disagrees on the 介绍信:\n" + "\n".join(map(str, problems[:40]))

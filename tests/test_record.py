@@ -87,8 +87,9 @@ def test_three_child_policy_value():
         ({"service_date": "1980-01-01"}, ("/service_date", "service.before_birth")),
         ({"service_date": "2031-01-01"}, ("/service_date", "date.future")),
         ({"service_reason": "1", "iud_history": False}, ("/iud_history", "service.reason_needs_iud")),
-        ({"service_reason": "2", "iud_history": None}, ("/iud_history", "service.reason_needs_iud")),
-        ({"service_reason": "3"}, ("/sterilisation_history", "service.reason_needs_sterilisation")),
+        ({"service_reason": "2", "iud_history": ""}, ("/iud_history", "service.reason_needs_iud")),
+        ({"service_reason": "3", "sterilisation_history": ""},
+         ("/sterilisation_history", "service.reason_needs_sterilisation")),
         ({"is_rural": True, "fee": 10}, ("/fee", "service.rural_fee")),
         ({"procedure": "03"}, ("/sex", "service.procedure_sex")),
         ({"township_code": "110106001"}, ("/township_code", "division.hierarchy")),
@@ -152,3 +153,22 @@ def test_other_kinds_cross_field_rules():
     report = copy.deepcopy(contract.schema("indicator_report")["examples"][0])
     assert rules(dict(report, numerator=-1, denominator=-2), "indicator_report") == set()
     assert ("/numerator", "indicator.numerator_exceeds") in rules(dict(report, numerator=1001), "indicator_report")
+
+
+def test_a_record_is_judged_by_what_it_carries():
+    # no history key: the rule that needs it is not applied, as for a file without that column
+    assert rules(with_(service_reason="2", iud_history=None)) == set()
+    # the columns of its source given: the history is an empty cell there
+    every = [f.name for f in contract.fields("service_record")]
+    assert ("/iud_history", "service.reason_needs_iud") in rules(with_(service_reason="2", iud_history=None),
+                                                                 columns=every)
+    # no sex key: derived from the ID number, as in a file laid out as the 介绍信
+    assert rules(with_(sex=None)) == set()
+    # the 介绍信's fields alone: sex, birth date and the county code derived; a name that is no county
+    referral = {"station_code": "330110001", "client_id": idn("33011019900307122"), "birth_status": "一胎",
+                "service_reason": "分娩后脱环", "city_name": "临平区", "service_date": "2023-04-19"}
+    assert rules(referral) == set()
+    assert rules({**referral, "city_name": "不存在区"}) == {("/city_name", "division.name_unknown")}
+    assert rules({"station_code": "330110001"}, layout="referral") == {
+        ("/client_id", "field.required"), ("/birth_status", "field.required"), ("/service_reason", "field.required"),
+        ("/city_name", "field.required"), ("/service_date", "field.required")}
