@@ -387,6 +387,9 @@ def _render_summary(console, report, lang: str) -> None:
 @click.option("--encoding", type=click.Choice(["utf-8", "gb18030"]), default="utf-8", show_default=True,
               help="CSV 编码 / CSV encoding")
 @click.option("--office", is_flag=True, help="中文列名、标题行和合计行 / Chinese headers, title rows and a totals row")
+@click.option("--layout", default="full", show_default=True,
+              help="版式：full（完整记录）或 referral（介绍信：八栏，区县写名称）/ layout: full, or referral (the 介绍信's "
+                   "eight columns, the county by name)")
 @click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="分布配置文件（JSON）/ distributions (JSON file)")
 @click.option("--reference-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
@@ -395,17 +398,23 @@ def _render_summary(console, report, lang: str) -> None:
                    "it is written in the manifest; default 30 June after the period ends (2024-06-30)")
 @click.option("--output", type=click.Path(path_type=Path), required=True, help="输出文件 / output file")
 def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_rate: float, fmt: str, encoding: str,
-                 office: bool, profile: Path | None, reference_date, output: Path) -> None:
+                 office: bool, layout: str, profile: Path | None, reference_date, output: Path) -> None:
     from . import generator, truth, writer
 
     if kind not in generator.generators():
         click.echo(f"错误 [generate.kind]: 暂不支持生成 {kind} / generating {kind} is not supported yet", err=True)
         sys.exit(EXIT_USAGE)
+    names = [lay.name for lay in contract.layouts(kind)]
+    if layout not in names:
+        click.echo(f"错误 [generate.layout]: {kind} 没有版式 {layout}，可选 {'、'.join(names)} / {kind} has no layout "
+                   f"{layout!r}: {', '.join(names)}", err=True)
+        sys.exit(EXIT_USAGE)
     codes = None if defects is None else ("all" if defects == "all" else [c.strip() for c in defects.split(",")])
-    known = set(generator.defect_codes(kind))
+    known = set(generator.defect_codes(kind, layout))
     if isinstance(codes, list) and set(codes) - known:
         bad = ", ".join(sorted(set(codes) - known))
-        click.echo(f"错误 [generate.defect]: 未知的缺陷代码 {bad} / unknown defect code(s): {bad}", err=True)
+        click.echo(f"错误 [generate.defect]: 该版式不能生成的缺陷代码 {bad} / defect code(s) unknown or not applicable "
+                   f"in the {layout} layout: {bad}", err=True)
         sys.exit(EXIT_USAGE)
     try:
         prof = generator.load_profile(profile) if profile else None
@@ -420,10 +429,10 @@ def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_ra
     try:
         _, manifest = writer.write_generated(output, kind, rows, seed=seed, defects=codes, defect_rate=defect_rate,
                                              profile=prof, fmt=fmt, encoding=encoding, office=office,
-                                             reference_date=ref)
+                                             reference_date=ref, layout=layout)
         truth_path, _ = truth.write(output, manifest, kind=kind, records=rows, seed=seed, defects=codes,
                                     defect_rate=defect_rate, reference_date=ref, fmt=fmt, encoding=encoding,
-                                    office=office, profile=profile)
+                                    office=office, profile=profile, layout=layout)
     except OSError as err:
         click.echo(f"错误 [output.unwritable]: 无法写入 / cannot write {output}: {err.strerror}", err=True)
         sys.exit(EXIT_USAGE)

@@ -214,9 +214,14 @@ class Layout:
     title_en: str
     columns: tuple[str, ...]  # the fields the form carries (every field for the full record)
     required: tuple[str, ...]  # columns (and cells) the form must have
+    headers: tuple[tuple[str, str], ...] = ()  # (field, the form's own header) where it is not the field's title
 
     def label(self, lang: str = "zh") -> str:
         return self.title if lang == "zh" else self.title_en
+
+    def header(self, field: str, kind: str) -> str:
+        """The column header the form prints for ``field``: its own, else the field's title."""
+        return dict(self.headers).get(field) or field_map(kind)[field].title
 
 
 @cache
@@ -227,7 +232,8 @@ def layouts(kind: str) -> tuple[Layout, ...]:
     declared = doc.get("x-layouts") or {"full": {}}
     return tuple(
         Layout(name, node.get("title", "完整记录"), node.get("title_en", "Full record"),
-               tuple(node.get("columns", every)), tuple(node.get("required", doc.get("required", ()))))
+               tuple(node.get("columns", every)), tuple(node.get("required", doc.get("required", ()))),
+               tuple(node.get("headers", {}).items()))
         for name, node in declared.items()
     )
 

@@ -6,6 +6,10 @@ of the address, a birth date giving an age plausible for the service, the sex in
 a right check digit. ``generate`` returns the records as text columns (what a file holds) and a
 manifest of every injected defect as (index, column, rule), index counting data rows from 0.
 
+A layout of the contract (``x-layouts``) chooses the columns: the full record, or a form offices fill in such as
+the 介绍信 (``layout="referral"``: eight columns, the county by its name). A layout's defects are those of the rules
+a validator applies to it (:func:`defect_codes`), so its manifest lists exactly what a validator can find.
+
 Defects that depend on the day (a service in the future, an ID holder not yet born) are dated against a
 reference date: by default 30 June after the period ends (:func:`reference_for`), fixed so that the same seed
 gives the same bytes on any day. It travels with the data in the manifest's sidecar (:mod:`fpschema.truth`).
@@ -268,6 +272,49 @@ def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl
     })
 
 
+# --- layouts ---------------------------------------------------------------------------------------------
+
+
+@cache
+def unambiguous_spellings(codes: tuple[str, ...], first: int, last: int) -> dict[str, str]:
+    """County code → the shortest spelling of its name that names it alone in every year first..last: the name
+    (余杭区), else after its prefecture's (南京市鼓楼区), its province's (北京市朝阳区) or both. A file that names its
+    counties must name them so that the code derived from the name is the county's."""
+    options = []
+    for code in codes:
+        county, prefecture, province = (divisions.name(c) for c in (code, code[:4] + "00", code[:2] + "0000"))
+        prefecture = prefecture if prefecture not in (None, "市辖区", "县", "省直辖县级行政区划") else ""
+        options += [(code, rank, spelling) for rank, spelling in enumerate(
+            [county, prefecture + county, (province or "") + county, (province or "") + prefecture + county])]
+    frame = pl.DataFrame(options, schema=["code", "rank", "name"], orient="row")
+    pairs = frame.join(pl.DataFrame({"year": range(first, last + 1)}), how="cross")
+    alone = pairs.with_columns(divisions.codes_by_name_frame(pairs)["candidates"].alias("found")).with_columns(
+        (pl.col("found").list.len() == 1) & (pl.col("found").list.first() == pl.col("code")))
+    best = alone.group_by("code", "rank", "name").agg(pl.col("found").all()).filter("found").sort("rank").group_by(
+        "code").agg(pl.col("name").first())
+    chosen = dict(best.iter_rows())
+    if set(chosen) != set(codes):
+        raise ValueError(f"no unambiguous name for the county codes {sorted(set(codes) - set(chosen))}")
+    return chosen
+
+
+def _referral_form(frame: pl.DataFrame, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
+    """Service records as the 介绍信 has them: a reason on every form (the form's four), and the county by a name
+    that is that county's alone in the service year (so the code derived from it is the county's)."""
+    reasons = {k: v for k, v in profile.service_reason.items() if k is not None} or {"4": 1.0}
+    drawn = _choice(rng, reasons, frame.height)
+    codes = tuple(sorted(frame["city_code"].unique()))
+    spelling = unambiguous_spellings(codes, profile.period[0].year, profile.reference_date.year + 1)
+    return frame.with_columns(pl.col("service_reason").fill_null(drawn),
+                              pl.col("city_code").replace_strict(spelling, return_dtype=pl.Utf8).alias("city_name"))
+
+
+# How the full records become those of another layout, before defects are injected (by kind and layout).
+FORMS: dict[tuple[str, str], Callable[[pl.DataFrame, np.random.Generator, Profile], pl.DataFrame]] = {
+    ("service_record", "referral"): _referral_form,
+}
+
+
 # --- defects ---------------------------------------------------------------------------------------------
 
 
@@ -281,6 +328,7 @@ class Injector:
     apply: Callable[[pl.DataFrame, np.random.Generator, date], dict[str, pl.Series]]
     eligible: Callable[[pl.DataFrame], pl.Expr] = lambda df: pl.lit(True)
     extra: Sequence[tuple[str, str]] = ()  # other (column, rule) findings each defect also causes
+    needs: Sequence[str] = ()  # other columns the defect lies in: a layout without them cannot show it
 
 
 def _recheck(body: pl.Series) -> pl.Series:
@@ -436,6 +484,48 @@ def _retired_region(df, rng, ref):
     return {"client_id": _recheck(region + df["client_id"].str.slice(6, 11))}
 
 
+def _years(df: pl.DataFrame, ref: date) -> tuple[int, int]:
+    """The years a name must hold in: from the rows' first service year to the year after the reference date (a
+    service moved into the future lies there)."""
+    first = df["service_date"].str.to_date(strict=False).dt.year().min()
+    return (int(first) if first is not None else ref.year), ref.year + 1
+
+
+def _name_matches(names: Sequence[str], first: int, last: int) -> pl.DataFrame:
+    """(name, year, n): how many county-level divisions each name names in each year first..last."""
+    pairs = pl.DataFrame({"name": list(names)}).join(pl.DataFrame({"year": range(first, last + 1)}), how="cross")
+    found = divisions.codes_by_name_frame(pairs)
+    return pairs.with_columns(found["candidates"].list.len().alias("n"))
+
+
+@cache
+def unknown_names(first: int, last: int) -> tuple[str, ...]:
+    """Names that are no county in any year first..last: 不存在区, and the counties abolished before ``first``
+    whose names (say 江干区, merged away in 2021) no division of any level bore again since."""
+    table = divisions.table()
+    later = table.filter(pl.col("end").is_null() | (pl.col("end") >= first))["name"]
+    gone = table.filter((pl.col("level") == "county") & (pl.col("end") < first) & ~pl.col("name").is_in(later.implode()))[
+        "name"].unique()
+    counts = _name_matches(["不存在区", *gone.sort()], first, last).group_by("name", maintain_order=True).agg(
+        pl.col("n").max())
+    return tuple(counts.filter(pl.col("n") == 0)["name"])
+
+
+@cache
+def ambiguous_names(first: int, last: int) -> tuple[str, ...]:
+    """County names shared by two or more county-level divisions in every year first..last (朝阳区, 鼓楼区, ...)."""
+    names = divisions.table().filter((pl.col("level") == "county") & pl.col("end").is_null())["name"].unique().sort()
+    counts = _name_matches(names, first, last).group_by("name", maintain_order=True).agg(pl.col("n").min())
+    return tuple(counts.filter(pl.col("n") > 1)["name"])
+
+
+def _name_from(names: Callable[[int, int], tuple[str, ...]]) -> Callable:
+    def apply(df, rng, ref):
+        pool = names(*_years(df, ref))
+        return {"city_name": _pick(pool, rng.integers(0, len(pool), size=df.height))}
+    return apply
+
+
 def _hierarchy(df, rng, ref):
     village = df["village_code"]
     other = ((village.str.slice(6, 3).cast(pl.Int64) % 40) + 41).cast(pl.Utf8).str.zfill(3)
@@ -484,8 +574,9 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("fpr.birth_date", "client_id", _as_card(_birth_invalid)),
     Injector("fpr.birth_future", "client_id", _as_card(_birth_future), lambda df: NOT_LEAP_DAY),
     Injector("fpr.age_range", "client_id", _as_card(_too_old), lambda df: NOT_LEAP_DAY),
-    Injector("fpr.doc_type", "client_id", _as_card(doc="01")),
-    Injector("fpr.format", "client_id", _set("id_doc_type", "91")),
+    # the document type contradicts the number: only where the document type is written
+    Injector("fpr.doc_type", "client_id", _as_card(doc="01"), needs=("id_doc_type",)),
+    Injector("fpr.format", "client_id", _set("id_doc_type", "91"), needs=("id_doc_type",)),
     Injector("service.sex_mismatch", "sex", _sex_flip),
     Injector("service.birth_date_mismatch", "birth_date", _birth_mismatch),
     Injector("service.before_birth", "service_date", _before_birth),
@@ -516,6 +607,9 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
              lambda df, rng, ref: {"is_rural": pl.Series(["是"] * df.height), "fee": pl.Series(["50"] * df.height)},
              lambda df: pl.col("procedure").is_in(list(contract.code_group(contract.FREE_RURAL)))),
     Injector("service.procedure_sex", "sex", _vasectomy_on_woman, lambda df: FEMALE & NO_REASON & ~CHARGED_RURAL),
+    # a file that names its county instead of coding it (the referral layout)
+    Injector("division.name_unknown", "city_name", _name_from(unknown_names)),
+    Injector("division.name_ambiguous", "city_name", _name_from(ambiguous_names)),
 ]}
 # Rules broken by copying rows onto others (handled apart: they involve two rows), by kind.
 PAIR_DEFECTS = {"service_record": ("dataset.duplicate_record", "dataset.id_conflict"),
@@ -536,10 +630,42 @@ def generators() -> dict[str, Callable[[int, np.random.Generator, Profile], pl.D
     return {"service_record": service_records, **linked.GENERATORS}
 
 
-def defect_codes(kind: str) -> tuple[str, ...]:
-    """The rule codes the generator can break for ``kind``."""
-    pairs = PAIR_DEFECTS.get(kind, ())
-    return (*defects_table().get(kind, {}), *pairs)
+def _pair_column(kind: str, code: str) -> str:
+    """The column a pair defect's findings are expected on (see :func:`_pair_defect`)."""
+    return {"dataset.duplicate_record": "client_id", "dataset.id_conflict": "birth_date"}.get(code) or contract.key(kind)[0]
+
+
+def layout_of(kind: str, name: str = "full") -> contract.Layout:
+    """The layout ``name`` of ``kind`` (``contract.layouts``); ValueError when the kind declares none of that name."""
+    for lay in contract.layouts(kind):
+        if lay.name == name:
+            return lay
+    raise ValueError(f"no layout {name!r} for {kind}: {', '.join(lay.name for lay in contract.layouts(kind))}")
+
+
+@cache
+def applied_rules(kind: str, layout: str = "full") -> frozenset[str]:
+    """The rule codes a validator applies to a file of ``kind`` in ``layout`` (the plan of
+    :func:`fpschema.coverage.plan` on the layout's columns: those whose inputs are present or derived)."""
+    from . import coverage, engine
+
+    lay = layout_of(kind, layout)
+    plan = coverage.plan(kind, lay.columns, lay.name)
+    return frozenset(c.rule for c in engine.all_checks(kind, DEFAULT_REFERENCE, plan=plan))
+
+
+@cache
+def defect_codes(kind: str, layout: str = "full") -> tuple[str, ...]:
+    """The rule codes the generator can break for ``kind`` in ``layout``: the rules that apply to the layout
+    whose findings, and the columns their defects lie in, are among its columns (in the referral layout sex is
+    derived from the ID number, so a sex that disagrees with it cannot be written, nor a document type that
+    contradicts the number)."""
+    lay = layout_of(kind, layout)
+    applied, columns = applied_rules(kind, lay.name), set(lay.columns)
+    singles = [code for code, i in defects_table().get(kind, {}).items()
+               if code in applied and {i.column, *(c for c, _ in i.extra), *i.needs} <= columns]
+    pairs = [code for code in PAIR_DEFECTS.get(kind, ()) if code in applied and _pair_column(kind, code) in columns]
+    return (*singles, *pairs)
 
 
 def inject(frame: pl.DataFrame, codes: Sequence[str], rate: float, rng: np.random.Generator,
@@ -613,25 +739,30 @@ def _pair_defect(frame: pl.DataFrame, code: str, count: int, free: np.ndarray, r
 
 
 def generate(kind: str, rows: int, *, seed: int | Sequence[int] = 0, defects: Sequence[str] | str | None = None,
-             defect_rate: float = 0.05, profile: Profile | None = None,
-             reference_date: date | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+             defect_rate: float = 0.05, profile: Profile | None = None, reference_date: date | None = None,
+             layout: str = "full") -> tuple[pl.DataFrame, pl.DataFrame]:
     """``rows`` records of ``kind`` as text columns, and the manifest of injected defects.
 
-    ``defects`` is ``"all"``, a list of rule codes, or None for a clean set. ``reference_date`` (default
-    :func:`reference_for` the profile) is the day the data are as of: clean records are lawful on it, and the
-    defects that depend on the day are dated against it; it may not fall before the period ends.
+    ``defects`` is ``"all"`` (every rule that applies to the layout, :func:`defect_codes`), a list of rule codes,
+    or None for a clean set. ``reference_date`` (default :func:`reference_for` the profile) is the day the data are
+    as of: clean records are lawful on it, and the defects that depend on the day are dated against it; it may not
+    fall before the period ends. ``layout`` (one of ``contract.layouts(kind)``) chooses the columns written.
     """
     if kind not in generators():
         raise ValueError(f"no generator for kind {kind!r}")
     if rows < 0:
         raise ValueError("rows must be >= 0")
+    lay = layout_of(kind, layout)
     profile = replace(profile or Profile(), reference_date=reference_for(profile, reference_date))
     rng = np.random.default_rng(seed)
     frame = generators()[kind](rows, rng, profile)
-    if not defects or rows == 0:
-        return frame, pl.DataFrame(schema=MANIFEST_SCHEMA)
-    codes = list(defect_codes(kind)) if defects == "all" else list(defects)
-    unknown = set(codes) - set(defect_codes(kind))
-    if unknown:
-        raise ValueError(f"unknown defect code(s) for {kind}: {sorted(unknown)}")
-    return inject(frame, codes, defect_rate, rng, profile.reference_date, kind)
+    if (kind, lay.name) in FORMS:
+        frame = FORMS[kind, lay.name](frame, rng, profile)
+    manifest = pl.DataFrame(schema=MANIFEST_SCHEMA)
+    if defects and rows:
+        codes = list(defect_codes(kind, lay.name)) if defects == "all" else list(defects)
+        unknown = set(codes) - set(defect_codes(kind, lay.name))
+        if unknown:
+            raise ValueError(f"unknown defect code(s) for {kind} in the {lay.name} layout: {sorted(unknown)}")
+        frame, manifest = inject(frame, codes, defect_rate, rng, profile.reference_date, kind)
+    return frame.select(c for c in frame.columns if c in lay.columns), manifest

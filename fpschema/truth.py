@@ -2,7 +2,7 @@
 
 Beside a generated file ``X`` lie ``X.manifest.csv`` (``row,column,rule``: one expected finding a line, readable
 by any tool) and its sidecar ``X.manifest.json``, which says how the file was made: ``{"fpschema_version", "kind",
-"rows", "seed", "defects", "defect_rate", "findings_expected", "reference_date", "format", "encoding", "office",
+"layout", "rows", "seed", "defects", "defect_rate", "findings_expected", "reference_date", "format", "encoding", "office",
 "first_data_row", "profile"}``.
 ``reference_date`` is the day the generator dated its defects against (a service 40 days after it is in the
 future, an ID born the year after it is not yet born); a validator must use the same day to find them.
@@ -42,15 +42,15 @@ def json_path(path: str | Path) -> Path:
 
 def write(data: str | Path, rows: pl.DataFrame, *, kind: str, records: int, seed: int, defects: str | list[str] | None,
           defect_rate: float, reference_date: date, fmt: str = "csv", encoding: str = "utf-8", office: bool = False,
-          profile: str | Path | None = None) -> tuple[Path, Path]:
+          profile: str | Path | None = None, layout: str = "full") -> tuple[Path, Path]:
     """Write the manifest ``rows`` (row, column, rule) of the generated file ``data`` of ``records`` records and
-    its sidecar; returns both paths. No timestamps: the same input gives the same bytes."""
+    its sidecar (``layout``: the form the file is laid out as); returns both paths. No timestamps: the same input gives the same bytes."""
     from . import __version__
     from .writer import first_data_row
 
     truth, side = csv_path(data), json_path(data)
     rows.write_csv(truth)
-    doc = {"fpschema_version": __version__, "kind": kind, "rows": records, "seed": seed,
+    doc = {"fpschema_version": __version__, "kind": kind, "layout": layout, "rows": records, "seed": seed,
            "defects": defects, "defect_rate": defect_rate, "findings_expected": rows.height,
            "reference_date": reference_date.isoformat(), "format": fmt, "encoding": encoding, "office": office,
            "first_data_row": first_data_row(fmt, office), "profile": None if profile is None else str(profile)}

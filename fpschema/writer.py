@@ -1,6 +1,7 @@
 """Write generated records as the files people upload: CSV (UTF-8 or GB18030), XLSX, JSONL, Parquet.
 
-``office=True`` makes the file look like a statistics office's export: Chinese column titles, a table
+``office=True`` makes the file look like a statistics office's export: Chinese column titles (a layout's own
+headers where the contract gives them: the 介绍信's 计划生育服务站(医院、保健中心)编号, 日期, ...), a table
 title and a 填报单位/填报日期 line above the header, and a 合计 row at the bottom. Row numbers in the
 manifest are those the validator reports (spreadsheet rows for CSV/XLSX, lines for JSONL, 1-based
 rows for Parquet). Same input, same bytes: no timestamps are written.
@@ -32,18 +33,19 @@ def first_data_row(fmt: str, office: bool) -> int:
     return 1
 
 
-def _headers(frame: pl.DataFrame, kind: str, office: bool) -> list[str]:
+def _headers(frame: pl.DataFrame, kind: str, office: bool, layout: str = "full") -> list[str]:
     if not office:
         return frame.columns
-    titles = {f.name: f.title for f in contract.fields(kind)}
-    return [titles.get(c, c) for c in frame.columns]
+    lay = next(lay for lay in contract.layouts(kind) if lay.name == layout)
+    fields = contract.field_map(kind)
+    return [lay.header(c, kind) if c in fields else c for c in frame.columns]
 
 
-def _csv(frame: pl.DataFrame, path: Path, kind: str, encoding: str, office: bool) -> None:
+def _csv(frame: pl.DataFrame, path: Path, kind: str, encoding: str, office: bool, layout: str) -> None:
     if encoding == "utf-8" and not office:
         frame.write_csv(path)  # straight to disk
         return
-    body = frame.rename(dict(zip(frame.columns, _headers(frame, kind, office), strict=True))).write_csv()
+    body = frame.rename(dict(zip(frame.columns, _headers(frame, kind, office, layout), strict=True))).write_csv()
     if office:
         width = frame.width
         pad = "," * (width - 1)
@@ -53,7 +55,7 @@ def _csv(frame: pl.DataFrame, path: Path, kind: str, encoding: str, office: bool
     path.write_bytes(body.encode(encoding))
 
 
-def _xlsx(frame: pl.DataFrame, path: Path, kind: str, office: bool) -> None:
+def _xlsx(frame: pl.DataFrame, path: Path, kind: str, office: bool, layout: str) -> None:
     import xlsxwriter
 
     book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "constant_memory": True})
@@ -64,7 +66,7 @@ def _xlsx(frame: pl.DataFrame, path: Path, kind: str, office: bool) -> None:
         for title in _title_rows(kind):
             sheet.write_string(row, 0, title)
             row += 1
-    for col, header in enumerate(_headers(frame, kind, office)):
+    for col, header in enumerate(_headers(frame, kind, office, layout)):
         sheet.write_string(row, col, header)
     for values in frame.iter_rows():
         row += 1
@@ -105,13 +107,14 @@ def _jsonl(frame: pl.DataFrame, path: Path, kind: str) -> None:
 
 
 def write(frame: pl.DataFrame, path: str | Path, kind: str, *, fmt: str = "csv", encoding: str = "utf-8",
-          office: bool = False) -> Path:
-    """Write text records; returns the path."""
+          office: bool = False, layout: str = "full") -> Path:
+    """Write text records (the columns of ``frame``: :func:`fpschema.generator.generate` gives those of its
+    layout); ``layout`` names the form whose headers an office file prints. Returns the path."""
     path = Path(path)
     if fmt == "csv":
-        _csv(frame, path, kind, encoding, office)
+        _csv(frame, path, kind, encoding, office, layout)
     elif fmt == "xlsx":
-        _xlsx(frame, path, kind, office)
+        _xlsx(frame, path, kind, office, layout)
     elif fmt == "jsonl":
         _jsonl(frame, path, kind)
     elif fmt == "parquet":
@@ -133,10 +136,11 @@ ID_COLUMNS = {"record_id": "SR", "staff_id": "ST", "event_id": "AE"}
 def write_generated(path: str | Path, kind: str, rows: int, *, seed: int = 0, defects=None,
                     defect_rate: float = 0.05, profile=None, fmt: str = "csv", encoding: str = "utf-8",
                     office: bool = False, chunk_rows: int = CHUNK_ROWS,
-                    reference_date: date | None = None) -> tuple[Path, pl.DataFrame]:
+                    reference_date: date | None = None, layout: str = "full") -> tuple[Path, pl.DataFrame]:
     """Generate and write ``rows`` records; plain CSV and JSONL larger than ``chunk_rows`` are made and
     appended chunk by chunk, so memory stays bounded (chunk 0 uses ``seed``, chunk i the seed [seed, i];
-    defects that pair two rows stay within a chunk). ``reference_date``: as for :func:`generator.generate`.
+    defects that pair two rows stay within a chunk). ``reference_date`` and ``layout``: as for
+    :func:`generator.generate`.
     Returns the path and the manifest (report row numbers); :func:`fpschema.truth.write` writes it."""
     from . import generator
 
@@ -144,15 +148,15 @@ def write_generated(path: str | Path, kind: str, rows: int, *, seed: int = 0, de
     chunked = rows > chunk_rows and fmt in ("csv", "jsonl") and not office
     if not chunked:
         frame, manifest = generator.generate(kind, rows, seed=seed, defects=defects, defect_rate=defect_rate,
-                                             profile=profile, reference_date=reference_date)
-        write(frame, path, kind, fmt=fmt, encoding=encoding, office=office)
+                                             profile=profile, reference_date=reference_date, layout=layout)
+        write(frame, path, kind, fmt=fmt, encoding=encoding, office=office, layout=layout)
         return path, manifest_rows(manifest, fmt, office)
     parts = []
     with open(path, "wb") as out:
         for i, start in enumerate(range(0, rows, chunk_rows)):
             frame, manifest = generator.generate(kind, min(chunk_rows, rows - start), seed=seed if i == 0 else [seed, i],
                                                  defects=defects, defect_rate=defect_rate, profile=profile,
-                                                 reference_date=reference_date)
+                                                 reference_date=reference_date, layout=layout)
             frame = frame.with_columns(
                 (prefix + pl.int_range(start + 1, start + frame.height + 1).cast(pl.Utf8).str.zfill(8)).alias(col)
                 for col, prefix in ID_COLUMNS.items() if col in frame.columns)

@@ -57,7 +57,8 @@ def test_readme_flow_scores_one_for_every_rule(flow):
 def test_the_manifest_records_how_the_file_was_made(flow):
     data, report, summary = flow
     side = json.loads(truth.json_path(data).read_text(encoding="utf-8"))
-    assert side == {"fpschema_version": fpschema.__version__, "kind": "service_record", "rows": 20_000, "seed": 1,
+    assert side == {"fpschema_version": fpschema.__version__, "kind": "service_record", "layout": "full",
+                    "rows": 20_000, "seed": 1,
                     "defects": "all", "defect_rate": 0.05, "findings_expected": side["findings_expected"],
                     "reference_date": generator.DEFAULT_REFERENCE.isoformat(), "format": "csv", "encoding": "utf-8",
                     "office": False, "first_data_row": 2, "profile": None}
@@ -65,6 +66,45 @@ def test_the_manifest_records_how_the_file_was_made(flow):
     doc = json.loads(report.read_text(encoding="utf-8"))
     assert (doc["reference_date"], doc["reference_date_source"]) == ("2024-06-30", "manifest")
     assert "参考日 2024-06-30（取自缺陷清单 services.csv.manifest.json）" in summary
+
+
+@pytest.fixture(scope="module")
+def referral_flow(tmp_path_factory):
+    """The README's flow for the form offices fill in (the 介绍信): ``generate --layout referral``, then validate and
+    score with defaults only; the layout is found from the header."""
+    folder = tmp_path_factory.mktemp("referral")
+    data = folder / "介绍信.csv"
+    done = run("generate", "service_record", "--rows", 20_000, "--seed", 1, "--defects", "all", "--defect-rate",
+               0.05, "--layout", "referral", "--output", data)
+    assert done.returncode == 0, done.stderr
+    done = run("validate", data, "--format", "json", "--output", folder / "report.json")
+    assert done.returncode == 1, done.stderr
+    return data, folder / "report.json"
+
+
+def test_readme_flow_in_the_referral_layout_scores_one_for_every_rule(referral_flow):
+    data, report = referral_flow
+    assert pl.read_csv(data, n_rows=1, infer_schema=False).columns == [
+        "station_code", "client_id", "birth_status", "service_reason", "city_name", "township_name", "village_name",
+        "service_date"]
+    scores, stderr = _scores(truth.csv_path(data), report)
+    assert set(scores) == {*generator.defect_codes("service_record", "referral"), "overall"}
+    assert {"division.name_unknown", "division.name_ambiguous"} <= set(scores)
+    wrong = {rule: (s["precision"], s["recall"]) for rule, s in scores.items()
+             if (s["precision"], s["recall"]) != (1.0, 1.0)}
+    assert not wrong
+    assert scores["overall"]["tp"] > 800 and "score.reference_date" not in stderr
+    assert truth.read(data)["layout"] == "referral"
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    assert doc["coverage"]["layout"] == "referral" and doc["reference_date_source"] == "manifest"
+
+
+def test_generate_refuses_a_layout_the_kind_has_not_and_defects_its_layout_cannot_show(tmp_path):
+    done = run("generate", "institution", "--rows", 10, "--layout", "referral", "--output", tmp_path / "i.csv")
+    assert done.returncode == 2 and "[generate.layout]" in done.stderr and "full" in done.stderr
+    done = run("generate", "service_record", "--rows", 10, "--layout", "referral", "--defects",
+               "service.sex_mismatch", "--output", tmp_path / "s.csv")
+    assert done.returncode == 2 and "[generate.defect]" in done.stderr and "service.sex_mismatch" in done.stderr
 
 
 def test_validate_says_which_reference_date_it_used(tmp_path):
