@@ -31,7 +31,7 @@ class Plan:
 
     @property
     def available(self) -> frozenset[str]:
-        """The fields present, derived, or taken at their default when absent."""
+        """The fields present, derived, or whose absence the rules read (``x-when-absent``)."""
         return self.present | {d.field for d in self.derived} | defaulted(self.kind)
 
     @property
@@ -73,8 +73,9 @@ class Plan:
 
 @cache
 def defaulted(kind: str) -> frozenset[str]:
-    """Fields whose absence means their ``default`` (the document type: 01, a resident ID card)."""
-    return frozenset(f.name for f in contract.fields(kind) if "default" in f.spec)
+    """Fields whose absence the rules know how to read (``x-when-absent``: the document type, where each number
+    is then judged by its own shape)."""
+    return frozenset(f.name for f in contract.fields(kind) if "x-when-absent" in f.spec)
 
 
 def derivable(kind: str, present: Collection[str]) -> tuple[contract.Derivation, ...]:
