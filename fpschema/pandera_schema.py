@@ -9,19 +9,28 @@ validator uses, because one pandera pass per check costs more on large files.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 import pandera.polars as pa
 import polars as pl
 
-from . import engine
+from . import contract, coverage, engine
 from .catalogue import RULES
 from .check import Check
 
 
-def prepare(text: pl.DataFrame, kind: str, reference_date: date) -> pl.DataFrame:
-    """Typed and derived columns from a frame of text columns named by field."""
-    return engine.prepare(text, kind, reference_date)
+def plan(kind: str, columns: Iterable[str] | None = None, layout: str | None = None) -> coverage.Plan:
+    """How a frame carrying ``columns`` (field names; default every field) is judged: its layout, the fields
+    derived from its cells, the rules that apply (:mod:`fpschema.coverage`)."""
+    return coverage.full(kind) if columns is None and layout is None else coverage.plan(
+        kind, columns if columns is not None else contract.field_map(kind), layout)
+
+
+def prepare(text: pl.DataFrame, kind: str, reference_date: date, layout: str | None = None) -> pl.DataFrame:
+    """Typed and derived columns from a frame of text columns named by field (judged by what it carries)."""
+    columns = [c for c in text.columns if c in contract.field_map(kind)]
+    return engine.prepare(text, kind, reference_date, plan=plan(kind, columns, layout))
 
 
 def _check(check: Check) -> pa.Check:
@@ -41,9 +50,11 @@ def reported(todo: list[Check]) -> list[Check]:
     return out
 
 
-def pandera_schema(kind: str, reference_date: date | None = None) -> pa.DataFrameSchema:
+def pandera_schema(kind: str, reference_date: date | None = None, *, columns: Iterable[str] | None = None,
+                   layout: str | None = None) -> pa.DataFrameSchema:
     """A pandera DataFrameSchema with every rule of ``kind`` that reads columns (all but the aggregations of the
     report kinds: roll-ups, year-on-year change) as a dataframe-level check, failing on the rows where the engine
-    reports that rule."""
-    todo = engine.all_checks(kind, reference_date or date.today())
+    reports that rule. ``columns`` (the fields the data carries) and ``layout`` judge it as a file with those
+    columns is judged: rules whose inputs are absent are left out (default: every field present)."""
+    todo = engine.all_checks(kind, reference_date or date.today(), plan=plan(kind, columns, layout))
     return pa.DataFrameSchema(checks=[_check(c) for c in reported(todo)], name=f"fpschema.{kind}")

@@ -28,7 +28,7 @@ def _id(body17: str) -> str:
 
 ROWS = [
     ["330110001", _id("33011019900307122"), "一胎", "分娩后脱环", "余杭区", "塘栖镇", "东风村", "2023-04-19"],
-    ["330110001", _id("33010619880512004"), "二胎", "带环怀孕", "西湖区", "转塘街道", "", "2023/4/20"],
+    ["330110001", _id("33010619880512004"), "二胎", "带环怀孕", "杭州市西湖区", "转塘街道", "", "2023/4/20"],
     ["330122002", _id("33012219951101302"), "一胎", "结扎失败", "桐庐县", "分水镇", "新龙村", "2023年5月2日"],
     ["330182003", _id("33018219921230102"), "二胎", "其他避孕措施失败", "浙江省杭州市建德市", "新安江街道", "", "2022-11-30"],
 ]
@@ -155,3 +155,26 @@ def test_streamed_and_whole_reads_agree_on_a_referral_file(tmp_path):
     streamed = engine.validate_batched(path, "service_record", batch_rows=1000, reference_date=REF)
     assert whole.findings_all.equals(streamed.findings_all)
     assert whole.to_dict()["coverage"] == streamed.to_dict()["coverage"]
+
+
+def test_the_pandera_adapter_judges_a_referral_frame_as_the_engine_does(tmp_path):
+    import pandera.polars as pa
+
+    from fpschema import pandera_schema as ps
+
+    path = _write(tmp_path / "介绍信.csv", ROWS + [["330110001", _id("33011019900307122"), "四胎", "分娩后脱环",
+                                                      "不存在区", "", "", "2023-04-19"]])
+    table = fpschema.reader.read(path)
+    mapping = engine.map_headers([c for c in table.frame.columns if c != "__row__"], "service_record")
+    text = mapping.text(table.frame)
+    prepared = ps.prepare(text, "service_record", REF)
+    schema = ps.pandera_schema("service_record", REF, columns=list(mapping.columns))
+    with pytest.raises(pa.errors.SchemaErrors) as err:
+        schema.validate(prepared, lazy=True)
+    cases = err.value.failure_cases
+    got = {(int(i), c.split("|")[0]) for i, c in zip(cases["index"], cases["check"], strict=True) if i is not None}
+    engine_found = {(r - 2, u) for r, u in fpschema.validate(path, reference_date=REF).findings_all
+                    .filter(pl.col("row").is_not_null()).select("row", "rule").iter_rows()}
+    assert got == engine_found
+    assert {(4, "field.code"), (4, "division.name_unknown")} <= got
+    assert {u for _, u in got} == {"field.code", "division.name_unknown", "field.date_nonstandard"}
