@@ -159,9 +159,9 @@ _RULES = [
          "The district name is not a county-level division in use in the service year; its code cannot be derived",
          GBT2260),
     Rule("division.name_ambiguous", WARNING, "field",
-         "市(区)名称在服务年份对应多个县级行政区划（见报告的覆盖范围部分），请改填区划代码",
-         "The district name matches several county-level divisions in the service year (listed in the report's "
-         "coverage section); give the division code instead", GBT2260),
+         "市(区)名称在服务年份对应多个县级行政区划（取值列出每一个），请在名称前写明所属市或省（如 杭州市西湖区），或改填区划代码",
+         "The district name matches several county-level divisions in the service year (the value lists each); "
+         "write its city or province before it (e.g. 杭州市西湖区) or give the division code instead", GBT2260),
     Rule("division.hierarchy", ERROR, "record", "下级区划代码与上级区划代码不一致（乡级前六位应等于市(区)代码，村级前九位应等于乡级代码）",
          "A lower division code does not start with its parent's code", "统计用区划代码编制规则; GB/T 10114-2003"),
     Rule("date.future", ERROR, "field", "日期晚于校验参考日", "The date is after the reference date", "fpschema"),

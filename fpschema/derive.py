@@ -40,18 +40,25 @@ def _division_by_name(typed: pl.DataFrame, d: Derivation) -> pl.DataFrame:
     found = divisions.codes_by_name_frame(typed.select(pl.col(name).alias("name"), pl.col(when).alias("year")))
     known = typed.select(pl.col(name).is_not_null() & pl.col(when).is_not_null()).to_series()
     candidates = found.get_column("candidates")
+    many = candidates.list.len() > 1
+    # the places a name may mean, as the warning reports them (few distinct lists: named once each)
+    lists = candidates.filter(many).list.join(",").unique().drop_nulls().to_list()
+    places = {codes: "、".join(place(c) for c in codes.split(",")) for codes in lists}
+    listed = pl.select(pl.when(many).then(candidates.list.join(","))).to_series()
     return typed.with_columns(
         found.get_column("code").alias(d.field),
         pl.select(pl.when(known).then(candidates.list.len())).to_series().alias(d.field + MATCHES),
-        candidates.list.join("、").alias(d.field + CANDIDATES),
+        listed.replace_strict(places, default=None, return_dtype=pl.Utf8).alias(d.field + CANDIDATES),
     )
 
 
 def _division_checks(d: Derivation) -> list[Check]:
     name, _ = d.sources
     matches = pl.col(d.field + MATCHES)
+    # the warning names every county the name may mean: 朝阳区 → 110105（北京市朝阳区）、220104（吉林省长春市朝阳区）
+    listing = pl.col(name) + pl.lit(" → ") + pl.col(d.field + CANDIDATES)
     return [Check("division.name_unknown", name, matches == 0),
-            Check("division.name_ambiguous", name, matches > 1)]
+            Check("division.name_ambiguous", name, matches > 1, value=listing)]
 
 
 @dataclass(frozen=True)
@@ -88,9 +95,9 @@ def candidates(typed: pl.DataFrame, derived: tuple[Derivation, ...]) -> list[dic
         name, when = d.sources
         many = (typed.filter(pl.col(d.field + MATCHES) > 1)
                 .select(pl.col(name).alias("name"), pl.col(when).dt.year().alias("year"),
-                        pl.col(d.field + CANDIDATES).alias("codes")).unique().sort("name", "year").head(100))
-        out.extend({"field": d.field, "name": r["name"], "year": r["year"],
-                    "candidates": [place(c, r["year"]) for c in r["codes"].split("、")]} for r in many.to_dicts())
+                        pl.col(d.field + CANDIDATES).alias("places")).unique().sort("name", "year").head(100))
+        out.extend({"field": d.field, "name": r["name"], "year": r["year"], "candidates": r["places"].split("、")}
+                   for r in many.to_dicts())
     return out
 
 

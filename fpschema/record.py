@@ -138,8 +138,11 @@ def validate_records(records: Iterable[Any], kind: str, *, reference_date: date 
     values = {i: v for i, v, _ in objects}
     for i, _, _ in objects:  # a required field the records lack and cannot derive: on each record
         out[i] = [Finding.of("field.required", "/" + name) for name in plan.missing]
+    said = {(c.rule, c.column): c.value for c in todo if c.value is not None}  # what such a finding reports
     for row, column, code in found.select("row", "column", "rule").iter_rows():
         value = values[row].get(column)
+        if (code, column) in said:
+            value = typed.filter(pl.col(reader.ROW) == row).select(said[code, column].cast(pl.Utf8)).item()
         out[row].append(Finding.of(code, "/" + column, mask_id(value) if column in sensitive and not unmask
                                    else value))
     order = contract.field_order(kind)

@@ -76,6 +76,8 @@ def test_the_cells_still_count(tmp_path):
         (6, "service_date", "service.age_unusual"),  # a woman of 63, sex and birth date from her ID number
         (7, "client_id", "field.required"), (7, "service_reason", "field.required"),
     }
+    listed = report.findings_all.filter(pl.col("rule") == "division.name_ambiguous")["value"].to_list()
+    assert listed == ["朝阳区 → 110105（北京市朝阳区）、220104（吉林省长春市朝阳区）"]
     ambiguous = report.to_dict()["coverage"]["ambiguous"]
     assert ambiguous == [{"field": "city_code", "name": "朝阳区", "year": 2023,
                           "candidates": ["110105（北京市朝阳区）", "220104（吉林省长春市朝阳区）"]}]

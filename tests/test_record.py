@@ -172,3 +172,14 @@ def test_a_record_is_judged_by_what_it_carries():
     assert rules({"station_code": "330110001"}, layout="referral") == {
         ("/client_id", "field.required"), ("/birth_status", "field.required"), ("/service_reason", "field.required"),
         ("/city_name", "field.required"), ("/service_date", "field.required")}
+
+
+def test_a_finding_reports_what_its_rule_says():
+    referral = {"station_code": "330110001", "client_id": idn("33011019900307122"), "birth_status": "一胎",
+                "service_reason": "分娩后脱环", "city_name": "朝阳区", "service_date": "2023-04-19"}
+    (found,) = validate_record(referral, "service_record", reference_date=REF)
+    assert (found.rule, found.value) == ("division.name_ambiguous",
+                                         "朝阳区 → 110105（北京市朝阳区）、220104（吉林省长春市朝阳区）")
+    retired = {f.rule: f.value for f in validate_record({**GOOD, "city_code": "110229", "township_code": None,
+                                                          "village_code": None}, "service_record", reference_date=REF)}
+    assert retired == {"division.retired": "110229 → 110119"}
