@@ -228,26 +228,42 @@ def retired_value_expr(number: pl.Expr, year: pl.Expr) -> pl.Expr:
 
 
 @cache
-def _retired_texts() -> pl.DataFrame:
-    """(number, year, text) for every year a code was retired: what a ``division.retired`` finding reports. Built
-    once, when a file first has such a finding (the chains of changes for every retired code, about 0.15 s): a
-    join per block after that, instead of the chains again for each block's few codes."""
-    every = _retired().select("number", "year")
-    found = successors_frame(every.with_row_index("#row"))
-    return every.with_columns(found.get_column("successors")).select(
-        "number", "year",
-        pl.when(pl.col("successors").list.len() > 0)
-        .then(pl.format("{} → {}", pl.col("number").cast(pl.Utf8), pl.col("successors").list.join(";")))
-        .otherwise(pl.format("{}（无继任代码 / no successor recorded）", pl.col("number").cast(pl.Utf8)))
-        .alias("text"))
+def _retired_map() -> dict[tuple[int, int], list[int]]:
+    """(code, year) → the codes its area went to, for every year a code was retired (a table of about 100,000
+    pairs, built once, when a file first has a ``division.retired`` finding)."""
+    retired = _retired().select("number", "year", pl.col("successors").list.eval(pl.element().cast(pl.Int64)))
+    return dict(zip(zip(retired.get_column("number").to_list(), retired.get_column("year").to_list(), strict=True),
+                    retired.get_column("successors").to_list(), strict=True))
+
+
+def _successors_of(number: int, year: int) -> list[int]:
+    """The codes in use in ``year`` that a retired code's area went to (:func:`successors_frame` for one code:
+    the chain of changes followed, at most :data:`MAX_CHAIN` deep)."""
+    table, found, frontier = _retired_map(), set(), [number]
+    for _ in range(MAX_CHAIN):
+        step = []
+        for code in frontier:
+            nxt = table.get((code, year))
+            if nxt:
+                step.extend(nxt)
+            elif code != number:
+                found.add(code)
+        if not step:
+            break
+        frontier = step
+    return sorted(found)
 
 
 def _retired_text(pairs: pl.Series) -> pl.Series:
-    """The texts of ``pairs`` (number, year) from :func:`_retired_texts`."""
-    frame = pairs.struct.unnest()
-    texts = _retired_texts()
-    frame = frame.with_columns(pl.col("number").cast(texts.schema["number"]), pl.col("year").cast(texts.schema["year"]))
-    return frame.join(texts, on=["number", "year"], how="left", maintain_order="left").get_column("text")
+    """The texts of ``pairs`` (number, year): the failing rows only, few, so one dictionary walk each."""
+    out = []
+    for number, year in pairs.struct.unnest().iter_rows():
+        if number is None or year is None:
+            out.append(None)
+            continue
+        after = _successors_of(int(number), int(year))
+        out.append(f"{number} → {';'.join(map(str, after))}" if after else f"{number}（无继任代码 / no successor recorded）")
+    return pl.Series(out, dtype=pl.Utf8)
 
 
 MAX_CHAIN = 12  # changes followed from a retired code to the codes in use (the longest chain in the table is shorter)

@@ -241,3 +241,12 @@ def test_codes_by_name_for_a_column():
     out = divisions.codes_by_name_frame(frame, "name", "day")
     assert out["code"].to_list() == [None, "330113", None, None, "110229", None]
     assert out["candidates"].to_list() == [["110105", "220104"], ["330113"], [], [], ["110229"], []]
+
+
+def test_the_walk_for_a_finding_equals_the_chain_of_joins():
+    """division.retired's text walks a dictionary for its few failing rows (divisions._successors_of); the
+    reference is the column form, successors_frame: the same successors on every 20th retired (code, year)."""
+    every = divisions._retired().select("number", "year").gather_every(20).with_row_index("#row")
+    reference = divisions.successors_frame(every).get_column("successors").to_list()
+    walked = [[str(c) for c in divisions._successors_of(n, y)] for _, n, y in every.iter_rows()]
+    assert walked == reference and len(walked) > 4000
