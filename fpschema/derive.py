@@ -17,7 +17,7 @@ from .check import Check, one_of
 from .contract import Derivation
 
 MATCHES = "#matches"  # suffix of the derived column counting the divisions a name matches
-CANDIDATES = "#candidates"  # suffix of the derived column listing them ("code name; code name")
+CANDIDATES = "#candidates"  # suffix of the derived column listing them ("110105（北京市朝阳区）、220104（…）")
 
 
 def _id_ok(source: str) -> pl.Expr:

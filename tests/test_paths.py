@@ -12,8 +12,6 @@ other rules, and the pandera adapter (column checks, no aggregations) on all but
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -27,7 +25,7 @@ import fpschema
 from fpschema import contract, engine, generator, reader, writer
 from fpschema.catalogue import RULES
 
-from .conftest import REF, ROOT
+from .conftest import REF, ROOT, spark_session
 
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
 
@@ -356,19 +354,7 @@ def test_a_form_the_package_did_not_make_gets_one_verdict(tmp_path):
 
 @pytest.fixture(scope="module")
 def spark():
-    if shutil.which("java") is None:
-        pytest.skip("no Java on PATH: Spark needs a JVM (Java 17)")
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:
-        pytest.skip(f"pyspark cannot be imported ({exc}); install fpschema[spark]")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (SparkSession.builder.master("local[2]").appName("fpschema-paths")
-               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
-               .config("spark.driver.memory", "1g").config("spark.sql.ansi.enabled", "true").getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    yield from spark_session("fpschema-paths", 2)
 
 
 @pytest.mark.slow

@@ -4,8 +4,6 @@ with ANSI mode on; findings written to Parquet; CSV read through validate_path."
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +15,7 @@ import fpschema
 from fpschema import dataset_checks, generator, writer
 from fpschema import spark as fs
 
-from .conftest import REF
+from .conftest import REF, spark_session
 
 KIND = "service_record"
 COLUMNS = ["record_id", "column", "rule", "severity", "value"]
@@ -28,19 +26,7 @@ pytestmark = [pytest.mark.slow,
 
 @pytest.fixture(scope="module")
 def spark():
-    if shutil.which("java") is None:
-        pytest.skip("no Java on PATH: Spark needs a JVM (Java 17)")
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:
-        pytest.skip(f"pyspark cannot be imported ({exc}); install fpschema[spark]")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (SparkSession.builder.master("local[2]").appName("fpschema-tests")
-               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
-               .config("spark.driver.memory", "1g").config("spark.sql.ansi.enabled", "true").getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    yield from spark_session("fpschema-tests", 4)
 
 
 def _spark_frame(spark, frame: pl.DataFrame):
