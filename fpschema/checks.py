@@ -76,9 +76,10 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
             out[0][f"{f.name}#number"] = digits_number(pl.col(f.name), digits)
         if (place := _place(kind, f)) is not None:  # a place: in use in its row's year (stage 1 reads #number)
             out[1][f"{f.name}#division"] = divisions.place_status_expr(*place)
+    # an ID number that gives a sex and a birth date (the checks, the service's age, the derived fields read it)
+    out.append({f"{f.name}#usable": usable_expr(f.name) for f in contract.fields(kind) if f.check == "gb11643"})
     if kind == "service_record":
-        status = pl.col("client_id#status")
-        id_ok = pl.col("client_id#applies") & (status.is_null() | one_of(status, gb11643.USABLE))
+        id_ok = pl.col("client_id#usable")
         out.append({"service#id_ok": id_ok,
                     "service#birth": pl.coalesce(pl.col("birth_date"), pl.when(id_ok).then(pl.col("client_id#birth")))})
         out.append({"service#age": gb11643.age_expr(pl.col("service#birth"), pl.col("service_date")),
@@ -86,6 +87,13 @@ def stages(kind: str, reference_date: date, *, ids: bool = True) -> tuple[dict[s
     else:  # a row key (x-key) reads the division codes' numbers of the first stage
         out.append(dataset_checks.key_stage(kind))
     return tuple(s for s in out if s)
+
+
+def usable_expr(name: str) -> pl.Expr:
+    """Rows whose ID number (column ``name``) is good or only warned about (:data:`gb11643.USABLE`, the legacy
+    15-digit number included) and of a document its rules apply to: its sex and birth date can be used."""
+    status = pl.col(f"{name}#status")
+    return pl.col(f"{name}#applies") & (status.is_null() | one_of(status, gb11643.USABLE))
 
 
 def _place(kind: str, f: contract.Field) -> tuple[pl.Expr, pl.Expr, tuple[str, ...]] | None:
@@ -134,10 +142,9 @@ def field_checks(kind: str, reference_date: date) -> list[Check]:
                        for code in ID_CODES)
             if (doc := _doc_type(kind)) is not None:
                 out.append(Check("fpr.doc_type", f.name, (doc == "01") & fpr.shaped_expr(pl.col(f"{f.name}#n"))))
-            good = status.is_null() | (status == "id.legacy_15")
             citizen = ~fpr.shaped_expr(pl.col(f"{f.name}#n")).fill_null(False)
             out.append(Check("id.region_retired", f.name,
-                             applies & good & citizen & gb11643.region_retired_expr(f.name)))
+                             pl.col(f"{f.name}#usable") & citizen & gb11643.region_retired_expr(f.name)))
         elif f.check == "uscc":
             out.extend(uscc.checks(f.name))
         elif f.check == "division":

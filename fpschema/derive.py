@@ -12,24 +12,20 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from . import divisions, gb11643
-from .check import Check, one_of
+from . import divisions
+from .check import Check
 from .contract import Derivation
 
 MATCHES = "#matches"  # suffix of the derived column counting the divisions a name matches
 CANDIDATES = "#candidates"  # suffix of the derived column listing them ("110105（北京市朝阳区）、220104（…）")
 
 
-def _id_ok(source: str) -> pl.Expr:
-    """Rows whose ID number is a good one (the legacy 15-digit number included) of a document it applies to."""
-    status = pl.col(f"{source}#status")
-    return pl.col(f"{source}#applies") & (status.is_null() | one_of(status, gb11643.USABLE))
-
-
 def _from_id(part: str) -> Callable[[pl.DataFrame, Derivation], pl.DataFrame]:
     def fill(typed: pl.DataFrame, d: Derivation) -> pl.DataFrame:
         (source,) = d.sources
-        return typed.with_columns(pl.when(_id_ok(source)).then(pl.col(f"{source}#{part}")).alias(d.field))
+        # the number's own column says whether it gives a sex and a birth date (checks.usable_expr)
+        return typed.with_columns(pl.when(pl.col(f"{source}#usable")).then(pl.col(f"{source}#{part}"))
+                                  .alias(d.field))
     return fill
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -59,19 +60,22 @@ class Options:
     reference_source: str = truth.OPTION  # where reference_date came from (truth.SOURCES)
 
 
-def _aliases(kind: str) -> dict[str, str]:
+@cache
+def header_map(kind: str) -> dict[str, str]:
+    """Normalised header (field name, title or alias) → field: how file headers and record keys name fields."""
     return {normalize_header(k): v for k, v in contract.header_aliases(kind).items()}
+
 
 
 def known_headers(kind: str | None = None) -> set[str]:
     kinds = [kind] if kind else list(contract.kinds())
-    return {h for k in kinds for h in _aliases(k)}
+    return {h for k in kinds for h in header_map(k)}
 
 
 def infer_kind(headers: Collection[str]) -> str:
     """The kind whose fields the headers name most (at least two), else ``input.kind_not_inferred``."""
     names = {normalize_header(h) for h in headers}
-    scores = sorted(((len({v for h, v in _aliases(k).items() if h in names}), k) for k in contract.kinds()),
+    scores = sorted(((len({v for h, v in header_map(k).items() if h in names}), k) for k in contract.kinds()),
                     reverse=True)
     (best, kind), (second, _) = scores[0], scores[1]
     if best < 2 or best == second:
@@ -86,7 +90,7 @@ def _file_finding(rule: str, column: str) -> dict[str, Any]:
 def map_headers(headers: list[str], kind: str, layout: str | None = None) -> Mapping:
     """How the headers map to fields, the file-level findings, and the plan (``layout``: the layout named by
     the caller, else the one the fields say)."""
-    aliases = _aliases(kind)
+    aliases = header_map(kind)
     columns: dict[str, str] = {}
     found = []
     for header in headers:
@@ -190,7 +194,7 @@ def _three_columns(source: Any, needed: list[str]) -> pl.DataFrame | None:
     try:
         with open(source, encoding="utf-8") as fh:
             first = fh.readline().lstrip("\ufeff").rstrip("\r\n")
-        aliases = _aliases("service_record")
+        aliases = header_map("service_record")
         headers = {aliases.get(normalize_header(h)): h for h in first.split(",")}
         if not all(n in headers for n in needed):
             return None

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from . import contract, coverage
@@ -44,19 +44,12 @@ def _pointer(key: Any) -> str:
     return "/" + str(key).replace("~", "~0").replace("/", "~1")
 
 
-@cache
-def _aliases(kind: str) -> dict[str, str]:
-    """Normalised key → field, as a file's headers map (:func:`fpschema.engine.map_headers`)."""
-    from .reader import normalize_header
-
-    return {normalize_header(k): v for k, v in contract.header_aliases(kind).items()}
-
-
 def _fields_of(record: Mapping[Any, Any], kind: str) -> tuple[dict[str, Any], list[Any]]:
     """The record's values by field (the first key naming a field wins), and the keys that name none."""
+    from .engine import header_map
     from .reader import normalize_header
 
-    aliases = _aliases(kind)
+    aliases = header_map(kind)
     values: dict[str, Any] = {}
     unknown = []
     for key, value in record.items():
@@ -79,9 +72,10 @@ def _row_checks(kind: str, reference_date: date, groups: contract.Groups, plan: 
 
 def record_plan(kind: str, fields: Iterable[str], layout: str | None = None) -> coverage.Plan:
     """The plan of records carrying ``fields`` (field names, titles or aliases): as a file with those columns."""
+    from .engine import header_map
     from .reader import normalize_header
 
-    aliases = _aliases(kind)
+    aliases = header_map(kind)
     return coverage.plan(kind, {aliases[k] for k in (normalize_header(str(f)) for f in fields) if k in aliases},
                          layout)
 
