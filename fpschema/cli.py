@@ -1,14 +1,17 @@
 """命令行 / command line: a thin layer over the library.
 
-Exit codes: 0 valid (warnings allowed), 1 findings of severity error, 2 input unreadable or the
-command is wrong.
+Exit codes (docs/cli.md): 0 valid (warnings allowed), 1 findings of severity error, 2 input or usage error
+(unreadable input, wrong option, unwritable output, interrupted), 3 internal error. Every failure is caught at
+the top (:class:`_Main`) and shown as a coded message in the chosen language; a traceback only with ``--debug``.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +19,12 @@ import click
 
 from . import __version__, contract, truth
 from .catalogue import RULES
-from .errors import InputError
+from .errors import InputError, output_error
 from .settings import MB, Settings
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+DEBUG_FLAG = "--debug"
+STDOUT_NAME = {"zh": "标准输出", "en": "standard output"}
 REFERENCE_HELP = ("判断“未来日期”和年龄的参考日；缺省时用文件旁缺陷清单（X.manifest.json）记录的参考日，没有则用今天 / "
                   "the day future dates and ages are judged against; default the one in the manifest beside the "
                   "file (X.manifest.json), else today")
@@ -27,11 +32,140 @@ LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", sho
                     help="输出语言 / output language")
 
 
-def _fail(err: InputError, lang: str, path: object = None) -> None:
+# --------------------------------------------------------------------------------- what reaches the terminal
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029)
+_VISIBLE = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r",
+            **{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A, 0x0D)},
+            **{c: f"\\u{c:04x}" for c in _BIDI}}
+
+
+def visible(text: object) -> str:
+    """``text`` with control characters (C0, DEL, C1) and bidirectional overrides written out as escapes
+    (``\\x1b``, ``\\u202e``): a cell never moves the cursor, recolours or reorders the terminal."""
+    return str(text).translate(_VISIBLE)
+
+
+def _masked(text: str) -> str:
+    """``text`` with every ID number in it masked, for messages built from things we did not mask ourselves."""
+    from . import mask
+
+    # TODO(lead, issue J): fpschema.mask.mask_text comes with branch j-masking; until it is merged this is a no-op
+    mask_text = getattr(mask, "mask_text", None)
+    return mask_text(text) if mask_text is not None else text
+
+
+def plain(text: object) -> str:
+    """``text`` safe to print with rich markup on: controls made visible, ``[`` escaped."""
+    from rich.markup import escape
+
+    return escape(visible(text))
+
+
+def _cell(text: object):
+    """A table cell: a rich Text (never read as markup) with controls made visible."""
+    from rich.text import Text
+
+    return Text("" if text is None else visible(text))
+
+
+def say(err: InputError, lang: str, path: object = None) -> None:
+    """The coded message of ``err`` on stderr, in ``lang``: ``path: 错误 [code]: message``."""
     where = f"{path}: " if path else ""
     label = "错误" if lang == "zh" else "error"
-    click.echo(f"{where}{label} [{err.code}]: {err.message(lang)}", err=True)
+    click.echo(visible(_masked(f"{where}{label} [{err.code}]: {err.message(lang)}")), err=True)
+
+
+def _fail(err: InputError, lang: str, path: object = None) -> None:
+    say(err, lang, path)
     sys.exit(EXIT_USAGE)
+
+
+# ------------------------------------------------------------------------------------------ the exit contract
+def _argv_lang(args: list[str]) -> str:
+    """The language a command line asks for (``--lang en`` / ``--lang=en``), for messages given before or
+    without click's parsing."""
+    for i, arg in enumerate(args):
+        if arg == "--lang" and i + 1 < len(args):
+            return "en" if args[i + 1] == "en" else "zh"
+        if arg.startswith("--lang="):
+            return "en" if arg.endswith("=en") else "zh"
+    return "zh"
+
+
+def _quiet_stdout() -> None:
+    """After stdout failed (closed pipe, full disk): point it at /dev/null, so that the interpreter's last flush
+    cannot fail again and print a traceback of its own."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def exit_code_of(exc: BaseException, lang: str, debug: bool) -> int:
+    """Show ``exc`` as a coded message on stderr and give the exit code it means (2 or 3)."""
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
+    if debug and not isinstance(exc, click.ClickException | InputError):
+        traceback.print_exception(exc)
+    if isinstance(exc, KeyboardInterrupt | click.Abort):
+        say(InputError("interrupted"), lang)
+        return EXIT_USAGE
+    if isinstance(exc, click.ClickException):
+        say(InputError("usage.option", detail=exc.format_message()), lang)
+        return EXIT_USAGE
+    if isinstance(exc, InputError):
+        say(exc, lang)
+        return EXIT_USAGE
+    if isinstance(exc, OSError) and exc.filename is None:  # stdout or stderr: a closed pipe, a full disk
+        _quiet_stdout()
+        say(output_error(exc, STDOUT_NAME[lang]), lang)
+        return EXIT_USAGE
+    if isinstance(exc, OSError):
+        say(InputError("input.unreadable", path=exc.filename, reason=exc.strerror or type(exc).__name__), lang)
+        return EXIT_USAGE
+    say(InputError("internal.error", error=type(exc).__name__), lang)  # its text may hold a cell's value: not shown
+    return EXIT_INTERNAL
+
+
+class _Main(click.Group):
+    """The top of the command line: whatever happens below becomes an exit code of the contract and a coded
+    message in the chosen language. ``--debug`` (anywhere on the line) adds the traceback."""
+
+    lang = "zh"
+    debug = False
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        argv = list(sys.argv[1:] if args is None else args)
+        self.debug = DEBUG_FLAG in argv
+        argv = [a for a in argv if a != DEBUG_FLAG]
+        self.lang = _argv_lang(argv)
+        if not standalone_mode:
+            return super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else EXIT_OK
+        except BaseException as exc:  # noqa: BLE001 - the one place every failure ends up
+            code = exit_code_of(exc, self.lang, self.debug)
+        sys.exit(code)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            rv = super().invoke(ctx)
+            sys.stdout.flush()  # a full disk or a closed pipe shows here, while we can still say so
+            return rv
+        except SystemExit as done:  # the command's own exit code: stdout must have reached its reader too
+            try:
+                sys.stdout.flush()
+            except OSError as exc:
+                raise SystemExit(exit_code_of(exc, self.lang, self.debug)) from None
+            raise done
+        except click.exceptions.Exit:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - keep click from reading KeyboardInterrupt or EPIPE its way
+            raise SystemExit(exit_code_of(exc, self.lang, self.debug)) from None
 
 
 def text_row(path: Path, offset: int) -> int:
@@ -49,6 +183,15 @@ def _read_records(path: Path) -> list[tuple[int, Any]]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise InputError("input.encoding", encoding="utf-8", row=text_row(path, e.start), detected="?") from e
+    except OSError as e:
+        raise InputError("input.unreadable", path=path, reason=e.strerror or type(e).__name__) from e
+    try:
+        return _parse_records(path, text)
+    except RecursionError:
+        raise InputError("input.too_deep", path=path) from None
+
+
+def _parse_records(path: Path, text: str) -> list[tuple[int, Any]]:
     if not text.strip():
         raise InputError("input.empty", path=path)
     if path.suffix.lower() == ".jsonl":
@@ -68,10 +211,13 @@ def _read_records(path: Path) -> list[tuple[int, Any]]:
     return list(enumerate(items, start=1))
 
 
-@click.group(help="fpschema：计划生育技术服务统计报表数据校验。\n\nfpschema: validate Chinese family-planning "
-                  "service statistics.")
+@click.group(cls=_Main, help="fpschema：计划生育技术服务统计报表数据校验。\n\nfpschema: validate Chinese "
+                             "family-planning service statistics.\n\n退出码 / exit codes: 0 通过 valid, 1 有错误 "
+                             "findings of severity error, 2 输入或命令有误 input or usage error, 3 内部错误 internal error.")
 @click.version_option(__version__, prog_name="fpschema")
-def main() -> None:
+@click.option(DEBUG_FLAG, is_flag=True, help="出错时显示 Python 回溯（可放在命令行任意位置）/ show the Python traceback of a "
+                                           "failure (anywhere on the command line)")
+def main(debug: bool) -> None:
     pass
 
 
@@ -113,7 +259,10 @@ def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, 
         _fail(err, lang)
     ref, how = truth.resolve(path, reference_date.date() if reference_date else None)
     rows = []
-    found = validate_records([record for _, record in records], kind, reference_date=ref, unmask=unmask)
+    try:
+        found = validate_records([record for _, record in records], kind, reference_date=ref, unmask=unmask)
+    except RecursionError:
+        _fail(InputError("input.too_deep", path=path), lang)
     for (number, _), findings in zip(records, found, strict=True):
         for f in findings:
             rows.append({"record": number, "pointer": f.pointer, "rule": f.rule, "severity": f.severity,
@@ -130,7 +279,7 @@ def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, 
                    if lang == "zh" else
                    f"{len(records)} records, {bad} with errors, {errors} errors, {len(rows) - errors} warnings")
         click.echo(summary)
-        click.echo(truth.describe(ref, how, path.name, lang))
+        click.echo(visible(truth.describe(ref, how, path.name, lang)))
     sys.exit(EXIT_FINDINGS if errors else EXIT_OK)
 
 
@@ -190,21 +339,29 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
     from .engine import validate, validate_batched
 
     if batch_rows and (kind is None or valid_out or invalid_out):
-        click.echo("错误 [usage]: --batch-rows 需要 --kind，且不能与 --valid-out/--invalid-out 同用 / --batch-rows needs "
+        click.echo("错误 [usage.option]: --batch-rows 需要 --kind，且不能与 --valid-out/--invalid-out 同用 / --batch-rows needs "
                    "--kind and cannot be combined with --valid-out/--invalid-out", err=True)
         sys.exit(EXIT_USAGE)
 
     if engine == "spark" and (batch_rows or valid_out or invalid_out or records or explanations):
-        click.echo("错误 [usage]: --engine spark 不能与 --batch-rows、--valid-out、--invalid-out、--records、--explanations "
+        click.echo("错误 [usage.option]: --engine spark 不能与 --batch-rows、--valid-out、--invalid-out、--records、--explanations "
                    "同用 / --engine spark cannot be combined with those options", err=True)
         sys.exit(EXIT_USAGE)
+    from .writer import write_bytes
+
+    if encoding is not None:
+        _check_encoding(encoding, lang)
     several = len(files) > 1
-    worst = EXIT_OK
+    plan = []
     for raw in files:
         path = Path(raw)  # Spark gets the text as given: pathlib would turn s3a://b/x into s3a:/b/x
-        target = _target(output, path, SUFFIX[fmt], several)
-        quarantine = (_target(valid_out, path, ".valid.csv", several), _target(invalid_out, path, ".invalid.csv",
-                                                                               several))
+        plan.append((raw, path, _target(output, path, SUFFIX[fmt], several),
+                     (_target(valid_out, path, ".valid.csv", several), _target(invalid_out, path, ".invalid.csv",
+                                                                               several))))
+    options = {"--output": output, "--valid-out": valid_out, "--invalid-out": invalid_out}
+    _check_outputs(plan, options, [records, targets, explanations, free_services], several, lang)
+    worst = EXIT_OK
+    for raw, path, target, quarantine in plan:
         try:
             ref = reference_date.date() if reference_date else None
             with _progress(path, lang) as bar:
@@ -225,30 +382,39 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
                                       invalid_out=quarantine[1], records=records, targets=targets,
                                       explanations=explanations, zscore=zscore, progress=bar.update,
                                       layout=layout, free_services=free_services)
-        except InputError as err:
-            label = "错误" if lang == "zh" else "error"
-            click.echo(f"{path}: {label} [{err.code}]: {err.message(lang)}", err=True)
+        except InputError as err:  # an unreadable input, an unwritable --valid-out / --invalid-out
+            say(err, lang, path)
             worst = EXIT_USAGE
             continue
-        except OSError as err:
-            click.echo(f"{path}: [output.unwritable] {err}", err=True)
+        except RecursionError:
+            say(InputError("input.too_deep", path=path), lang, path)
+            worst = EXIT_USAGE
+            continue
+        except OSError as err:  # an option's file that cannot be read (outputs raise OutputError, above)
+            say(InputError("input.unreadable", path=err.filename or path, reason=err.strerror or type(err).__name__),
+                lang, path)
             worst = EXIT_USAGE
             continue
         except ValueError as err:  # a targets or free-services file naming unknown codes, and the like
-            click.echo(f"{path}: [usage] {err}", err=True)
+            say(InputError("usage.option", detail=str(err)), lang, path)
             worst = EXIT_USAGE
             continue
+        if target is not None:  # the report first and whole: printing the summary may fail, the report must not
+            try:
+                if fmt == "text":
+                    write_bytes(target, _summary_text(report, lang).encode("utf-8"))
+                else:
+                    report.write(target, fmt)
+            except InputError as err:
+                say(err, lang, path)
+                worst = EXIT_USAGE
+                continue
+            click.echo(visible(("报告已写入：" if lang == "zh" else "report written: ") + str(target)), err=True)
         if fmt == "text" or target is not None:  # the summary shows whenever stdout is free
             _print_summary(report, lang)
         if fmt != "text" and target is None:
             click.echo({"json": report.to_json, "csv": report.to_csv, "html": report.to_html,
                         "junit": report.to_junit}[fmt]())
-        if target is not None:
-            if fmt == "text":
-                target.write_text(_summary_text(report, lang), encoding="utf-8")
-            else:
-                report.write(target, fmt)
-            click.echo(("报告已写入：" if lang == "zh" else "report written: ") + str(target), err=True)
         if not report.ok:
             worst = max(worst, EXIT_FINDINGS)
     sys.exit(worst)
@@ -261,19 +427,72 @@ def _spark_report(path: str, kind: str | None, **options):
 
         session = fs.session()
     except ImportError as err:
-        click.echo(f"错误 [usage]: --engine spark 需要 pyspark / needs pyspark: pip install 'fpschema[spark]' ({err})",
+        click.echo(f"错误 [usage.option]: --engine spark 需要 pyspark / needs pyspark: pip install 'fpschema[spark]' ({err})",
                    err=True)
         sys.exit(EXIT_USAGE)
     return fs.validate_path(session, path, kind, **options)
 
 
 def _target(option: Path | None, source: Path, suffix: str, several: bool) -> Path | None:
+    """Where an output of ``source`` goes: the file named, or with several inputs ``folder/stem + suffix``."""
     if option is None:
         return None
+    return option / (source.stem + suffix) if several else option
+
+
+def _check_encoding(name: str, lang: str) -> None:
+    """A text encoding Python knows (rot13 and other transforms are not): else usage error 2."""
+    try:
+        "".encode(name)
+        b"".decode(name)
+    except LookupError:
+        _fail(InputError("input.unknown_encoding", path=f"encoding={name}"), lang)
+
+
+def _identity(path: Path) -> tuple:
+    """What makes two names one file: device and inode when it exists (hard links, symlinks, other spellings),
+    else the path with every symlink resolved."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return (os.path.realpath(path),)
+    return (st.st_dev, st.st_ino)
+
+
+def _check_outputs(plan: list, options: dict[str, Path | None], others: list[Path | None], several: bool,
+                   lang: str) -> None:
+    """Before anything is read or written: no output is an input (also through another path, a link or a
+    symlink), no two outputs are one file (same-stem inputs such as a/x.csv and b/x.csv into one folder are a
+    usage error), no output is a directory or in a missing one. Then the folders of several inputs' outputs are
+    made. Any problem: a coded message and exit 2."""
+    inputs = {_identity(path): path for _, path, _, _ in plan}
+    inputs.update({_identity(p): p for p in others if p is not None})
+    claimed: dict[tuple, str] = {}
+    for _, path, target, (valid, invalid) in plan:
+        for option, out in (("--output", target), ("--valid-out", valid), ("--invalid-out", invalid)):
+            if out is None:
+                continue
+            ident = _identity(out)
+            if ident in inputs:
+                _fail(InputError("output.same_as_input", option=option, path=inputs[ident]), lang)
+            who = f"{option} ({path})" if several else option
+            if ident in claimed:
+                _fail(InputError("output.collision", first=claimed[ident], second=who, path=out), lang)
+            claimed[ident] = who
+            if out.is_dir():
+                _fail(InputError("output.is_directory", path=out), lang)
+            if not several and not out.parent.is_dir():
+                _fail(InputError("output.not_found", path=out), lang)
     if several:
-        option.mkdir(parents=True, exist_ok=True)
-        return option / (source.stem + suffix)
-    return option
+        for option, folder in options.items():
+            if folder is None:
+                continue
+            if folder.exists() and not folder.is_dir():
+                _fail(InputError("output.not_a_directory", option=option, path=folder), lang)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                _fail(output_error(err, folder), lang)
 
 
 class _progress:
@@ -336,16 +555,16 @@ def _render_summary(console, report, lang: str) -> None:
     src = report.source
     verdict = ("[green]通过[/green]" if zh else "[green]passed[/green]") if report.ok else (
         "[red]未通过[/red]" if zh else "[red]failed[/red]")
-    console.print(f"[bold]{src['name']}[/bold]  {report.kind}  {verdict}")
+    console.print(f"[bold]{plain(src['name'])}[/bold]  {report.kind}  {verdict}")
     line = (f"共 {report.rows_total} 行：合格 {report.rows_valid} 行，不合格 {report.rows_invalid} 行"
             if zh else f"{report.rows_total} rows: {report.rows_valid} valid, {report.rows_invalid} invalid")
     console.print(line)
     if report.reference_date is not None:
-        console.print(truth.describe(report.reference_date, report.reference_date_source, src.get("name"), lang))
+        console.print(plain(truth.describe(report.reference_date, report.reference_date_source, src.get("name"), lang)))
     from .render import coverage_lines
 
     for text in coverage_lines(report):
-        console.print(text, markup=False, highlight=False)
+        console.print(visible(text), markup=False, highlight=False)
     recon = report.extras.get("reconciliation")
     if recon:
         console.print(f"与个案记录核对：{recon['cells']} 个单元格，{recon['mismatches']} 个不一致" if zh else
@@ -360,7 +579,7 @@ def _render_summary(console, report, lang: str) -> None:
                       title="问题汇总" if zh else "findings by rule")
         for code, n in counts["by_rule"].items():
             r = RULES[code]
-            table.add_row(code, r.severity, str(n), r.message(lang))
+            table.add_row(_cell(code), _cell(r.severity), _cell(n), _cell(r.message(lang)))
         console.print(table)
         titles = {f.name: f"{f.title} {f.name}" if zh else f.name for f in contract.fields(report.kind)}
         shown = report.findings.head(30).with_columns(pl.col("column").replace(titles))
@@ -369,8 +588,7 @@ def _render_summary(console, report, lang: str) -> None:
         detail = Table(*heads[:-1], title=("前 30 个问题" if zh else "first 30 findings"))
         detail.add_column(heads[-1], overflow="fold")
         for r in shown.iter_rows(named=True):
-            detail.add_row(*("" if r[k] is None else str(r[k]) for k in ("row", "column", "rule", "severity", "value",
-                                                                         "message")))
+            detail.add_row(*(_cell(r[k]) for k in ("row", "column", "rule", "severity", "value", "message")))
         console.print(detail)
 
 
@@ -416,6 +634,8 @@ def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_ra
         click.echo(f"错误 [generate.defect]: 该版式不能生成的缺陷代码 {bad} / defect code(s) unknown or not applicable "
                    f"in the {layout} layout: {bad}", err=True)
         sys.exit(EXIT_USAGE)
+    if profile is not None and _identity(output) == _identity(profile):
+        _fail(InputError("output.same_as_input", option="--output", path=profile), "zh")
     try:
         prof = generator.load_profile(profile) if profile else None
     except (ValueError, KeyError, TypeError) as err:
@@ -433,9 +653,8 @@ def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_ra
         truth_path, _ = truth.write(output, manifest, kind=kind, records=rows, seed=seed, defects=codes,
                                     defect_rate=defect_rate, reference_date=ref, fmt=fmt, encoding=encoding,
                                     office=office, profile=profile, layout=layout)
-    except OSError as err:
-        click.echo(f"错误 [output.unwritable]: 无法写入 / cannot write {output}: {err.strerror}", err=True)
-        sys.exit(EXIT_USAGE)
+    except OSError as err:  # writer.OutputError: coded by what failed
+        _fail(output_error(err, output), "zh")  # generate has no --lang
     click.echo(f"{output}\t{rows} rows\t{manifest.height} defects\t{truth_path}\treference date {ref}")
 
 
@@ -457,8 +676,7 @@ def generate_set_cmd(rows: int, seed: int, fmt: str, output: Path) -> None:
             path = writer.write(frame, output / f"{kind}.{fmt}", kind, fmt=fmt)
             click.echo(f"{path}\t{frame.height} rows")
     except OSError as err:
-        click.echo(f"错误 [output.unwritable]: 无法写入 / cannot write {output}: {err.strerror}", err=True)
-        sys.exit(EXIT_USAGE)
+        _fail(output_error(err, output), "zh")  # generate has no --lang
 
 
 @main.command("score", help="按缺陷清单为校验结果打分：每条规则的精确率和召回率。\n\n"
@@ -527,7 +745,7 @@ def serve_cmd(host: str, port: int, max_upload_bytes: int | None, max_rows: int 
     try:
         from .service import serve
     except ImportError as err:
-        click.echo(f"错误 [usage]: {err}", err=True)
+        click.echo(f"错误 [usage.option]: {err}", err=True)
         sys.exit(EXIT_USAGE)
     serve(host, port, max_upload_bytes=max_upload_bytes, max_rows=max_rows, time_limit=time_limit,
           max_concurrent=max_concurrent, log_file=str(log_file) if log_file else None)
@@ -550,8 +768,7 @@ def _print_table(rows: list[dict[str, Any]], lang: str) -> None:
     table = Table(*heads[:-1])
     table.add_column(heads[-1], overflow="fold")
     for r in rows:
-        table.add_row(str(r["record"]), r["pointer"], r["rule"], r["severity"],
-                      "" if r["value"] is None else str(r["value"]), r["message"])
+        table.add_row(*(_cell(r[k]) for k in ("record", "pointer", "rule", "severity", "value", "message")))
     Console(width=160).print(table)
 
 

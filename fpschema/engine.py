@@ -680,15 +680,19 @@ def split_rows(table: Table, report: Report) -> tuple[pl.DataFrame, pl.DataFrame
 
 
 def write_rows(frame: pl.DataFrame, path: str | Path) -> Path:
-    """Write rows as CSV (UTF-8 with BOM, for Excel), Parquet or JSONL, by the file's suffix."""
+    """Write rows as CSV (UTF-8 with BOM, for Excel), Parquet or JSONL, by the file's suffix; whole or not at all
+    (:func:`fpschema.writer.atomic_path`)."""
+    from .writer import atomic_path
+
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        frame.write_parquet(path)
-    elif suffix in (".jsonl", ".ndjson"):
-        frame.write_ndjson(path)
-    else:
-        path.write_bytes(b"\xef\xbb\xbf" + frame.write_csv().encode("utf-8"))
+    with atomic_path(path) as tmp:
+        if suffix == ".parquet":
+            frame.write_parquet(tmp)
+        elif suffix in (".jsonl", ".ndjson"):
+            frame.write_ndjson(tmp)
+        else:
+            tmp.write_bytes(b"\xef\xbb\xbf" + frame.write_csv().encode("utf-8"))
     return path
 
 

@@ -1,7 +1,10 @@
-"""Input errors: a file that cannot be read as a table. Each has a stable code and a Chinese and
-English message; the command line prints it and exits with 2, the service answers 4xx."""
+"""Input errors: a file that cannot be read as a table, and the command line's usage, output and internal
+errors. Each has a stable code and a Chinese and English message; the command line prints it and exits with 2
+(3 for ``internal.error``), the service answers 4xx."""
 
 from __future__ import annotations
+
+import errno as _errno
 
 # code → (中文, English); messages may use {placeholders} filled from InputError's details.
 CODES: dict[str, tuple[str, str]] = {
@@ -30,6 +33,25 @@ CODES: dict[str, tuple[str, str]] = {
     "input.unknown_kind": ("未知的记录类型：{kind}", "unknown record kind: {kind}"),
     "input.unknown_layout": ("未知的版式：{layout}（可用：{layouts}）", "unknown layout: {layout} (known: {layouts})"),
     "input.kind_not_inferred": ("无法从表头判断记录类型，请用 --kind 指定", "cannot infer the record kind from the header; give --kind"),
+    "input.too_deep": ("嵌套过深，不像记录数据：{path}", "nested too deeply to be records: {path}"),
+    "input.unreadable": ("无法读取 {path}：{reason}", "cannot read {path}: {reason}"),
+    # the command line: usage, outputs, interruption, internal errors (exit 2, except internal.error: 3)
+    "usage.option": ("命令有误：{detail}（见 --help）", "wrong command: {detail} (see --help)"),
+    "output.is_directory": ("输出 {path} 是一个目录，不是文件", "the output {path} is a directory, not a file"),
+    "output.not_found": ("输出 {path} 所在的目录不存在", "the folder of the output {path} does not exist"),
+    "output.not_a_directory": ("有多个输入时 {option} 须是目录，而 {path} 是文件",
+                               "with several inputs {option} must name a folder; {path} is a file"),
+    "output.permission": ("没有权限写入 {path}", "no permission to write {path}"),
+    "output.read_only": ("{path} 位于只读文件系统，无法写入", "{path} is on a read-only file system; cannot write"),
+    "output.no_space": ("磁盘已满，无法写入 {path}", "the disk is full; cannot write {path}"),
+    "output.unwritable": ("无法写入 {path}：{reason}", "cannot write {path}: {reason}"),
+    "output.same_as_input": ("{option} 指向输入文件 {path}，会覆盖输入；请换一个输出位置",
+                             "{option} names the input {path} and would overwrite it; choose another output"),
+    "output.collision": ("{first} 与 {second} 会写入同一个文件 {path}；请分开运行或改名",
+                         "{first} and {second} would write the same file {path}; run them separately or rename"),
+    "interrupted": ("已中断，未完成的输出已删除", "interrupted; unfinished outputs removed"),
+    "internal.error": ("内部错误（{error}），这是 fpschema 的缺陷；请加 --debug 重新运行查看详情并报告",
+                       "internal error ({error}), a defect of fpschema; rerun with --debug for the details and report it"),
 }
 
 
@@ -54,3 +76,30 @@ class InputError(Exception):
     def to_dict(self, lang: str = "zh") -> dict[str, object]:
         return {"code": self.code, "message": self.message(lang),
                 "details": {k: str(v) for k, v in self.details.items()}}
+
+
+class OutputError(InputError, OSError):
+    """An output that cannot be written (exit 2 on the command line); an :class:`OSError` too, for callers that
+    catch those. ``errno`` is the system's when there was one."""
+
+    def __init__(self, code: str, *, errno: int | None = None, **details: object):
+        super().__init__(code, **details)
+        self.errno = errno
+
+
+# what a failed write's errno means for the person who asked for the output
+_ERRNO_CODES = {
+    _errno.ENOSPC: "output.no_space", _errno.EDQUOT: "output.no_space", _errno.EFBIG: "output.no_space",
+    _errno.EACCES: "output.permission", _errno.EPERM: "output.permission",
+    _errno.EROFS: "output.read_only",
+    _errno.EISDIR: "output.is_directory",
+    _errno.ENOENT: "output.not_found", _errno.ENOTDIR: "output.not_found",
+}
+
+
+def output_error(err: OSError, path: object) -> OutputError:
+    """The coded error for a failed write of ``path`` (the output the user named, not a temporary file)."""
+    if isinstance(err, OutputError):
+        return err
+    code = _ERRNO_CODES.get(err.errno or 0, "output.unwritable")
+    return OutputError(code, errno=err.errno, path=path, reason=err.strerror or type(err).__name__)

@@ -165,13 +165,18 @@ class Report:
         return to_junit(self)
 
     def write(self, path: str | Path, fmt: str = "json") -> Path:
-        """Write the report as json, csv, html or junit."""
+        """Write the report as json, csv, html or junit, whole or not at all: into a temporary file beside
+        ``path``, then renamed (:func:`fpschema.writer.atomic_path`); a failed write leaves the old file as it was
+        and raises a coded :class:`fpschema.errors.OutputError`."""
+        from .writer import atomic_path
+
         path = Path(path)
         if fmt == "json":
-            with path.open("wb") as fh:
+            with atomic_path(path) as tmp, tmp.open("wb") as fh:
                 self._write_json(fh)
             return path
         text = {"csv": self.to_csv, "html": self.to_html, "junit": self.to_junit}[fmt]()
-        # CSV gets a BOM so that Excel opens the Chinese text as UTF-8
-        path.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
+        with atomic_path(path) as tmp:
+            # CSV gets a BOM so that Excel opens the Chinese text as UTF-8
+            tmp.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
         return path

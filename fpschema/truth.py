@@ -46,15 +46,16 @@ def write(data: str | Path, rows: pl.DataFrame, *, kind: str, records: int, seed
     """Write the manifest ``rows`` (row, column, rule) of the generated file ``data`` of ``records`` records and
     its sidecar (``layout``: the form the file is laid out as); returns both paths. No timestamps: the same input gives the same bytes."""
     from . import __version__
-    from .writer import first_data_row
+    from .writer import atomic_path, first_data_row, write_bytes
 
     truth, side = csv_path(data), json_path(data)
-    rows.write_csv(truth)
+    with atomic_path(truth) as tmp:
+        rows.write_csv(tmp)
     doc = {"fpschema_version": __version__, "kind": kind, "layout": layout, "rows": records, "seed": seed,
            "defects": defects, "defect_rate": defect_rate, "findings_expected": rows.height,
            "reference_date": reference_date.isoformat(), "format": fmt, "encoding": encoding, "office": office,
            "first_data_row": first_data_row(fmt, office), "profile": None if profile is None else str(profile)}
-    side.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_bytes(side, (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     return truth, side
 
 

@@ -10,16 +10,64 @@ rows for Parquet). Same input, same bytes: no timestamps are written.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 
 from . import contract
+from .errors import output_error
 
 FORMATS = ("csv", "xlsx", "jsonl", "parquet")
 ENCODINGS = ("utf-8", "gb18030")
 FIXED_TIME = datetime(2024, 1, 1)
+
+
+TMP_SUFFIX = ".fpschema-tmp"  # a write in progress: hidden, beside its target, removed when the write fails
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once at import (os.umask can only be read by setting it)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write to, renamed onto ``path`` (:func:`os.replace`) when the block
+    ends without error and removed otherwise (an interrupt included): readers see the old file or the new one
+    whole, never a part, and concurrent writers never interleave (the last rename wins). A failure is raised as
+    a coded :class:`fpschema.errors.OutputError` naming ``path``."""
+    path = Path(path)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name[:80]}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as err:
+        raise output_error(err, path) from err
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:  # on the disk before the rename
+            os.fsync(fh.fileno())
+        try:
+            mode = path.stat().st_mode & 0o7777  # an overwritten file keeps its permissions
+        except OSError:
+            mode = 0o666 & ~_UMASK
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise output_error(err, path) from err
+        raise
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` whole or not at all (:func:`atomic_path`)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path
 
 
 def _title_rows(kind: str) -> list[str]:
@@ -111,16 +159,17 @@ def write(frame: pl.DataFrame, path: str | Path, kind: str, *, fmt: str = "csv",
     """Write text records (the columns of ``frame``: :func:`fpschema.generator.generate` gives those of its
     layout); ``layout`` names the form whose headers an office file prints. Returns the path."""
     path = Path(path)
-    if fmt == "csv":
-        _csv(frame, path, kind, encoding, office, layout)
-    elif fmt == "xlsx":
-        _xlsx(frame, path, kind, office, layout)
-    elif fmt == "jsonl":
-        _jsonl(frame, path, kind)
-    elif fmt == "parquet":
-        frame.write_parquet(path, statistics=False)
-    else:
+    if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
+    with atomic_path(path) as tmp:
+        if fmt == "csv":
+            _csv(frame, tmp, kind, encoding, office, layout)
+        elif fmt == "xlsx":
+            _xlsx(frame, tmp, kind, office, layout)
+        elif fmt == "jsonl":
+            _jsonl(frame, tmp, kind)
+        else:
+            frame.write_parquet(tmp, statistics=False)
     return path
 
 
@@ -152,7 +201,7 @@ def write_generated(path: str | Path, kind: str, rows: int, *, seed: int = 0, de
         write(frame, path, kind, fmt=fmt, encoding=encoding, office=office, layout=layout)
         return path, manifest_rows(manifest, fmt, office)
     parts = []
-    with open(path, "wb") as out:
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
         for i, start in enumerate(range(0, rows, chunk_rows)):
             frame, manifest = generator.generate(kind, min(chunk_rows, rows - start), seed=seed if i == 0 else [seed, i],
                                                  defects=defects, defect_rate=defect_rate, profile=profile,

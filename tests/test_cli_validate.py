@@ -151,4 +151,5 @@ def test_generate_bad_arguments_exit_2(tmp_path):
         done = run("generate", *args, "--output", tmp_path / "x.csv")
         assert done.returncode == 2 and "Traceback" not in done.stderr, args
     done = run("generate", KIND, "--rows", "5", "--output", tmp_path / "missing" / "x.csv")
-    assert done.returncode == 2 and "output.unwritable" in done.stderr
+    assert done.returncode == 2 and "output.not_found" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "missing").exists()
