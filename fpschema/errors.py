@@ -5,6 +5,8 @@ errors. Each has a stable code and a Chinese and English message; the command li
 from __future__ import annotations
 
 import errno as _errno
+import os
+import re
 
 # code → (中文, English); messages may use {placeholders} filled from InputError's details.
 CODES: dict[str, tuple[str, str]] = {
@@ -97,9 +99,22 @@ _ERRNO_CODES = {
 }
 
 
-def output_error(err: OSError, path: object) -> OutputError:
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")  # how polars (Rust) reports a system error in its message
+
+
+def os_errno(err: BaseException) -> int | None:
+    """The system error number behind ``err``: an OSError's, or the one polars writes into its message."""
+    if isinstance(err, OSError) and err.errno:
+        return err.errno
+    found = _OS_ERROR.search(str(err)) if isinstance(err, Exception) else None
+    return int(found.group(1)) if found else None
+
+
+def output_error(err: BaseException, path: object) -> OutputError:
     """The coded error for a failed write of ``path`` (the output the user named, not a temporary file)."""
     if isinstance(err, OutputError):
         return err
-    code = _ERRNO_CODES.get(err.errno or 0, "output.unwritable")
-    return OutputError(code, errno=err.errno, path=path, reason=err.strerror or type(err).__name__)
+    number = os_errno(err)
+    code = _ERRNO_CODES.get(number or 0, "output.unwritable")
+    reason = os.strerror(number) if number else getattr(err, "strerror", None) or type(err).__name__
+    return OutputError(code, errno=number, path=path, reason=reason)

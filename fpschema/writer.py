@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from . import contract
-from .errors import output_error
+from .errors import os_errno, output_error
 
 FORMATS = ("csv", "xlsx", "jsonl", "parquet")
 ENCODINGS = ("utf-8", "gb18030")
@@ -57,7 +57,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     except BaseException as err:
         tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError):
+        if isinstance(err, OSError) or os_errno(err) is not None:  # polars says "(os error 28)" in a ComputeError
             raise output_error(err, path) from err
         raise
 
