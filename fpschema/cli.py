@@ -7,6 +7,7 @@ the top (:class:`_Main`) and shown as a coded message in the chosen language; a 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -72,7 +73,8 @@ def say(err: InputError, lang: str, path: object = None) -> None:
     """The coded message of ``err`` on stderr, in ``lang``: ``path: 错误 [code]: message``."""
     where = f"{path}: " if path else ""
     label = "错误" if lang == "zh" else "error"
-    click.echo(visible(_masked(f"{where}{label} [{err.code}]: {err.message(lang)}")), err=True)
+    with contextlib.suppress(OSError):  # stderr itself gone: the exit code still tells
+        click.echo(visible(_masked(f"{where}{label} [{err.code}]: {err.message(lang)}")), err=True)
 
 
 def _fail(err: InputError, lang: str, path: object = None) -> None:
@@ -290,7 +292,8 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
 @main.command("validate", help="校验数据文件（CSV、XLSX、XLS、JSON、JSONL、Parquet）。\n\n"
                                "Validate data files (CSV, XLSX, XLS, JSON, JSONL, Parquet).\n\n"
                                "退出码 / exit codes: 0 通过 valid, 1 有错误 findings of severity error, "
-                               "2 无法读取或命令有误 unreadable input or wrong command.")
+                               "2 输入或命令有误（含输出无法写入、中断）input or usage error (an unwritable output "
+                               "and an interrupt included), 3 内部错误 internal error.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--kind", type=click.Choice(contract.kinds()), default=None,
               help="记录类型，缺省时由表头判断 / record kind, inferred from the header when omitted")
