@@ -46,6 +46,15 @@ def visible(text: object) -> str:
     return str(text).translate(_VISIBLE)
 
 
+_JSON_VISIBLE = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *_BIDI)}
+
+
+def json_visible(text: str) -> str:
+    """JSON text with DEL, C1 controls and bidirectional controls written as ``\\uXXXX`` escapes (C0 controls are
+    escaped by every JSON writer already): the same JSON value, harmless on a terminal."""
+    return text.translate(_JSON_VISIBLE)
+
+
 def _masked(text: str) -> str:
     """``text`` with every ID number in it masked, for messages built from things we did not mask ourselves."""
     from . import mask
@@ -272,9 +281,9 @@ def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, 
     errors = sum(r["severity"] == "error" for r in rows)
     bad = len({r["record"] for r in rows if r["severity"] == "error"})
     if fmt == "json":
-        click.echo(json.dumps({"kind": kind, "records": len(records), "records_invalid": bad,
-                               "reference_date": ref.isoformat(), "reference_date_source": how, "findings": rows},
-                              ensure_ascii=False, indent=2, default=str))
+        click.echo(json_visible(json.dumps({"kind": kind, "records": len(records), "records_invalid": bad,
+                                            "reference_date": ref.isoformat(), "reference_date_source": how,
+                                            "findings": rows}, ensure_ascii=False, indent=2, default=str)))
     else:
         _print_table(rows, lang)
         summary = (f"共 {len(records)} 条记录，{bad} 条有错误，{errors} 个错误，{len(rows) - errors} 个警告"
@@ -415,9 +424,10 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
             click.echo(visible(("报告已写入：" if lang == "zh" else "report written: ") + str(target)), err=True)
         if fmt == "text" or target is not None:  # the summary shows whenever stdout is free
             _print_summary(report, lang)
-        if fmt != "text" and target is None:
-            click.echo({"json": report.to_json, "csv": report.to_csv, "html": report.to_html,
-                        "junit": report.to_junit}[fmt]())
+        if fmt == "json" and target is None:
+            click.echo(json_visible(report.to_json()))
+        elif fmt != "text" and target is None:  # a machine format as it is (docs/cli.md: Terminal output)
+            click.echo({"csv": report.to_csv, "html": report.to_html, "junit": report.to_junit}[fmt]())
         if not report.ok:
             worst = max(worst, EXIT_FINDINGS)
     sys.exit(worst)
@@ -506,7 +516,7 @@ class _progress:
         from rich.console import Console
 
         self.console = Console(stderr=True)
-        self.text = ("正在校验 " if lang == "zh" else "validating ") + str(path)
+        self.text = ("正在校验 " if lang == "zh" else "validating ") + plain(path)  # the description is markup
         self.bar = None
 
     def __enter__(self):

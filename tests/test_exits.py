@@ -397,6 +397,10 @@ def test_markup_and_control_characters_in_cells_are_shown_escaped_and_the_report
         assert "\\x1b[2J\\x1b[31mRED" in shown.stdout and "A\\x9b31mB" in shown.stdout and "B\\u202eC" in shown.stdout
         assert "[bold]x[/bold]\\ttab" in shown.stdout
         assert not any(raw in shown.stdout + shown.stderr for raw in RAW)
+    as_json = run("validate", data, "--format", "json", "--reference-date", REF)
+    _clean(as_json, 1)
+    assert {f["value"] for f in json.loads(as_json.stdout)["findings"]} == values  # the same JSON value
+    assert not any(raw in as_json.stdout for raw in RAW)
     text = tmp_path / "summary.txt"
     _clean(run("validate", data, "--output", text, "--reference-date", REF), 1)
     assert "\\x1b[2J" in text.read_text(encoding="utf-8") and "\x1b" not in text.read_text(encoding="utf-8")
@@ -413,6 +417,10 @@ def test_check_records_shows_hostile_values_escaped(tmp_path):
     _clean(done, 1)
     assert "[/x]" in done.stdout and "\\x1b[2J" in done.stdout
     assert not any(raw in done.stdout + done.stderr for raw in RAW)
+    done = run("check-records", KIND, path, "--reference-date", REF, "--format", "json")
+    _clean(done, 1)
+    assert set(HOSTILE) <= {f["value"] for f in json.loads(done.stdout)["findings"]}
+    assert not any(raw in done.stdout for raw in RAW)
 
 
 def test_coded_messages_escape_controls_in_paths(tmp_path):
