@@ -113,8 +113,8 @@ def _quiet_stdout() -> None:
         pass
 
 
-def exit_code_of(exc: BaseException, lang: str, debug: bool) -> int:
-    """Show ``exc`` as a coded message on stderr and give the exit code it means (2 or 3)."""
+def exit_code_of(exc: BaseException, lang: str, debug: bool, path: object = None) -> int:
+    """Show ``exc`` as a coded message on stderr (about ``path`` when given) and give the exit code it means."""
     if isinstance(exc, click.exceptions.Exit):
         return exc.exit_code
     if isinstance(exc, SystemExit):
@@ -122,23 +122,29 @@ def exit_code_of(exc: BaseException, lang: str, debug: bool) -> int:
     if debug and not isinstance(exc, click.ClickException | InputError):
         traceback.print_exception(exc)
     if isinstance(exc, KeyboardInterrupt | click.Abort):
-        say(InputError("interrupted"), lang)
+        say(InputError("interrupted"), lang, path)
         return EXIT_USAGE
     if isinstance(exc, click.ClickException):
-        say(InputError("usage.option", detail=exc.format_message()), lang)
+        say(InputError("usage.option", detail=exc.format_message()), lang, path)
         return EXIT_USAGE
     if isinstance(exc, InputError):
-        say(exc, lang)
+        say(exc, lang, path)
         return EXIT_USAGE
     if isinstance(exc, OSError) and exc.filename is None:  # stdout or stderr: a closed pipe, a full disk
         _quiet_stdout()
-        say(output_error(exc, STDOUT_NAME[lang]), lang)
+        say(output_error(exc, STDOUT_NAME[lang]), lang, path)
         return EXIT_USAGE
     if isinstance(exc, OSError):
-        say(InputError("input.unreadable", path=exc.filename, reason=exc.strerror or type(exc).__name__), lang)
+        say(InputError("input.unreadable", path=exc.filename, reason=exc.strerror or type(exc).__name__), lang, path)
         return EXIT_USAGE
-    say(InputError("internal.error", error=type(exc).__name__), lang)  # its text may hold a cell's value: not shown
+    say(InputError("internal.error", error=type(exc).__name__), lang, path)  # its text may hold a value: not shown
     return EXIT_INTERNAL
+
+
+def _debug() -> bool:
+    """Whether ``--debug`` was given (read by :class:`_Main`)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and getattr(ctx.find_root().command, "debug", False))
 
 
 class _Main(click.Group):
@@ -396,20 +402,23 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
                                       layout=layout, free_services=free_services)
         except InputError as err:  # an unreadable input, an unwritable --valid-out / --invalid-out
             say(err, lang, path)
-            worst = EXIT_USAGE
+            worst = max(worst, EXIT_USAGE)
             continue
         except RecursionError:
             say(InputError("input.too_deep", path=path), lang, path)
-            worst = EXIT_USAGE
+            worst = max(worst, EXIT_USAGE)
             continue
         except OSError as err:  # an option's file that cannot be read (outputs raise OutputError, above)
             say(InputError("input.unreadable", path=err.filename or path, reason=err.strerror or type(err).__name__),
                 lang, path)
-            worst = EXIT_USAGE
+            worst = max(worst, EXIT_USAGE)
             continue
         except ValueError as err:  # a targets or free-services file naming unknown codes, and the like
             say(InputError("usage.option", detail=str(err)), lang, path)
-            worst = EXIT_USAGE
+            worst = max(worst, EXIT_USAGE)
+            continue
+        except Exception as err:  # noqa: BLE001 - unexpected: said (3), and the other files still validated
+            worst = max(worst, exit_code_of(err, lang, _debug(), path))
             continue
         if target is not None:  # the report first and whole: printing the summary may fail, the report must not
             try:
@@ -419,7 +428,7 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
                     report.write(target, fmt)
             except InputError as err:
                 say(err, lang, path)
-                worst = EXIT_USAGE
+                worst = max(worst, EXIT_USAGE)
                 continue
             click.echo(visible(("报告已写入：" if lang == "zh" else "report written: ") + str(target)), err=True)
         if fmt == "text" or target is not None:  # the summary shows whenever stdout is free
