@@ -159,6 +159,13 @@ def test_outputs_never_overwrite_an_input(tmp_path):
     assert data.read_bytes() == original
 
 
+def test_generate_never_overwrites_its_profile(tmp_path):
+    profile = tmp_path / "profile.json"
+    profile.write_text("{}", encoding="utf-8")
+    _clean(run("generate", KIND, "--rows", "5", "--profile", profile, "--output", profile), 2, "output.same_as_input")
+    assert profile.read_text(encoding="utf-8") == "{}"
+
+
 def test_outputs_never_overwrite_each_other(tmp_path):
     data = _data(tmp_path)
     out = tmp_path / "rows.csv"
@@ -230,6 +237,17 @@ def test_stdout_on_a_full_device_is_error_2_and_the_report_is_still_written(tmp_
                               stderr=subprocess.PIPE, text=True)
     assert done.returncode == 2 and "[output.no_space]" in done.stderr and "Traceback" not in done.stderr
     assert json.loads(report.read_text(encoding="utf-8"))["rows_total"] == 40
+
+
+def test_a_closed_stdout_pipe_is_error_2_without_a_traceback(tmp_path):
+    data = _data(tmp_path, rows=5_000, rate=0.6)  # a JSON report of megabytes: far more than a pipe holds
+    proc = subprocess.Popen([sys.executable, "-m", "fpschema", "validate", str(data), "--format", "json", "--lang",
+                             "en"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # the reader goes away, as `| head` does
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 2, err
+    assert "[output.unwritable]" in err and "standard output" in err and "Traceback" not in err
+    assert "Exception ignored" not in err
 
 
 def test_a_read_only_file_system_is_error_2(tmp_path):
@@ -367,9 +385,11 @@ def test_an_unexpected_failure_is_internal_error_3_with_a_hint_and_a_traceback_o
     done = run("validate", data, "--targets", targets, "--lang", "en")
     _clean(done, 3, "internal.error")
     assert "--debug" in done.stderr and "Error" in done.stderr
-    done = run("validate", data, "--targets", targets, "--debug")
-    assert done.returncode == 3 and "Traceback" in done.stderr and "[internal.error]" in done.stderr
-    assert "内部错误" in done.stderr
+    for debug in (["validate", data, "--targets", targets, "--debug"], ["--debug", "validate", data, "--targets",
+                                                                         targets]):
+        done = run(*debug)
+        assert done.returncode == 3 and "Traceback" in done.stderr and "[internal.error]" in done.stderr
+        assert "内部错误" in done.stderr
 
 
 # -------------------------------------------------------------------------------- what reaches the terminal
