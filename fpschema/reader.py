@@ -107,6 +107,7 @@ class Table:
     cell_errors: list[tuple[int, str, str]] = field(default_factory=list)  # Excel error cells: (row, column, text)
     sheets: list[Table] = field(default_factory=list)  # a workbook: every sheet read (this one first)
     sheet_notes: list[dict[str, Any]] = field(default_factory=list)  # sheets not read: name, status, reason
+    sheet_order: list[str] = field(default_factory=list)  # a workbook: its sheet names in order
 
     @property
     def columns(self) -> list[str]:
@@ -1031,6 +1032,7 @@ def _read_spreadsheet(path: Path, kind: str, known: frozenset[str], limits: Limi
     first = tables[0]
     first.sheets = tables
     first.sheet_notes = notes
+    first.sheet_order = names
     return first
 
 
