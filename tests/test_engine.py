@@ -62,7 +62,7 @@ def test_report_structure_and_masking(tmp_path, corpus):
     assert (doc["reference_date"], doc["reference_date_source"]) == (REF.isoformat(), "option")
     assert {"name", "format", "encoding", "sha256"} <= set(doc["source"])
     assert set(doc["counts"]) == {"by_rule", "by_column", "by_severity"}
-    assert set(doc["findings"][0]) == {"row", "column", "rule", "severity", "value", "message"}
+    assert set(doc["findings"][0]) == {"row", "column", "rule", "severity", "value", "sheet", "message"}
     assert doc["truncated"] is True and len(doc["findings"]) == 50
     assert sum(doc["counts"]["by_severity"].values()) == report.findings_all.height
     ids = set(frame["client_id"].drop_nulls().to_list())
