@@ -342,9 +342,9 @@ def _render_summary(console, report, lang: str) -> None:
     console.print(line)
     if report.reference_date is not None:
         console.print(truth.describe(report.reference_date, report.reference_date_source, src.get("name"), lang))
-    from .render import coverage_lines
+    from .render import coverage_lines, skipped_lines
 
-    for text in coverage_lines(report):
+    for text in coverage_lines(report) + skipped_lines(report):
         console.print(text, markup=False, highlight=False)
     recon = report.extras.get("reconciliation")
     if recon:

@@ -157,7 +157,7 @@ def test_renderers_from_a_real_report(tmp_path, corpus):
     assert "校验报告" in html and "<svg" in html and report.sample_rows
     assert report.to_csv().startswith("row,column,rule,severity,value,message")
     assert "<testsuite" in report.to_junit()
-    assert report.findings.columns == ["row", "column", "rule", "severity", "value", "message"]
+    assert report.findings.columns == ["row", "column", "rule", "severity", "value", "sheet", "message"]
 
 
 def test_pandera_schema_flags_the_same_rows():
