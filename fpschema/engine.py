@@ -730,9 +730,12 @@ def validate(
     unmask: bool = False, limits: Limits | None = None, valid_out: str | Path | None = None,
     invalid_out: str | Path | None = None, records: Any = None, targets: Any = None, explanations: Any = None,
     zscore: float = aggregates.ZSCORE, rollups: bool = True, progress: Progress | None = None,
-    layout: str | None = None, free_services: Any = None,
+    layout: str | None = None, free_services: Any = None, sheet: str | None = None,
 ) -> Report:
     """Validate a file (path), a polars or pandas DataFrame, or a list of dicts.
+
+    A workbook (XLSX, XLS) has every worksheet with data validated, its findings naming their ``sheet``; or only the
+    one named ``sheet``, the report listing the others as ignored (``source["sheets"]``).
 
     ``valid_out`` / ``invalid_out`` write the rows without / with errors to files (CSV, Parquet or JSONL
     by suffix), original headers and values untouched. ``layout`` names the form the file is laid out as (a
@@ -747,7 +750,7 @@ def validate(
     if kind is not None and kind not in contract.kinds():
         raise InputError("input.unknown_kind", kind=kind)
     ref, how = truth.resolve(source, reference_date)
-    if (isinstance(source, str | Path) and kind not in TABLE_KINDS and not (valid_out or invalid_out)
+    if (isinstance(source, str | Path) and kind not in TABLE_KINDS and not (valid_out or invalid_out) and sheet is None
             and (fmt is None or fmt.lower().lstrip(".") in ("csv", "txt", "tsv"))):
         stream = open_stream(Path(source), encoding=encoding, known_headers=known_headers(kind), limits=limits)
         if stream is not None:
@@ -758,7 +761,7 @@ def validate(
                                        progress=progress, layout=layout)
             except NotStreamable:
                 pass  # read whole below
-    table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits)
+    table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits, sheet=sheet)
     report = validate_table(table, kind, reference_date=ref, lang=lang, max_findings=max_findings,
                             unmask=unmask, records=records, targets=targets, explanations=explanations,
                             zscore=zscore, rollups=rollups, layout=layout, free_services=free_services)
@@ -773,9 +776,21 @@ def validate(
 
 
 def split_rows(table: Table, report: Report) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(valid rows, invalid rows) of the source, with its original headers and values untouched."""
-    errors = report.findings_all.filter((pl.col("severity") == "error") & pl.col("row").is_not_null())
-    if report.rows_invalid == report.rows_total:
+    """(valid rows, invalid rows) of the source, with its original headers and values untouched (a workbook: its
+    validated sheets' rows, one after the other)."""
+    if table.sheets:
+        validated = {e["name"] for e in report.source.get("sheets", []) if e["status"] == "validated"}
+        pairs = [_split_part(p, report.findings_all.filter(pl.col("sheet") == p.sheet), False)
+                 for p in table.sheets if p.sheet in validated]
+        return (pl.concat([v for v, _ in pairs], how="diagonal_relaxed"),
+                pl.concat([i for _, i in pairs], how="diagonal_relaxed"))
+    return _split_part(table, report.findings_all, report.rows_invalid == report.rows_total)
+
+
+def _split_part(table: Table, findings: pl.DataFrame, all_bad: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    errors = findings.filter((pl.col("severity") == "error") & pl.col("row").is_not_null())
+    if all_bad or findings.filter((pl.col("severity") == "error") & pl.col("row").is_null()
+                                  & (pl.col("rule") == "file.missing_column")).height:
         bad = table.frame.get_column("__row__")
     else:
         bad = errors.get_column("row").unique()

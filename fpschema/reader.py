@@ -156,6 +156,8 @@ def _read_path(path: Path, fmt: str | None, encoding: str | None, known: frozens
     if path.is_dir():
         raise InputError("input.is_directory", path=str(path))
     kind = _format_of(path, fmt)
+    if sheet is not None and kind not in ("xlsx", "xls"):
+        raise InputError("input.sheet_not_found", sheet=sheet, sheets=f"{kind}: -")
     if st.st_size == 0:
         raise InputError("input.empty", path=str(path))
     try:
