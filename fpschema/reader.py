@@ -64,7 +64,7 @@ HEAD = 64 << 10                # bytes examined for NULs / encoding
 CHUNK = 1 << 20
 ZIP_MEMBER_CHECK = 1_000_000   # members smaller than this are not checked for their compression ratio
 BIG_INTEGRAL = 1e15
-KEY_SAMPLE = 1000             # JSONL lines whose keys are read with the json module
+JSON_KEY_RE = r'"((?:[^"\\]|\\.)*)"\s*:'  # a JSON object key and its colon (spaces allowed before it)
 _WS_CLASS = r"[\s\u200b\u200c\u200d\u2060\ufeff]"
 _WS = re.compile(_WS_CLASS + "+")
 _NON_WS = re.compile(rb"[^ \t\r\n\x0b\x0c]")
@@ -251,9 +251,12 @@ def newlines_before(path: Path, at: int) -> int:
 def _codec(name: str) -> str:
     """Canonical codec name; GBK and GB2312 are read as their superset GB18030."""
     try:
-        canon = codecs.lookup(name).name
-    except LookupError:
+        info = codecs.lookup(name)
+    except (LookupError, TypeError, ValueError):
         raise InputError("input.unknown_encoding", path=f"encoding={name}") from None
+    if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib…: codecs, but not of text
+        raise InputError("input.unknown_encoding", path=f"encoding={name}")
+    canon = info.name
     return "gb18030" if canon in ("gbk", "gb2312", "cp936", "euc_cn", "hz") else canon
 
 
@@ -1495,9 +1498,9 @@ def _jsonl_records(lines: list[str], rows: list[int]) -> list[Any]:
 def _jsonl_fast(data: bytes) -> pl.DataFrame | None:
     """JSON Lines of flat objects decoded by polars, or None to let the json module do it.
 
-    Used when every non-blank line is an object, no value is a float (polars would write 12.0 as
-    "12") or nested, and the first KEY_SAMPLE lines name every key. The last is checked: explicit
-    nulls are decoded as a sentinel, so each line's count of ``":`` must equal its decoded values.
+    Used when every non-blank line is an object and no value is a float (polars would write 12.0 as
+    "12") or nested. The keys are those of every line (found by a regex, columnar); each line's count of keys
+    must equal its decoded values, else the json module reads the file.
     """
     try:
         lines = pl.read_csv(data, has_header=False, separator="\x1f", quote_char=None, schema={"l": pl.String},
@@ -1513,20 +1516,22 @@ def _jsonl_fast(data: bytes) -> pl.DataFrame | None:
     ).row(0)
     if not objects or floats or awkward or blank.all():
         return None
+    # every key of every line, found by polars (a key first seen on line 100,000, or written "key" : value, too)
+    raw_keys = lines.select(line.str.extract_all(JSON_KEY_RE).explode().str.extract(JSON_KEY_RE, 1).drop_nulls()
+                            .unique(maintain_order=True)).to_series().to_list()
     try:
-        sample = [json.loads(text) for text in lines.filter(~blank)["l"].head(KEY_SAMPLE).to_list()]
+        keys = list(dict.fromkeys(json.loads(f'"{k}"') for k in raw_keys))
     except (ValueError, RecursionError):
         return None
-    keys = list(dict.fromkeys(k for rec in sample if isinstance(rec, dict) for k in rec))
     if ROW in keys:
         return None
     marked = lines.select(pl.when(blank).then(pl.lit("{}")).otherwise(
-        line.str.replace_all('": null', '": "\\u0000"', literal=True)).alias("l"))
+        line.str.replace_all(r'"\s*:\s*null\b', '": "\\u0000"')).alias("l"))
     try:
         decoded = marked.select(line.str.json_decode(pl.Struct({k: pl.String for k in keys}))).unnest("l")
     except pl.exceptions.PolarsError:
         return None
-    present = marked.select(line.str.count_matches('":', literal=True)).to_series()
+    present = marked.select(line.str.count_matches(JSON_KEY_RE)).to_series()
     found = decoded.select(pl.sum_horizontal(pl.nth(i).is_not_null().cast(pl.UInt32) for i in range(len(keys)))
                            if keys else pl.repeat(0, decoded.height, dtype=pl.UInt32)).to_series()
     if not (present == found).all():
@@ -1544,7 +1549,11 @@ def _read_parquet(path: Path, limits: Limits) -> Table:
         frame = pl.read_parquet(path, glob=False)
     except Exception as exc:  # noqa: BLE001 - polars/arrow raise many kinds for a broken file
         raise InputError("input.parquet", detail=f"{type(exc).__name__}: {exc}") from None
-    return _finish_flat(_text_frame(frame), 1, path.name, "parquet", limits)
+    try:
+        text = _text_frame(frame)
+    except Exception as exc:  # noqa: BLE001 - a column type with no text form
+        raise InputError("input.parquet", detail=f"{type(exc).__name__}: {exc}") from None
+    return _finish_flat(text, 1, path.name, "parquet", limits)
 
 
 def _is_pandas(obj: Any) -> bool:
@@ -1582,9 +1591,12 @@ def _text_frame(frame: pl.DataFrame) -> pl.DataFrame:
         # work on the column under a fixed name: pl.col reads names such as "*" or "^a$" as patterns
         single = frame.to_series(i).to_frame("v")
         if _vectorised(single, "v", dtype):
-            columns.append(single.select(_text_expr("v", dtype)).to_series().alias(name))
-        else:
-            columns.append(pl.Series(name, [_cell_text(v) for v in single["v"].to_list()], dtype=pl.String))
+            try:
+                columns.append(single.select(_text_expr("v", dtype)).to_series().alias(name))
+                continue
+            except pl.exceptions.PolarsError:  # a type polars cannot write as text: value by value below
+                pass
+        columns.append(pl.Series(name, [_cell_text(v) for v in single["v"].to_list()], dtype=pl.String))
     return pl.DataFrame(columns) if columns else pl.DataFrame()
 
 
@@ -1593,7 +1605,7 @@ def _vectorised(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> bool:
         col = pl.col(name)
         return not frame.select((col.is_finite() & (col == col.floor()) & (col.abs() >= BIG_INTEGRAL)).any()).item()
     return dtype in (pl.String, pl.Boolean, pl.Date, pl.Time, pl.Null) or dtype.is_numeric() \
-        or isinstance(dtype, pl.Datetime | pl.Enum | pl.Categorical | pl.Decimal | pl.Duration)
+        or isinstance(dtype, pl.Datetime | pl.Enum | pl.Categorical | pl.Decimal)
 
 
 def _text_expr(name: str, dtype: pl.DataType) -> pl.Expr:
