@@ -877,24 +877,37 @@ LONG_DIGITS_RE = r"\d{6}"  # a lone cell after a footer line is a note unless it
 
 
 def _first_cell_flags(width: int) -> list[pl.Expr]:
-    """Per body row: blank, footer line, totals line, a lone note cell.
-
-    A row is a footer line only when its first cell starts with a footer word (填表人, 说明, 注：…) and every other
-    cell is empty or reads as a footer too (审核人：…, 填报日期：…); a totals line only when its first cell is a
-    totals word (合计, 小计, 总计) and every other cell is empty or a number. Any other row is data and is judged."""
+    """Per body row: blank, footer word first, totals word first, a lone note cell, the count of cells."""
     cells = [pl.col(f"c{j}") for j in range(width)]
     first = pl.coalesce(cells)
     count = pl.sum_horizontal(c.is_not_null() for c in cells)
-    notes = pl.sum_horizontal(c.str.contains(NOTE_CELL_RE).fill_null(False) for c in cells)
-    numbers = pl.sum_horizontal(c.str.contains(NUMBER_RE).fill_null(False) for c in cells)
-    first_footer = first.str.contains(FOOTER_RE).fill_null(False)
-    first_total = first.str.contains(TOTAL_RE).fill_null(False)
     return [
         (count == 0).alias("blank"),
-        (first_footer & (notes == count)).alias("footer"),
-        (first_total & (numbers == count - 1)).alias("total"),
+        first.str.contains(FOOTER_RE).fill_null(False).alias("footer"),
+        first.str.contains(TOTAL_RE).fill_null(False).alias("total"),
         ((count == 1) & ~first.str.contains(LONG_DIGITS_RE).fill_null(False)).alias("few"),
+        count.alias("count"),
     ]
+
+
+def _looks_like(body: pl.DataFrame, flags: pl.DataFrame, width: int) -> pl.DataFrame:
+    """``flags`` with footer and totals kept only where the row looks like one: a footer line's other cells are
+    empty or read as a footer too (审核人：…, 填报日期：…); a totals line's other cells are empty or numbers. Any
+    other row starting with such a word is data, and is judged. Only the few rows starting with such a word are
+    looked at cell by cell (columnar)."""
+    at = flags.select(pl.arg_where(pl.col("footer") | pl.col("total"))).to_series()
+    if at.is_empty():
+        return flags
+    cells = [pl.col(f"c{j}") for j in range(width)]
+    some = body.select(pl.col(f"c{j}").gather(at) for j in range(width))
+    notes, numbers = some.select(
+        pl.sum_horizontal(c.str.contains(NOTE_CELL_RE).fill_null(False) for c in cells).alias("n"),
+        pl.sum_horizontal(c.str.contains(NUMBER_RE).fill_null(False) for c in cells).alias("d")).get_columns()
+    count = flags.get_column("count").gather(at)
+    footer = flags.get_column("footer").gather(at) & (notes == count)
+    total = flags.get_column("total").gather(at) & (numbers == count - 1)
+    return flags.with_columns(flags.get_column("footer").scatter(at, footer),
+                              flags.get_column("total").scatter(at, total))
 
 
 def _finish_grid(body: pl.DataFrame, header: _Header, grid: list[list[str | None]], *, name: str,
@@ -921,8 +934,8 @@ def split_body(body: pl.DataFrame, width: int, check_width: int | None, *, foote
         if check_width is not None and (body.get_column(FIELDS) != check_width).any():
             _check_ragged(body.select(ROW, FIELDS, blank=pl.lit(False), in_footer=pl.lit(False)), check_width)
         return body, [], []
-    flags = body.select(pl.col(ROW), *_first_cell_flags(width),
-                        *([pl.col(FIELDS)] if FIELDS in body.columns else []))
+    flags = _looks_like(body, body.select(pl.col(ROW), *_first_cell_flags(width),
+                                          *([pl.col(FIELDS)] if FIELDS in body.columns else [])), width)
     start = None
     if footer:
         # The footer starts at the first footer line after which every row is blank, a footer or one cell.
