@@ -1122,15 +1122,44 @@ def _xls_sheets(book: Any, names: list[str], name: str, known: frozenset[str], l
             if area > limits.max_area:
                 raise InputError("input.sheet_too_large", sheet=sheet_name, limit="max_area", value=area,
                                  maximum=limits.max_area, cell=f"{_letters(c1 + 1)}{r1 + 1}")
-            cells = sh.to_python(skip_empty_area=False)
-            merges = list(sh.merged_cell_ranges or [])
+            cells, rows, columns = _xls_compact(sh)
+            merges = _moved_ranges(list(sh.merged_cell_ranges or []), rows, columns)
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. a chart sheet, a broken record
             notes.append(_sheet_error(sheet_name, f"{type(exc).__name__}: {exc}"))
             continue
-        _sheet_into(tables, notes, sheet_name, cells, merges, name, "xls", known, limits, None, None, [], False)
+        _sheet_into(tables, notes, sheet_name, cells, merges, name, "xls", known, limits, rows, columns, [], False)
     return tables, notes
+
+
+def _xls_compact(sh: Any) -> tuple[list[list[Any]], list[int], list[int]]:
+    """An XLS sheet's rows and columns that hold a value (empty ones left out without a Python step per cell:
+    list.count and a transposition), with their 1-based numbers: a stray far cell costs no 16-million-cell list."""
+    r0, c0 = sh.start or (0, 0)
+    rows, kept = [], []
+    for i, row in enumerate(sh.iter_rows()):
+        if row.count("") < len(row):
+            rows.append(r0 + i + 1)
+            kept.append(row)
+    width = max(map(len, kept), default=0)
+    used = [j for j, col in enumerate(zip(*(r + [""] * (width - len(r)) for r in kept))) if col.count("") < len(col)]
+    if len(used) < width:
+        kept = [[r[j] if j < len(r) else "" for j in used] for r in kept]
+    return kept, rows, [c0 + j + 1 for j in used]
+
+
+def _moved_ranges(merges: list[Any], rows: list[int], columns: list[int]) -> list[Any]:
+    """Merged ranges ((r0, c0), (r1, c1), 0-based) in the coordinates of the kept ``rows`` and ``columns``."""
+    import bisect
+
+    out = []
+    for (a, b), (c, d) in merges:
+        top, bottom = bisect.bisect_left(rows, a + 1), bisect.bisect_right(rows, c + 1) - 1
+        left, right = bisect.bisect_left(columns, b + 1), bisect.bisect_right(columns, d + 1) - 1
+        if top <= bottom and left <= right:
+            out.append(((top, left), (bottom, right)))
+    return out
 
 
 def _letters(number: int) -> str:
