@@ -1143,7 +1143,8 @@ def _xls_compact(sh: Any) -> tuple[list[list[Any]], list[int], list[int]]:
             rows.append(r0 + i + 1)
             kept.append(row)
     width = max(map(len, kept), default=0)
-    used = [j for j, col in enumerate(zip(*(r + [""] * (width - len(r)) for r in kept))) if col.count("") < len(col)]
+    padded = (r + [""] * (width - len(r)) for r in kept)
+    used = [j for j, col in enumerate(zip(*padded, strict=True)) if col.count("") < len(col)]
     if len(used) < width:
         kept = [[r[j] if j < len(r) else "" for j in used] for r in kept]
     return kept, rows, [c0 + j + 1 for j in used]
