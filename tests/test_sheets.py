@@ -348,3 +348,24 @@ def test_xls_far_cell_keeps_row_numbers_without_a_python_grid(tmp_path: Path) ->
     assert time.perf_counter() - start < 30
     assert t.frame[ROW].to_list() == [2, 65536] and t.frame.columns == [ROW, "单位名称", "例数", "column_256"]
     assert t.blank_rows == 65536 - 3 and t.sheet == "表1"
+
+
+def test_service_validates_every_sheet_or_the_one_named(tmp_path: Path, records: pl.DataFrame) -> None:
+    from .test_service import live_server
+
+    bad = records.head(3).with_columns(pl.lit("x").alias("client_id"))
+    path = workbook(tmp_path / "s.xlsx", [("a", sheet_xml(_rows(records))), ("b", sheet_xml(_rows(bad)))])
+    with live_server(tmp_path / "srv", reference_date=REF.isoformat()) as live, live.client() as client:
+        def post(**params: str) -> dict:
+            answer = client.post("/v1/validate", params={"kind": KIND, **params},
+                                 files={"file": (path.name, path.read_bytes())})
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        every = post()
+        assert not every["ok"] and {f["sheet"] for f in every["findings"] if f["row"]} == {"b"}
+        assert [s["status"] for s in every["source"]["sheets"]] == ["validated", "validated"]
+        one = post(sheet="a")
+        assert one["ok"] and [s["status"] for s in one["source"]["sheets"]] == ["validated", "ignored"]
+        missing = client.post("/v1/validate", params={"sheet": "c"}, files={"file": (path.name, path.read_bytes())})
+        assert missing.status_code in (400, 422) and missing.json()["error"]["code"] == "input.sheet_not_found"
