@@ -397,6 +397,8 @@ def _render_summary(console, report, lang: str) -> None:
         detail = Table(*heads[:-1], title=("前 30 个问题" if zh else "first 30 findings"))
         detail.add_column(heads[-1], overflow="fold")
         for r in shown.iter_rows(named=True):
+            if r.get("sheet") is not None:  # a workbook's finding: sheet!row
+                r["row"] = f"{r['sheet']}!{'' if r['row'] is None else r['row']}"
             detail.add_row(*("" if r[k] is None else str(r[k]) for k in ("row", "column", "rule", "severity", "value",
                                                                          "message")))
         console.print(detail)
