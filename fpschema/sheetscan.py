@@ -165,7 +165,7 @@ def scan(zf: zipfile.ZipFile, member: str) -> SheetScan:
             out.cells += len(refs)
             rows.append(parts.get_column(parts.columns[1]).cast(pl.Int64).unique())
             columns.append(parts.get_column(parts.columns[0]).unique())
-        if "t=" in text:
+        if "t=\"e\"" in text or "t='e'" in text:
             for cell in one.str.extract_all(ERROR_CELL).explode().drop_nulls().to_list():
                 ref = re.search(_REF, cell)
                 value = re.search(r"<(?:\w+:)?v>([^<]*)<", cell)
