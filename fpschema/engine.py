@@ -463,6 +463,8 @@ def _validate_sheets(table: Table, kind: str | None, options: dict[str, Any]) ->
     notes = list(table.sheet_notes)
     extra: list[dict[str, Any]] = [{**_file_finding("file.sheet_unreadable", ""), "value": n["reason"],
                                     "sheet": n["name"]} for n in notes if n["status"] == "error"]
+    extra += [{**_file_finding("file.sheet_ignored", ""), "value": n["name"], "sheet": n["name"]}
+              for n in notes if n["status"] == "ignored" and n["reason"] != "not_selected"]
     for i, part in enumerate(parts):
         headers = [c for c in part.frame.columns if c != "__row__"]
         if i and not _fits(headers, kind or (reports[0][1].kind if reports else None)):

@@ -1039,7 +1039,9 @@ def _read_spreadsheet(path: Path, kind: str, known: frozenset[str], limits: Limi
     else:
         tables, notes = _xls_sheets(book, names, path.name, known, limits, sheet)
     if not tables:
-        failed = next((n for n in notes if n["status"] == "error"), None)
+        order = {"error": 0, "ignored": 1, "empty": 2}  # the worst reason a sheet gave no table
+        failed = min((n for n in notes if n["status"] == "error" or "error" in n),
+                     key=lambda n: order.get(n["status"], 3), default=None)
         if failed is not None and "error" in failed:
             raise failed["error"]
         if failed is not None:
@@ -1195,8 +1197,10 @@ def _sheet_into(tables: list[Table], notes: list[dict[str, Any]], sheet: str, ce
     except InputError as exc:
         if exc.code in ("input.too_many_rows", "input.sheet_too_large"):
             raise
-        status = "empty" if exc.code == "input.empty" else "error"
-        notes.append({"name": sheet, "status": status, "reason": exc.code, "error": exc})
+        # no header: a sheet of notes, not a table (ignored, with a warning); else the sheet is broken
+        status = {"input.empty": "empty", "input.no_header": "ignored"}.get(exc.code, "error")
+        reason = exc.code if status != "error" else f"{exc.code}: {exc.message('en')}"
+        notes.append({"name": sheet, "status": status, "reason": reason, "error": exc})
         return
     table.sheet = sheet
     tables.append(table)

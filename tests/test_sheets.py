@@ -369,3 +369,14 @@ def test_service_validates_every_sheet_or_the_one_named(tmp_path: Path, records:
         assert one["ok"] and [s["status"] for s in one["source"]["sheets"]] == ["validated", "ignored"]
         missing = client.post("/v1/validate", params={"sheet": "c"}, files={"file": (path.name, path.read_bytes())})
         assert missing.status_code in (400, 422) and missing.json()["error"]["code"] == "input.sheet_not_found"
+
+
+def test_a_notes_sheet_is_ignored_with_a_warning_not_an_error(tmp_path: Path, records: pl.DataFrame) -> None:
+    notes = sheet_xml({1: ["填报说明"], 3: [None, None, "本表按季度报送"]})
+    path = workbook(tmp_path / "n.xlsx", [("说明", notes), ("数据", sheet_xml(_rows(records)))])
+    report = fpschema.validate(path, reference_date=REF)  # kind from the data sheet's header
+    assert report.kind == KIND and report.ok and report.rows_total == records.height
+    status = {e["name"]: e["status"] for e in report.source["sheets"]}
+    assert status == {"说明": "ignored", "数据": "validated"}
+    ignored = report.findings_all.filter(pl.col("rule") == "file.sheet_ignored")
+    assert ignored["sheet"].to_list() == ["说明"] and ignored["severity"].to_list() == ["warning"]
