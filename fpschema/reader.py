@@ -21,6 +21,7 @@ import math
 import re
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -28,7 +29,6 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET
 
 import polars as pl
 
@@ -1068,7 +1068,7 @@ def _xlsx_sheets(path: Path, book: Any, known: frozenset[str], limits: Limits, c
     try:
         zf = zipfile.ZipFile(path)
         parts, date1904 = sheetscan.workbook_parts(zf)
-    except (zipfile.BadZipFile, KeyError, ET.ParseError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a broken zip or workbook part fails in many ways
         raise InputError("input.spreadsheet", detail=f"{type(exc).__name__}: {exc}") from None
     with zf:
         for part in parts:
@@ -1080,7 +1080,7 @@ def _xlsx_sheets(path: Path, book: Any, known: frozenset[str], limits: Limits, c
                 continue
             try:
                 found = sheetscan.scan(zf, part.member)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as exc:
+            except Exception as exc:  # noqa: BLE001 - a broken member (bad deflate data, CRC) fails in many ways
                 notes.append(_sheet_error(part.name, f"{type(exc).__name__}: {exc}"))
                 continue
             if found.cells == 0:
@@ -1089,10 +1089,10 @@ def _xlsx_sheets(path: Path, book: Any, known: frozenset[str], limits: Limits, c
             _check_sheet(found, limits, part.name)
             rows = columns = None
             source = book
-            if found.unreferenced == 0 and found.grid_area > max(DENSE_SLACK, DENSE_FACTOR * found.cells):
-                rows, columns = found.rows, found.columns
-                source = CalamineWorkbook.from_filelike(io.BytesIO(sheetscan.compact(zf, part.member, found)))
             try:
+                if found.unreferenced == 0 and found.grid_area > max(DENSE_SLACK, DENSE_FACTOR * found.cells):
+                    rows, columns = found.rows, found.columns
+                    source = CalamineWorkbook.from_filelike(io.BytesIO(sheetscan.compact(zf, part.member, found)))
                 sh = source.get_sheet_by_name(part.name)
                 cells = sh.to_python(skip_empty_area=False)
                 merges = list(sh.merged_cell_ranges or [])
@@ -1388,7 +1388,7 @@ def _check_zip(path: Path, limits: Limits) -> None:
     except InputError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
-            RuntimeError) as exc:
+            RuntimeError, zlib.error) as exc:
         raise InputError("input.spreadsheet", detail=f"{type(exc).__name__}: {exc}") from None
 
 
