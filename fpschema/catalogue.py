@@ -47,6 +47,14 @@ _RULES = [
     Rule("file.duplicate_column", ERROR, "file", "多个列对应同一字段，只校验第一个",
          "Several columns map to the same field; only the first is checked", "schemas/ (x-aliases)"),
     Rule("file.no_rows", ERROR, "file", "文件只有表头，没有数据行", "The file has a header but no data rows", "fpschema"),
+    Rule("file.sheet_unreadable", ERROR, "file", "工作表无法读取（取值为原因），其中的数据未校验",
+         "The worksheet cannot be read (the value says why); its data was not checked", "fpschema"),
+    Rule("file.sheet_ignored", WARNING, "file", "工作表有数据，但找不到本类记录的表头，未校验（可用 --sheet 指定要校验的工作表）",
+         "The worksheet holds data but no header of this kind of record; not checked (name the sheet to check with "
+         "--sheet)", "fpschema"),
+    Rule("cell.excel_error", ERROR, "field", "单元格是 Excel 错误值（如 #N/A、#DIV/0!、#REF!、#VALUE!），不是数据",
+         "The cell holds an Excel error value (#N/A, #DIV/0!, #REF!, #VALUE!…), not data",
+         "ECMA-376 第 1 部分 18.18.11 ST_CellType（e：错误值）/ Part 1, 18.18.11 ST_CellType (e: error)"),
     # --- generic field rules, compiled from the schema keywords ------------------------------------
     Rule("field.required", ERROR, "field", "缺少必填字段", "A required field is missing", "JSON Schema: required"),
     Rule("field.type", ERROR, "field", "数据类型错误", "The value has the wrong type", "JSON Schema: type"),

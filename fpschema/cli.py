@@ -349,12 +349,20 @@ SUFFIX = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".xml", "tex
                    "Parquet, CSV or a table name (needs the spark extra)")
 @click.option("--findings-out", type=click.Path(path_type=str), default=None,
               help="（spark）把全部问题写成 Parquet 目录 / (spark) write every finding to this Parquet folder")
+@click.option("--sheet", default=None, help="只校验工作簿中此工作表（缺省校验每个有数据的工作表）/ validate only this "
+              "worksheet of a workbook (default: every sheet with data)")
+@click.option("--limit", "limits", multiple=True, metavar="NAME=N",
+              help="读取上限，如 max_cells=50000000（见 docs/limits.md）/ a reading limit, e.g. max_cells=50000000 "
+                   "(see docs/limits.md)")
 def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, fmt: str, output: Path | None, lang: str,
                  max_findings: int | None, unmask: bool, valid_out: Path | None, invalid_out: Path | None,
                  encoding: str | None, reference_date, batch_rows: int | None, records: Path | None,
                  targets: Path | None, explanations: Path | None, free_services: Path | None, zscore: float,
-                 engine: str, findings_out: str | None) -> None:
+                 engine: str, findings_out: str | None, sheet: str | None = None,
+                 limits: tuple[str, ...] = ()) -> None:
     from .engine import validate, validate_batched
+
+    read_limits = _limits(limits)
 
     if batch_rows and (kind is None or valid_out or invalid_out):
         click.echo("错误 [usage.option]: --batch-rows 需要 --kind，且不能与 --valid-out/--invalid-out 同用 / --batch-rows needs "
@@ -399,7 +407,7 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
                                       unmask=unmask, reference_date=ref, valid_out=quarantine[0],
                                       invalid_out=quarantine[1], records=records, targets=targets,
                                       explanations=explanations, zscore=zscore, progress=bar.update,
-                                      layout=layout, free_services=free_services)
+                                      layout=layout, free_services=free_services, sheet=sheet, limits=read_limits)
         except InputError as err:  # an unreadable input, an unwritable --valid-out / --invalid-out
             say(err, lang, path)
             worst = max(worst, EXIT_USAGE)
@@ -440,6 +448,26 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
         if not report.ok:
             worst = max(worst, EXIT_FINDINGS)
     sys.exit(worst)
+
+
+def _limits(items: tuple[str, ...]):
+    """Reading limits (:class:`fpschema.reader.Limits`) from ``NAME=N`` options; a bad one is a usage error."""
+    from dataclasses import fields
+
+    from .reader import Limits
+
+    if not items:
+        return None
+    names = {f.name for f in fields(Limits)}
+    values = {}
+    for item in items:
+        name, _, number = item.partition("=")
+        if name.strip() not in names or not number.strip().isdigit():
+            click.echo(f"错误 [usage]: --limit {item}：应为 NAME=N，NAME 为 {', '.join(sorted(names))} / expected NAME=N",
+                       err=True)
+            sys.exit(EXIT_USAGE)
+        values[name.strip()] = int(number)
+    return Limits(**values)
 
 
 def _spark_report(path: str, kind: str | None, **options):
@@ -583,9 +611,9 @@ def _render_summary(console, report, lang: str) -> None:
     console.print(line)
     if report.reference_date is not None:
         console.print(plain(truth.describe(report.reference_date, report.reference_date_source, src.get("name"), lang)))
-    from .render import coverage_lines
+    from .render import coverage_lines, skipped_lines
 
-    for text in coverage_lines(report):
+    for text in coverage_lines(report) + skipped_lines(report):
         console.print(visible(text), markup=False, highlight=False)
     recon = report.extras.get("reconciliation")
     if recon:
@@ -610,6 +638,8 @@ def _render_summary(console, report, lang: str) -> None:
         detail = Table(*heads[:-1], title=("前 30 个问题" if zh else "first 30 findings"))
         detail.add_column(heads[-1], overflow="fold")
         for r in shown.iter_rows(named=True):
+            if r.get("sheet") is not None:  # a workbook's finding: sheet!row
+                r["row"] = f"{r['sheet']}!{'' if r['row'] is None else r['row']}"
             detail.add_row(*(_cell(r[k]) for k in ("row", "column", "rule", "severity", "value", "message")))
         console.print(detail)
 

@@ -233,7 +233,7 @@ def with_table_findings(found: pl.DataFrame, extra: list[pl.DataFrame], kind: st
     severity = {code: r.severity for code, r in RULES.items()}
     more = pl.concat(extra).with_columns(pl.col("rule").replace_strict(severity, return_dtype=pl.Utf8)
                                          .alias("severity")).select(list(FINDING_SCHEMA))
-    return (pl.concat([found, more.cast(FINDING_SCHEMA)]).with_columns(order_expr(kind))
+    return (pl.concat([found, more.cast(FINDING_SCHEMA)], how="diagonal").with_columns(order_expr(kind))
             .sort(["row", "_order", "rule"]).drop("_order"))
 
 
@@ -438,7 +438,7 @@ def validate_table(
     explanations: Any = None, zscore: float = aggregates.ZSCORE, rollups: bool = True, layout: str | None = None,
     free_services: Any = None,
 ) -> Report:
-    """Validate a table from :func:`fpschema.reader.read`.
+    """Validate a table from :func:`fpschema.reader.read` (a workbook: each of its sheets, :func:`_validate_sheets`).
 
     For aggregate reports: ``records`` (service records: a path, DataFrame or list) reconciles a county-level
     卫统45表 with counts recomputed from them; ``targets`` is a targets file (or its parsed dict) overriding the
@@ -446,6 +446,72 @@ def validate_table(
     threshold of the year-on-year check; ``layout`` the form the table is laid out as (else found from its
     header). ``free_services`` (a JSON file or a list of procedure codes) overrides the services rural couples get
     free (:func:`contract.load_free_services`)."""
+    options = dict(reference_date=reference_date, lang=lang, max_findings=max_findings, unmask=unmask,
+                   records=records, targets=targets, explanations=explanations, zscore=zscore, rollups=rollups,
+                   layout=layout, free_services=free_services)
+    if table.sheets or table.sheet_notes:
+        return _validate_sheets(table, kind, options)
+    return _validate_part(table, kind, **options)
+
+
+def _validate_sheets(table: Table, kind: str | None, options: dict[str, Any]) -> Report:
+    """A workbook's report: each sheet read validated as a table of its own (the kind given, else the one the
+    first sheet's header says; a later sheet whose header names fewer than two of that kind's fields is ignored,
+    with a warning), their findings marked with the sheet, rows added up; the sheets not read are listed."""
+    parts = table.sheets or [table]
+    reports: list[tuple[Table, Report]] = []
+    notes = list(table.sheet_notes)
+    extra: list[dict[str, Any]] = [{**_file_finding("file.sheet_unreadable", ""), "value": n["reason"],
+                                    "sheet": n["name"]} for n in notes if n["status"] == "error"]
+    extra += [{**_file_finding("file.sheet_ignored", ""), "value": n["name"], "sheet": n["name"]}
+              for n in notes if n["status"] == "ignored" and n["reason"] != "not_selected"]
+    for i, part in enumerate(parts):
+        headers = [c for c in part.frame.columns if c != "__row__"]
+        if i and not _fits(headers, kind or (reports[0][1].kind if reports else None)):
+            notes.append({"name": part.sheet, "status": "ignored", "reason": "no_header_of_kind"})
+            extra.append({**_file_finding("file.sheet_ignored", ""), "value": part.sheet, "sheet": part.sheet})
+            continue
+        try:
+            report = _validate_part(part, kind or (reports[0][1].kind if reports else None), **options)
+        except InputError as exc:
+            if exc.code != "input.kind_not_inferred" or (i == len(parts) - 1 and not reports):
+                raise
+            notes.append({"name": part.sheet, "status": "ignored", "reason": "no_header_of_kind"})
+            extra.append({**_file_finding("file.sheet_ignored", ""), "value": part.sheet, "sheet": part.sheet})
+            continue
+        reports.append((part, report))
+    first = reports[0][1]
+    schema = {**FINDING_SCHEMA, "sheet": pl.Utf8}
+    findings = pl.concat([pl.DataFrame(extra, schema=schema)]
+                         + [r.findings_all.with_columns(pl.lit(p.sheet, dtype=pl.Utf8).alias("sheet"))
+                            for p, r in reports], how="diagonal")
+    source = _source(parts[0])
+    entries = {p.sheet: _sheet_entry(p) for p, _ in reports}
+    entries.update({n["name"]: {**_empty_entry(n["name"], n["status"]), "reason": n["reason"]} for n in notes})
+    order = [n for n in (table.sheet_order or [p.sheet for p in parts]) if n in entries]
+    source["sheets"] = [entries[n] for n in order] + [e for n, e in entries.items() if n not in order]
+    samples = [{**row, "sheet": p.sheet} for p, r in reports for row in r.sample_rows][:SAMPLE_ROWS]
+    columns = list(dict.fromkeys(c for _, r in reports for c in r.columns))
+    return Report(kind=first.kind, source=source, rows_total=sum(r.rows_total for _, r in reports),
+                  findings_all=findings, rows_invalid=sum(r.rows_invalid for _, r in reports), lang=first.lang,
+                  max_findings=first.max_findings, sample_rows=samples, columns=columns, extras=first.extras,
+                  reference_date=first.reference_date, reference_date_source=first.reference_date_source)
+
+
+def _fits(headers: list[str], kind: str | None) -> bool:
+    """Whether headers name at least two fields of ``kind`` (any kind when None)."""
+    names = {normalize_header(h) for h in headers}
+    kinds = [kind] if kind else list(contract.kinds())
+    return any(len({v for h, v in header_map(k).items() if h in names}) >= 2 for k in kinds)
+
+
+def _validate_part(
+    table: Table, kind: str | None = None, *, reference_date: date | None = None, lang: str = "zh",
+    max_findings: int | None = None, unmask: bool = False, records: Any = None, targets: Any = None,
+    explanations: Any = None, zscore: float = aggregates.ZSCORE, rollups: bool = True, layout: str | None = None,
+    free_services: Any = None,
+) -> Report:
+    """:func:`validate_table` of one table (one sheet)."""
     headers = [c for c in table.frame.columns if c != "__row__"]
     if kind is None:
         kind = infer_kind(headers)
@@ -468,6 +534,8 @@ def validate_table(
         extras["explanations"] = explanations_of(findings, text, explanations)
         if kind == "indicator_report":
             extras["dashboard"] = dashboard(typed, target_doc)
+    if table.cell_errors:
+        findings = _with_cell_errors(findings, table.cell_errors, mapping, kind)
     return _report(kind, _source(table), text.height, mapping, findings, _sample_cells(text, findings), lang=lang,
                    max_findings=max_findings, unmask=unmask, extras=extras, options=options)
 
@@ -481,11 +549,49 @@ def coverage_of(plan: coverage.Plan, options: Options, typed: pl.DataFrame | Non
     return out
 
 
+def _with_cell_errors(findings: pl.DataFrame, errors: list[tuple[int, str, str]], mapping: Mapping,
+                      kind: str) -> pl.DataFrame:
+    """``findings`` with cell.excel_error for each Excel error cell (#N/A…), in place of the field rules the
+    error text broke on that cell."""
+    field_of = {h: f for f, h in mapping.columns.items()}
+    cells = pl.DataFrame({"row": [r for r, _, _ in errors], "column": [field_of.get(c, c) for _, c, _ in errors],
+                          "rule": "cell.excel_error", "value": [v for _, _, v in errors]},
+                         schema={"row": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "value": pl.Utf8})
+    field_rules = [code for code, r in RULES.items() if r.scope == "field" and code != "cell.excel_error"]
+    kept = findings.join(cells.select("row", "column"), on=["row", "column"], how="anti")
+    replaced = findings.filter(pl.col("rule").is_in(field_rules).not_()).join(
+        cells.select("row", "column"), on=["row", "column"], how="semi")
+    return with_table_findings(pl.concat([kept, replaced]).sort("row", maintain_order=True), [cells], kind)
+
+
+def _sheet_entry(read: Table | CsvStream) -> dict[str, Any]:
+    """Row accounting of one part read: rows in = rows judged + rows skipped (totals and footer rows, each
+    listed); blank rows are no rows in, only counted."""
+    last_header = max(read.header_rows, default=0)
+    skipped = sorted([(r, "footer") for r, why in read.skipped_rows if why == "footer"]
+                     + [(r, "totals") for r in read.totals_rows])
+    blanks = getattr(read, "blank_rows", None)
+    if blanks is None or isinstance(read, CsvStream):
+        blanks = sum(why == "blank" and r > last_header for r, why in read.skipped_rows)
+    judged = read.rows if isinstance(read, CsvStream) else read.frame.height
+    return {"name": getattr(read, "sheet", None), "status": "validated", "rows_in": judged + len(skipped),
+            "rows_judged": judged, "rows_skipped": len(skipped),
+            "skipped_rows": [{"row": r, "reason": why} for r, why in skipped], "blank_rows": blanks}
+
+
+def _empty_entry(name: str | None, status: str) -> dict[str, Any]:
+    return {"name": name, "status": status, "rows_in": 0, "rows_judged": 0, "rows_skipped": 0, "skipped_rows": [],
+            "blank_rows": 0}
+
+
 def _source(read: Table | CsvStream) -> dict[str, Any]:
-    """The report's ``source``: what was read and how, and the rows left out of the data."""
+    """The report's ``source``: what was read and how, the rows left out of the data, and the row accounting
+    (``sheets``: one entry here; a workbook's report lists every sheet)."""
     return {"name": read.name, "format": read.format, "encoding": read.encoding, "sha256": read.sha256,
+            "sheet": getattr(read, "sheet", None),
             "header_rows": read.header_rows, "totals_rows": read.totals_rows,
-            "skipped_rows": [{"row": r, "reason": why} for r, why in read.skipped_rows]}
+            "skipped_rows": [{"row": r, "reason": why} for r, why in read.skipped_rows],
+            "sheets": [_sheet_entry(read)]}
 
 
 def _report(kind: str, source: dict[str, Any], rows_total: int, mapping: Mapping, findings: pl.DataFrame,
@@ -626,9 +732,12 @@ def validate(
     unmask: bool = False, limits: Limits | None = None, valid_out: str | Path | None = None,
     invalid_out: str | Path | None = None, records: Any = None, targets: Any = None, explanations: Any = None,
     zscore: float = aggregates.ZSCORE, rollups: bool = True, progress: Progress | None = None,
-    layout: str | None = None, free_services: Any = None,
+    layout: str | None = None, free_services: Any = None, sheet: str | None = None,
 ) -> Report:
     """Validate a file (path), a polars or pandas DataFrame, or a list of dicts.
+
+    A workbook (XLSX, XLS) has every worksheet with data validated, its findings naming their ``sheet``; or only the
+    one named ``sheet``, the report listing the others as ignored (``source["sheets"]``).
 
     ``valid_out`` / ``invalid_out`` write the rows without / with errors to files (CSV, Parquet or JSONL
     by suffix), original headers and values untouched. ``layout`` names the form the file is laid out as (a
@@ -643,7 +752,7 @@ def validate(
     if kind is not None and kind not in contract.kinds():
         raise InputError("input.unknown_kind", kind=kind)
     ref, how = truth.resolve(source, reference_date)
-    if (isinstance(source, str | Path) and kind not in TABLE_KINDS and not (valid_out or invalid_out)
+    if (isinstance(source, str | Path) and kind not in TABLE_KINDS and not (valid_out or invalid_out) and sheet is None
             and (fmt is None or fmt.lower().lstrip(".") in ("csv", "txt", "tsv"))):
         stream = open_stream(Path(source), encoding=encoding, known_headers=known_headers(kind), limits=limits)
         if stream is not None:
@@ -654,7 +763,7 @@ def validate(
                                        progress=progress, layout=layout)
             except NotStreamable:
                 pass  # read whole below
-    table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits)
+    table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits, sheet=sheet)
     report = validate_table(table, kind, reference_date=ref, lang=lang, max_findings=max_findings,
                             unmask=unmask, records=records, targets=targets, explanations=explanations,
                             zscore=zscore, rollups=rollups, layout=layout, free_services=free_services)
@@ -669,9 +778,21 @@ def validate(
 
 
 def split_rows(table: Table, report: Report) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(valid rows, invalid rows) of the source, with its original headers and values untouched."""
-    errors = report.findings_all.filter((pl.col("severity") == "error") & pl.col("row").is_not_null())
-    if report.rows_invalid == report.rows_total:
+    """(valid rows, invalid rows) of the source, with its original headers and values untouched (a workbook: its
+    validated sheets' rows, one after the other)."""
+    if table.sheets:
+        validated = {e["name"] for e in report.source.get("sheets", []) if e["status"] == "validated"}
+        pairs = [_split_part(p, report.findings_all.filter(pl.col("sheet") == p.sheet), False)
+                 for p in table.sheets if p.sheet in validated]
+        return (pl.concat([v for v, _ in pairs], how="diagonal_relaxed"),
+                pl.concat([i for _, i in pairs], how="diagonal_relaxed"))
+    return _split_part(table, report.findings_all, report.rows_invalid == report.rows_total)
+
+
+def _split_part(table: Table, findings: pl.DataFrame, all_bad: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    errors = findings.filter((pl.col("severity") == "error") & pl.col("row").is_not_null())
+    if all_bad or findings.filter((pl.col("severity") == "error") & pl.col("row").is_null()
+                                  & (pl.col("rule") == "file.missing_column")).height:
         bad = table.frame.get_column("__row__")
     else:
         bad = errors.get_column("row").unique()

@@ -30,6 +30,12 @@ CODES: dict[str, tuple[str, str]] = {
                        "the spreadsheet expands to {size} bytes (limit {limit}); refused"),
     "input.xml_entity": ("表格文件含 XML 实体定义（DOCTYPE/ENTITY），拒绝读取",
                          "the spreadsheet declares XML entities (DOCTYPE/ENTITY); refused"),
+    "input.sheet_too_large": ("工作表“{sheet}”超过读取上限 {limit}（{value} > {maximum}；最远的单元格在 {cell}）；"
+                              "可用 Limits({limit}=…) 或命令行 --limit {limit}=… 调高",
+                              "sheet “{sheet}” is over the reading limit {limit} ({value} > {maximum}; the farthest "
+                              "cell is {cell}); raise it with Limits({limit}=…) or --limit {limit}=… on the command line"),
+    "input.sheet_not_found": ("工作簿中没有名为“{sheet}”的工作表（有：{sheets}）",
+                              "the workbook has no sheet named “{sheet}” (it has: {sheets})"),
     "input.too_many_rows": ("文件超过 {limit} 行的上限", "the file has more than {limit} rows"),
     "input.parquet": ("无法读取 Parquet 文件：{detail}", "cannot read the Parquet file: {detail}"),
     "input.unknown_kind": ("未知的记录类型：{kind}", "unknown record kind: {kind}"),

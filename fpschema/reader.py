@@ -21,10 +21,12 @@ import math
 import re
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +64,7 @@ HEAD = 64 << 10                # bytes examined for NULs / encoding
 CHUNK = 1 << 20
 ZIP_MEMBER_CHECK = 1_000_000   # members smaller than this are not checked for their compression ratio
 BIG_INTEGRAL = 1e15
-KEY_SAMPLE = 1000             # JSONL lines whose keys are read with the json module
+JSON_KEY_RE = r'"((?:[^"\\]|\\.)*)"\s*:'  # a JSON object key and its colon (spaces allowed before it)
 _WS_CLASS = r"[\s\u200b\u200c\u200d\u2060\ufeff]"
 _WS = re.compile(_WS_CLASS + "+")
 _NON_WS = re.compile(rb"[^ \t\r\n\x0b\x0c]")
@@ -79,6 +81,13 @@ class Limits:
     max_rows: int | None = None
     stream_bytes: int = 32 << 20             # UTF-8 or GB18030 CSV files at least this big are read in blocks
     block_bytes: int = 24 << 20              # ... in blocks of about this many bytes
+    max_cells: int = 20_000_000              # spreadsheet: cells holding a value in one sheet
+    max_columns: int = 4_096                 # spreadsheet: columns holding a value in one sheet
+    max_area: int = 30_000_000               # spreadsheet: rows × columns holding values (the grid read at once)
+
+
+DENSE_SLACK = 1_000_000  # a sheet whose grid from A1 has at most this many cells is read as it is ...
+DENSE_FACTOR = 4         # ... or one at most this many times its value cells; a sparser one is compacted first
 
 
 @dataclass
@@ -93,6 +102,12 @@ class Table:
     header_rows: list[int] = field(default_factory=list)
     skipped_rows: list[tuple[int, str]] = field(default_factory=list)
     totals_rows: list[int] = field(default_factory=list)
+    sheet: str | None = None                 # the worksheet this table was read from
+    blank_rows: int = 0                      # blank rows among the data rows (not rows in)
+    cell_errors: list[tuple[int, str, str]] = field(default_factory=list)  # Excel error cells: (row, column, text)
+    sheets: list[Table] = field(default_factory=list)  # a workbook: every sheet read (this one first)
+    sheet_notes: list[dict[str, Any]] = field(default_factory=list)  # sheets not read: name, status, reason
+    sheet_order: list[str] = field(default_factory=list)  # a workbook: its sheet names in order
 
     @property
     def columns(self) -> list[str]:
@@ -106,8 +121,10 @@ def normalize_header(text: str) -> str:
 
 
 def read(source: Any, *, fmt: str | None = None, encoding: str | None = None,
-         known_headers: Collection[str] = (), limits: Limits | None = None) -> Table:
+         known_headers: Collection[str] = (), limits: Limits | None = None, sheet: str | None = None) -> Table:
     """Read ``source`` (a path, a polars or pandas DataFrame, or a list of dicts) into a :class:`Table`.
+
+    A workbook gives every worksheet with data (``Table.sheets``), or only the one named ``sheet``.
 
     ``known_headers`` are header spellings the caller can map (normalised); they locate the header row
     and resolve multi-row merged headers. Bad input raises :class:`InputError`, never anything else.
@@ -121,7 +138,7 @@ def read(source: Any, *, fmt: str | None = None, encoding: str | None = None,
     if isinstance(source, list | tuple) and not isinstance(source, str):
         return _finish_flat(_records_frame(list(source), base=0), 0, "<records>", "records", limits)
     if isinstance(source, str | Path):
-        return _read_path(Path(source), fmt, encoding, known, limits)
+        return _read_path(Path(source), fmt, encoding, known, limits, sheet)
     raise TypeError(f"cannot read a {type(source).__name__}; give a path, a DataFrame or a list of dicts")
 
 
@@ -129,7 +146,7 @@ def read(source: Any, *, fmt: str | None = None, encoding: str | None = None,
 
 
 def _read_path(path: Path, fmt: str | None, encoding: str | None, known: frozenset[str],
-               limits: Limits) -> Table:
+               limits: Limits, sheet: str | None = None) -> Table:
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -139,6 +156,8 @@ def _read_path(path: Path, fmt: str | None, encoding: str | None, known: frozens
     if path.is_dir():
         raise InputError("input.is_directory", path=str(path))
     kind = _format_of(path, fmt)
+    if sheet is not None and kind not in ("xlsx", "xls"):
+        raise InputError("input.sheet_not_found", sheet=sheet, sheets=f"{kind}: -")
     if st.st_size == 0:
         raise InputError("input.empty", path=str(path))
     try:
@@ -156,12 +175,13 @@ def _read_path(path: Path, fmt: str | None, encoding: str | None, known: frozens
         elif kind == "parquet":
             table = _read_parquet(path, limits)
         else:
-            table = _read_spreadsheet(path, kind, known, limits)
+            table = _read_spreadsheet(path, kind, known, limits, sheet)
     except IsADirectoryError:
         raise InputError("input.is_directory", path=str(path)) from None
     except OSError as exc:
         raise InputError("input.not_found", path=f"{path} ({exc.strerror})") from None
-    table.sha256 = digest
+    for part in table.sheets or [table]:
+        part.sha256 = digest
     return table
 
 
@@ -231,9 +251,12 @@ def newlines_before(path: Path, at: int) -> int:
 def _codec(name: str) -> str:
     """Canonical codec name; GBK and GB2312 are read as their superset GB18030."""
     try:
-        canon = codecs.lookup(name).name
-    except LookupError:
+        info = codecs.lookup(name)
+    except (LookupError, TypeError, ValueError):
         raise InputError("input.unknown_encoding", path=f"encoding={name}") from None
+    if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib…: codecs, but not of text
+        raise InputError("input.unknown_encoding", path=f"encoding={name}")
+    canon = info.name
     return "gb18030" if canon in ("gbk", "gb2312", "cp936", "euc_cn", "hz") else canon
 
 
@@ -844,8 +867,17 @@ def _null_blank(frame: pl.DataFrame, maybe: pl.Series | None = None) -> pl.DataF
     return frame
 
 
+# a number as a totals row holds it: digits (at most 14 before the point: an ID number is no total), separators,
+# a sign, a decimal part, a percent sign
+NUMBER_RE = r"^[\s\u3000]*[-+]?(?:\d{1,14}(?:[,，]\d{3})*|\d{0,14})(?:\.\d+)?[%％]?[\s\u3000]*$"
+# a cell a footer may hold besides its first: another footer word, a fill-in line (填报日期：…) or a short label with
+# a colon and what follows it (日期：2024年7月1日)
+NOTE_CELL_RE = FOOTER_RE + "|" + FILL_IN.pattern + r"|^[^\d:：]{1,12}[:：]"
+LONG_DIGITS_RE = r"\d{6}"  # a lone cell after a footer line is a note unless it holds an ID-like run of digits
+
+
 def _first_cell_flags(width: int) -> list[pl.Expr]:
-    """Per body row: blank, footer line, totals line, at most one cell."""
+    """Per body row: blank, footer word first, totals word first, a lone note cell, the count of cells."""
     cells = [pl.col(f"c{j}") for j in range(width)]
     first = pl.coalesce(cells)
     count = pl.sum_horizontal(c.is_not_null() for c in cells)
@@ -853,18 +885,45 @@ def _first_cell_flags(width: int) -> list[pl.Expr]:
         (count == 0).alias("blank"),
         first.str.contains(FOOTER_RE).fill_null(False).alias("footer"),
         first.str.contains(TOTAL_RE).fill_null(False).alias("total"),
-        (count <= 1).alias("few"),
+        ((count == 1) & ~first.str.contains(LONG_DIGITS_RE).fill_null(False)).alias("few"),
+        count.alias("count"),
     ]
 
 
+def _looks_like(body: pl.DataFrame, flags: pl.DataFrame, width: int) -> pl.DataFrame:
+    """``flags`` with footer and totals kept only where the row looks like one: a footer line's other cells are
+    empty or read as a footer too (审核人：…, 填报日期：…); a totals line's other cells are empty or numbers. Any
+    other row starting with such a word is data, and is judged. Only the few rows starting with such a word are
+    looked at cell by cell (columnar)."""
+    at = flags.select(pl.arg_where(pl.col("footer") | pl.col("total"))).to_series()
+    if at.is_empty():
+        return flags
+    cells = [pl.col(f"c{j}") for j in range(width)]
+    some = body.select(pl.col(f"c{j}").gather(at) for j in range(width))
+    notes, numbers = some.select(
+        pl.sum_horizontal(c.str.contains(NOTE_CELL_RE).fill_null(False) for c in cells).alias("n"),
+        pl.sum_horizontal(c.str.contains(NUMBER_RE).fill_null(False) for c in cells).alias("d")).get_columns()
+    count = flags.get_column("count").gather(at)
+    footer = flags.get_column("footer").gather(at) & (notes == count)
+    total = flags.get_column("total").gather(at) & (numbers == count - 1)
+    return flags.with_columns(flags.get_column("footer").scatter(at, footer),
+                              flags.get_column("total").scatter(at, total))
+
+
 def _finish_grid(body: pl.DataFrame, header: _Header, grid: list[list[str | None]], *, name: str,
-                 fmt: str, encoding: str | None, limits: Limits, check_width: int | None) -> Table:
-    """Classify body rows (blank, footer, totals), check widths, name the columns, build the Table."""
+                 fmt: str, encoding: str | None, limits: Limits, check_width: int | None,
+                 numbers: Sequence[int] | None = None, columns: Sequence[int] | None = None) -> Table:
+    """Classify body rows (blank, footer, totals), check widths, name the columns, build the Table.
+    ``numbers``: the row number of each grid row (default: its position + 1); ``columns``: the column number of
+    each grid column (default: its position + 1)."""
+    number = (lambda i: numbers[i]) if numbers is not None else (lambda i: i + 1)
     data, dropped, totals = split_body(body, len(header.names), check_width)
-    skipped = [(i + 1, "title" if any(grid[i]) else "blank") for i in range(header.first)] + dropped
-    frame = _name_columns(data, header.names)
+    skipped = [(number(i), "title" if any(grid[i]) else "blank") for i in range(header.first)] + dropped
+    frame = _name_columns(data, header.names, columns)
     _check_rows(frame, limits)
-    return Table(frame, name, fmt, encoding, None, list(range(header.first + 1, header.last + 2)), skipped, totals)
+    blanks = sum(why == "blank" for _, why in dropped)
+    return Table(frame, name, fmt, encoding, None, [number(i) for i in range(header.first, header.last + 1)],
+                 skipped, totals, blank_rows=blanks)
 
 
 def split_body(body: pl.DataFrame, width: int, check_width: int | None, *, footer: bool = True
@@ -875,8 +934,8 @@ def split_body(body: pl.DataFrame, width: int, check_width: int | None, *, foote
         if check_width is not None and (body.get_column(FIELDS) != check_width).any():
             _check_ragged(body.select(ROW, FIELDS, blank=pl.lit(False), in_footer=pl.lit(False)), check_width)
         return body, [], []
-    flags = body.select(pl.col(ROW), *_first_cell_flags(width),
-                        *([pl.col(FIELDS)] if FIELDS in body.columns else []))
+    flags = _looks_like(body, body.select(pl.col(ROW), *_first_cell_flags(width),
+                                          *([pl.col(FIELDS)] if FIELDS in body.columns else [])), width)
     start = None
     if footer:
         # The footer starts at the first footer line after which every row is blank, a footer or one cell.
@@ -910,19 +969,22 @@ def _check_ragged(flags: pl.DataFrame, width: int) -> None:
         raise InputError("input.ragged", row=row, found=found, expected=width)
 
 
-def _name_columns(data: pl.DataFrame, names: list[str]) -> pl.DataFrame:
-    """Rename c0… to the header names; unnamed columns are dropped if empty, else called column_N."""
+def _name_columns(data: pl.DataFrame, names: list[str], numbers: Sequence[int] | None = None) -> pl.DataFrame:
+    """Rename c0… to the header names; unnamed columns are dropped if empty, else called column_N (N: the
+    column's number, ``numbers[j]`` when given)."""
     has_data = data.select(pl.col(f"c{j}").is_not_null().any() for j in range(len(names))).row(0) \
         if data.height and not all(names) else (False,) * len(names)
     columns: dict[str, str] = {}
+    taken: set[str] = set()  # the names so far (a set: a header of 100,000 columns is checked in linear time)
     for j, name in enumerate(names):
         if not name:
             if not has_data[j]:
                 continue
-            name = f"column_{j + 1}"
-        if name in columns.values() or name == ROW:
+            name = f"column_{(numbers[j] if numbers is not None else j + 1)}"
+        if name in taken or name == ROW:
             raise InputError("input.duplicate_column", column=name)
         columns[f"c{j}"] = name
+        taken.add(name)
     kept = data.drop([c for c in data.columns if c != ROW and c not in columns])
     if kept.columns == [ROW, *columns] and kept.schema[ROW] == pl.Int64:  # renaming only: no column copied
         return kept.rename(columns)
@@ -954,35 +1016,294 @@ def _finish_flat(frame: pl.DataFrame, base: int, name: str, fmt: str, limits: Li
 # -------------------------------------------------------------------------------------- spreadsheets
 
 
-def _read_spreadsheet(path: Path, kind: str, known: frozenset[str], limits: Limits) -> Table:
-    """XLSX/XLS through python-calamine, after refusing zip bombs and XML entity declarations."""
-    if kind == "xlsx":
-        _check_zip(path, limits)
+def _read_spreadsheet(path: Path, kind: str, known: frozenset[str], limits: Limits, sheet: str | None = None
+                      ) -> Table:
+    """XLSX/XLS through python-calamine, every worksheet with data (or the one named ``sheet``): the first
+    sheet read is the Table, all of them are in its ``sheets``, the others (empty, not selected, unreadable) in
+    its ``sheet_notes``. An XLSX is checked for zip bombs and XML entities, and each sheet is measured from its
+    XML before anything allocates its grid (:mod:`fpschema.sheetscan`)."""
     from python_calamine import CalamineWorkbook
 
+    if kind == "xlsx":
+        _check_zip(path, limits)
     try:
         with path.open("rb") as fh:
             book = CalamineWorkbook.from_filelike(fh)
-            sheet = _first_sheet(book)
-            cells = sheet.to_python(skip_empty_area=False) if sheet is not None else []
-            merges = list(sheet.merged_cell_ranges or []) if sheet is not None else []
-    except InputError:
-        raise
+        names = list(book.sheet_names)
     except Exception as exc:  # noqa: BLE001 - calamine reports a broken file in many ways
         raise InputError("input.spreadsheet", detail=f"{type(exc).__name__}: {exc}") from None
+    if sheet is not None and sheet not in names:
+        raise InputError("input.sheet_not_found", sheet=sheet, sheets=", ".join(names))
+    if kind == "xlsx":
+        tables, notes = _xlsx_sheets(path, book, known, limits, sheet)
+    else:
+        tables, notes = _xls_sheets(book, names, path.name, known, limits, sheet)
+    if not tables:
+        order = {"error": 0, "ignored": 1, "empty": 2}  # the worst reason a sheet gave no table
+        failed = min((n for n in notes if n["status"] == "error" or "error" in n),
+                     key=lambda n: order.get(n["status"], 3), default=None)
+        if failed is not None and "error" in failed:
+            raise failed["error"]
+        if failed is not None:
+            raise InputError("input.spreadsheet", detail=f"{failed['name']}: {failed['reason']}")
+        raise InputError("input.empty", path=str(path))
+    for note in notes:
+        note.pop("error", None)
+    first = tables[0]
+    first.sheets = tables
+    first.sheet_notes = notes
+    first.sheet_order = names
+    return first
+
+
+def _xlsx_sheets(path: Path, book: Any, known: frozenset[str], limits: Limits, chosen: str | None
+                 ) -> tuple[list[Table], list[dict[str, Any]]]:
+    """Each worksheet of an XLSX measured, then read whole (dense) or compacted (sparse), within the limits."""
+    from python_calamine import CalamineWorkbook
+
+    from . import sheetscan
+
+    tables: list[Table] = []
+    notes: list[dict[str, Any]] = []
+    try:
+        zf = zipfile.ZipFile(path)
+        parts, date1904 = sheetscan.workbook_parts(zf)
+    except Exception as exc:  # noqa: BLE001 - a broken zip or workbook part fails in many ways
+        raise InputError("input.spreadsheet", detail=f"{type(exc).__name__}: {exc}") from None
+    with zf:
+        for part in parts:
+            if chosen is not None and part.name != chosen:
+                notes.append({"name": part.name, "status": "ignored", "reason": "not_selected"})
+                continue
+            if part.member is None:  # a chart sheet, or a sheet whose part is missing
+                notes.append({"name": part.name, "status": "empty", "reason": "not_a_worksheet"})
+                continue
+            try:
+                found = sheetscan.scan(zf, part.member)
+            except Exception as exc:  # noqa: BLE001 - a broken member (bad deflate data, CRC) fails in many ways
+                notes.append(_sheet_error(part.name, f"{type(exc).__name__}: {exc}"))
+                continue
+            if found.cells == 0:
+                notes.append({"name": part.name, "status": "empty", "reason": "no_cells"})
+                continue
+            _check_sheet(found, limits, part.name)
+            rows = columns = None
+            source = book
+            try:
+                if found.unreferenced == 0 and found.grid_area > max(DENSE_SLACK, DENSE_FACTOR * found.cells):
+                    rows, columns = found.rows, found.columns
+                    source = CalamineWorkbook.from_filelike(io.BytesIO(sheetscan.compact(zf, part.member, found)))
+                sh = source.get_sheet_by_name(part.name)
+                cells = sh.to_python(skip_empty_area=False)
+                merges = list(sh.merged_cell_ranges or [])
+            except Exception as exc:  # noqa: BLE001 - calamine reports a broken sheet in many ways
+                notes.append(_sheet_error(part.name, f"{type(exc).__name__}: {exc}"))
+                continue
+            _sheet_into(tables, notes, part.name, cells, merges, path.name, "xlsx", known, limits, rows, columns,
+                        found.errors, date1904)
+    return tables, notes
+
+
+def _xls_sheets(book: Any, names: list[str], name: str, known: frozenset[str], limits: Limits, chosen: str | None
+                ) -> tuple[list[Table], list[dict[str, Any]]]:
+    """Each sheet of an XLS (BIFF): its grid is at most 65,536 × 256 cells, checked against ``max_area``
+    before it is turned into Python values."""
+    tables: list[Table] = []
+    notes: list[dict[str, Any]] = []
+    for sheet_name in names:
+        if chosen is not None and sheet_name != chosen:
+            notes.append({"name": sheet_name, "status": "ignored", "reason": "not_selected"})
+            continue
+        try:
+            sh = book.get_sheet_by_name(sheet_name)
+            if not (sh.height and sh.width):
+                notes.append({"name": sheet_name, "status": "empty", "reason": "no_cells"})
+                continue
+            (r1, c1) = sh.end or (0, 0)
+            area = (r1 + 1) * (c1 + 1)
+            if area > limits.max_area:
+                raise InputError("input.sheet_too_large", sheet=sheet_name, limit="max_area", value=area,
+                                 maximum=limits.max_area, cell=f"{_letters(c1 + 1)}{r1 + 1}")
+            cells, rows, columns = _xls_compact(sh)
+            merges = _moved_ranges(list(sh.merged_cell_ranges or []), rows, columns)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. a chart sheet, a broken record
+            notes.append(_sheet_error(sheet_name, f"{type(exc).__name__}: {exc}"))
+            continue
+        _sheet_into(tables, notes, sheet_name, cells, merges, name, "xls", known, limits, rows, columns, [], False)
+    return tables, notes
+
+
+def _xls_compact(sh: Any) -> tuple[list[list[Any]], list[int], list[int]]:
+    """An XLS sheet's rows and columns that hold a value (empty ones left out without a Python step per cell:
+    list.count and a transposition), with their 1-based numbers: a stray far cell costs no 16-million-cell list."""
+    r0, c0 = sh.start or (0, 0)
+    rows, kept = [], []
+    for i, row in enumerate(sh.iter_rows()):
+        if row.count("") < len(row):
+            rows.append(r0 + i + 1)
+            kept.append(row)
+    width = max(map(len, kept), default=0)
+    padded = (r + [""] * (width - len(r)) for r in kept)
+    used = [j for j, col in enumerate(zip(*padded, strict=True)) if col.count("") < len(col)]
+    if len(used) < width:
+        kept = [[r[j] if j < len(r) else "" for j in used] for r in kept]
+    return kept, rows, [c0 + j + 1 for j in used]
+
+
+def _moved_ranges(merges: list[Any], rows: list[int], columns: list[int]) -> list[Any]:
+    """Merged ranges ((r0, c0), (r1, c1), 0-based) in the coordinates of the kept ``rows`` and ``columns``."""
+    import bisect
+
+    out = []
+    for (a, b), (c, d) in merges:
+        top, bottom = bisect.bisect_left(rows, a + 1), bisect.bisect_right(rows, c + 1) - 1
+        left, right = bisect.bisect_left(columns, b + 1), bisect.bisect_right(columns, d + 1) - 1
+        if top <= bottom and left <= right:
+            out.append(((top, left), (bottom, right)))
+    return out
+
+
+def _letters(number: int) -> str:
+    from .sheetscan import column_letters
+
+    return column_letters(number)
+
+
+def _sheet_error(name: str, detail: str) -> dict[str, Any]:
+    return {"name": name, "status": "error", "reason": detail[:500]}
+
+
+def _check_sheet(found: Any, limits: Limits, name: str) -> None:
+    """input.sheet_too_large for a sheet over a limit (before anything allocates its grid)."""
+    for limit, value in (("max_cells", found.cells), ("max_columns", len(found.columns) + found.unreferenced),
+                         ("max_area", found.compact_area)):
+        if value > getattr(limits, limit):
+            raise InputError("input.sheet_too_large", sheet=name, limit=limit, value=value,
+                             maximum=getattr(limits, limit), cell=found.far_cell)
+    if found.unreferenced and found.grid_area > limits.max_area:  # cells without a reference: read as they are
+        raise InputError("input.sheet_too_large", sheet=name, limit="max_area", value=found.grid_area,
+                         maximum=limits.max_area, cell=found.far_cell)
+
+
+def _sheet_into(tables: list[Table], notes: list[dict[str, Any]], sheet: str, cells: list[list[Any]],
+                merges: list[Any], name: str, fmt: str, known: frozenset[str], limits: Limits,
+                rows: list[int] | None, columns: list[int] | None, errors: list[tuple[int, int, str]],
+                date1904: bool) -> None:
+    """Read one sheet's cells into ``tables``, or note why it holds no table."""
+    try:
+        table = _sheet_table(cells, merges, name, fmt, known, limits, rows, columns, errors, date1904)
+    except InputError as exc:
+        if exc.code in ("input.too_many_rows", "input.sheet_too_large"):
+            raise
+        # no header: a sheet of notes, not a table (ignored, with a warning); else the sheet is broken
+        status = {"input.empty": "empty", "input.no_header": "ignored"}.get(exc.code, "error")
+        reason = exc.code if status != "error" else f"{exc.code}: {exc.message('en')}"
+        notes.append({"name": sheet, "status": status, "reason": reason, "error": exc})
+        return
+    table.sheet = sheet
+    tables.append(table)
+
+
+DATE1904_SHIFT = timedelta(days=1462)  # a 1904-system serial is this much later than the same serial in 1900
+
+
+def _shift_1904(cells: list[list[Any]]) -> list[list[Any]]:
+    """Dates of a workbook in the 1904 date system, read as if in the 1900 system, moved to their real day."""
+    def fix(v: Any) -> Any:
+        return v + DATE1904_SHIFT if isinstance(v, date) else v  # datetime is a date too
+
+    return [[fix(v) for v in row] if any(isinstance(v, date) for v in row) else row for row in cells]
+
+
+def _sheet_table(cells: list[list[Any]], merges: list[Any], name: str, fmt: str, known: frozenset[str],
+                 limits: Limits, rows: list[int] | None, columns: list[int] | None,
+                 errors: list[tuple[int, int, str]], date1904: bool) -> Table:
+    """One sheet's cells (rows and columns numbered by ``rows``/``columns`` when compacted) into a Table."""
+    if date1904 and not _calamine_1904():
+        cells = _shift_1904(cells)
+    _put_errors(cells, errors, rows, columns)
     width = max(map(len, cells), default=0)
     grid = _head_grid(cells, width)
     if not any(any(row) for row in grid):
-        raise InputError("input.empty", path=str(path))
+        raise InputError("input.empty", path=name)
     header = _find_header(grid, known, _merged_filler(grid, merges))
     body_rows = cells[header.last + 1:]
-    columns = [_cells_series(f"c{j}", [row[j] if j < len(row) else None for row in body_rows])
-               for j in range(width)]
+    series = [_cells_series(f"c{j}", [row[j] if j < len(row) else None for row in body_rows]) for j in range(width)]
     first_row = header.last + 2
-    body = _null_blank(pl.DataFrame(columns, schema={f"c{j}": pl.String for j in range(width)}))
-    body = body.with_columns(pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias(ROW))
-    return _finish_grid(body, header, grid, name=path.name, fmt=kind, encoding=None, limits=limits,
-                        check_width=None)
+    body = _null_blank(pl.DataFrame(series, schema={f"c{j}": pl.String for j in range(width)}))
+    if rows is None:
+        body = body.with_columns(pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias(ROW))
+    else:
+        body = body.with_columns(pl.Series(ROW, rows[header.last + 1:header.last + 1 + body.height], dtype=pl.Int64))
+    table = _finish_grid(body, header, grid, name=name, fmt=fmt, encoding=None, limits=limits, check_width=None,
+                         numbers=rows, columns=columns)
+    if rows is not None and len(rows) > header.last + 1:  # empty rows the compacting left out
+        table.blank_rows += (rows[-1] - rows[header.last]) - (len(rows) - 1 - header.last)
+    table.cell_errors = _error_cells(errors, header, table, rows, columns)
+    return table
+
+
+def _put_errors(cells: list[list[Any]], errors: list[tuple[int, int, str]], rows: list[int] | None,
+                columns: list[int] | None) -> None:
+    """Write each error cell's text (#N/A…), which calamine reads as empty, into its place: the row is then a
+    row, judged, not a blank one."""
+    row_at = {r: i for i, r in enumerate(rows)} if rows is not None else None
+    col_at = {c: j for j, c in enumerate(columns)} if columns is not None else None
+    for row, col, text in errors:
+        i = row_at.get(row) if row_at is not None else row - 1
+        j = col_at.get(col) if col_at is not None else col - 1
+        if i is not None and j is not None and i < len(cells) and j < len(cells[i]):
+            cells[i][j] = text
+
+
+def _error_cells(errors: list[tuple[int, int, str]], header: _Header, table: Table, rows: list[int] | None,
+                 columns: list[int] | None) -> list[tuple[int, str, str]]:
+    """(row, column name, text) of each Excel error cell (#N/A, #DIV/0!…); a cell outside the named columns is
+    named by its reference (e.g. F7)."""
+    if not errors:
+        return []
+    position = {c: j for j, c in enumerate(columns)} if columns is not None else None
+    last_header = rows[header.last] if rows is not None else header.last + 1
+    kept = set(table.frame.columns)
+    out = []
+    for row, col, text in errors:
+        j = position.get(col) if position is not None else col - 1
+        label = header.names[j] if j is not None and j < len(header.names) and row > last_header else ""
+        if not label or label not in kept:
+            label = f"{_letters(col)}{row}"
+        out.append((row, label, text))
+    return sorted(out)
+
+
+@cache
+def _calamine_1904() -> bool:
+    """Whether python-calamine already reads dates of a 1904-system workbook right (checked once, on a tiny
+    workbook built here)."""
+    from python_calamine import CalamineWorkbook
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/'
+                   'package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-'
+                   'package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/></Types>')
+        z.writestr("_rels/.rels", '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+                   'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
+                   'officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+        z.writestr("xl/workbook.xml", '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                   'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><workbookPr '
+                   'date1904="1"/><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>')
+        z.writestr("xl/_rels/workbook.xml.rels", '<Relationships xmlns="http://schemas.openxmlformats.org/package/'
+                   '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
+                   'officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
+        z.writestr("xl/styles.xml", '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                   '<cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="14" applyNumberFormat="1"/></cellXfs>'
+                   '</styleSheet>')
+        z.writestr("xl/worksheets/sheet1.xml", '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+                   '2006/main"><sheetData><row r="1"><c r="A1" s="1"><v>1</v></c></row></sheetData></worksheet>')
+    value = CalamineWorkbook.from_filelike(io.BytesIO(buf.getvalue())).get_sheet_by_index(0).to_python()[0][0]
+    return isinstance(value, date) and value.year == 1904
 
 
 def _head_grid(cells: list[list[Any]], width: int) -> list[list[str | None]]:
@@ -1021,18 +1342,6 @@ def _cells_series(name: str, values: list[Any]) -> pl.Series:
     if rest := kinds - {str, float}:
         parts.append(pl.Series([_cell_text(v) if type(v) in rest else None for v in values], dtype=pl.String))
     return pl.select(pl.coalesce(parts)).to_series().alias(name)
-
-
-def _first_sheet(book: Any) -> Any:
-    """The first worksheet that has any data (chart sheets and failing sheets are passed over)."""
-    for index in range(len(book.sheet_names)):
-        try:
-            sheet = book.get_sheet_by_index(index)
-        except Exception:  # noqa: BLE001 - e.g. a chart sheet
-            continue
-        if sheet.height and sheet.width:
-            return sheet
-    return None
 
 
 def _merged_filler(grid: list[list[str | None]], merges: list[Any]
@@ -1079,7 +1388,7 @@ def _check_zip(path: Path, limits: Limits) -> None:
     except InputError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
-            RuntimeError) as exc:
+            RuntimeError, zlib.error) as exc:
         raise InputError("input.spreadsheet", detail=f"{type(exc).__name__}: {exc}") from None
 
 
@@ -1236,9 +1545,9 @@ def _jsonl_records(lines: list[str], rows: list[int]) -> list[Any]:
 def _jsonl_fast(data: bytes) -> pl.DataFrame | None:
     """JSON Lines of flat objects decoded by polars, or None to let the json module do it.
 
-    Used when every non-blank line is an object, no value is a float (polars would write 12.0 as
-    "12") or nested, and the first KEY_SAMPLE lines name every key. The last is checked: explicit
-    nulls are decoded as a sentinel, so each line's count of ``":`` must equal its decoded values.
+    Used when every non-blank line is an object and no value is a float (polars would write 12.0 as
+    "12") or nested. The keys are those of every line (found by a regex, columnar); each line's count of keys
+    must equal its decoded values, else the json module reads the file.
     """
     try:
         lines = pl.read_csv(data, has_header=False, separator="\x1f", quote_char=None, schema={"l": pl.String},
@@ -1254,20 +1563,22 @@ def _jsonl_fast(data: bytes) -> pl.DataFrame | None:
     ).row(0)
     if not objects or floats or awkward or blank.all():
         return None
+    # every key of every line, found by polars (a key first seen on line 100,000, or written "key" : value, too)
+    raw_keys = lines.select(line.str.extract_all(JSON_KEY_RE).explode().str.extract(JSON_KEY_RE, 1).drop_nulls()
+                            .unique(maintain_order=True)).to_series().to_list()
     try:
-        sample = [json.loads(text) for text in lines.filter(~blank)["l"].head(KEY_SAMPLE).to_list()]
+        keys = list(dict.fromkeys(json.loads(f'"{k}"') for k in raw_keys))
     except (ValueError, RecursionError):
         return None
-    keys = list(dict.fromkeys(k for rec in sample if isinstance(rec, dict) for k in rec))
     if ROW in keys:
         return None
     marked = lines.select(pl.when(blank).then(pl.lit("{}")).otherwise(
-        line.str.replace_all('": null', '": "\\u0000"', literal=True)).alias("l"))
+        line.str.replace_all(r'"\s*:\s*null\b', '": "\\u0000"')).alias("l"))
     try:
         decoded = marked.select(line.str.json_decode(pl.Struct({k: pl.String for k in keys}))).unnest("l")
     except pl.exceptions.PolarsError:
         return None
-    present = marked.select(line.str.count_matches('":', literal=True)).to_series()
+    present = marked.select(line.str.count_matches(JSON_KEY_RE)).to_series()
     found = decoded.select(pl.sum_horizontal(pl.nth(i).is_not_null().cast(pl.UInt32) for i in range(len(keys)))
                            if keys else pl.repeat(0, decoded.height, dtype=pl.UInt32)).to_series()
     if not (present == found).all():
@@ -1285,7 +1596,11 @@ def _read_parquet(path: Path, limits: Limits) -> Table:
         frame = pl.read_parquet(path, glob=False)
     except Exception as exc:  # noqa: BLE001 - polars/arrow raise many kinds for a broken file
         raise InputError("input.parquet", detail=f"{type(exc).__name__}: {exc}") from None
-    return _finish_flat(_text_frame(frame), 1, path.name, "parquet", limits)
+    try:
+        text = _text_frame(frame)
+    except Exception as exc:  # noqa: BLE001 - a column type with no text form
+        raise InputError("input.parquet", detail=f"{type(exc).__name__}: {exc}") from None
+    return _finish_flat(text, 1, path.name, "parquet", limits)
 
 
 def _is_pandas(obj: Any) -> bool:
@@ -1323,9 +1638,12 @@ def _text_frame(frame: pl.DataFrame) -> pl.DataFrame:
         # work on the column under a fixed name: pl.col reads names such as "*" or "^a$" as patterns
         single = frame.to_series(i).to_frame("v")
         if _vectorised(single, "v", dtype):
-            columns.append(single.select(_text_expr("v", dtype)).to_series().alias(name))
-        else:
-            columns.append(pl.Series(name, [_cell_text(v) for v in single["v"].to_list()], dtype=pl.String))
+            try:
+                columns.append(single.select(_text_expr("v", dtype)).to_series().alias(name))
+                continue
+            except pl.exceptions.PolarsError:  # a type polars cannot write as text: value by value below
+                pass
+        columns.append(pl.Series(name, [_cell_text(v) for v in single["v"].to_list()], dtype=pl.String))
     return pl.DataFrame(columns) if columns else pl.DataFrame()
 
 
@@ -1334,7 +1652,7 @@ def _vectorised(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> bool:
         col = pl.col(name)
         return not frame.select((col.is_finite() & (col == col.floor()) & (col.abs() >= BIG_INTEGRAL)).any()).item()
     return dtype in (pl.String, pl.Boolean, pl.Date, pl.Time, pl.Null) or dtype.is_numeric() \
-        or isinstance(dtype, pl.Datetime | pl.Enum | pl.Categorical | pl.Decimal | pl.Duration)
+        or isinstance(dtype, pl.Datetime | pl.Enum | pl.Categorical | pl.Decimal)
 
 
 def _text_expr(name: str, dtype: pl.DataType) -> pl.Expr:

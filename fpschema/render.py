@@ -187,19 +187,60 @@ def coverage_lines(report: Report) -> list[str]:
     return out
 
 
+SKIPPED_LISTED = 1000  # skipped rows listed one by one in a text report (all of them stay in the JSON source)
+SKIP_REASONS = {"totals": ("合计行", "totals row"), "footer": ("表尾说明行", "footer or note row")}
+SHEET_STATUS = {"validated": ("已校验", "validated"), "ignored": ("未校验", "ignored"), "empty": ("空", "empty"),
+                "error": ("无法读取", "unreadable")}
+
+
+def skipped_lines(report: Report) -> list[str]:
+    """The row accounting as lines of text in the report's language: per part read (sheet) its status and rows in,
+    judged and skipped, then every skipped row with its reason (up to SKIPPED_LISTED per part)."""
+    zh = report.lang == "zh"
+    out = []
+    for entry in report.source.get("sheets") or []:
+        name = entry.get("name")
+        status = SHEET_STATUS.get(entry.get("status", ""), (entry.get("status"), entry.get("status")))[0 if zh else 1]
+        where = (f"工作表“{visible(name)}”" if zh else f"sheet “{visible(name)}”") if name is not None else (
+            "数据" if zh else "data")
+        reason = f"（{visible(entry['reason'])}）" if zh and entry.get("reason") else (
+            f" ({visible(entry['reason'])})" if entry.get("reason") else "")
+        if entry.get("status") != "validated":
+            out.append(f"{where}：{status}{reason}" if zh else f"{where}: {status}{reason}")
+            continue
+        out.append(f"{where}：读入 {entry['rows_in']} 行，校验 {entry['rows_judged']} 行，跳过 {entry['rows_skipped']} 行，"
+                   f"空行 {entry.get('blank_rows', 0)} 行" if zh else
+                   f"{where}: {entry['rows_in']} rows in, {entry['rows_judged']} judged, {entry['rows_skipped']} "
+                   f"skipped, {entry.get('blank_rows', 0)} blank")
+        listed = entry.get("skipped_rows") or []
+        for item in listed[:SKIPPED_LISTED]:
+            why = SKIP_REASONS.get(item["reason"], (item["reason"], item["reason"]))[0 if zh else 1]
+            out.append(f"  跳过第 {item['row']} 行：{why}" if zh else f"  skipped row {item['row']}: {why}")
+        if len(listed) > SKIPPED_LISTED:
+            more = len(listed) - SKIPPED_LISTED
+            out.append(f"  另有 {more} 行跳过（见 JSON 报告）" if zh else f"  {more} more skipped (see the JSON report)")
+    return out
+
+
 # --- CSV ----------------------------------------------------------------------------------------------
 
 
 def to_csv(report: Report) -> str:
     """The reported findings as CSV with the header ``row,column,rule,severity,value,message`` (English in
-    every language; messages are in the report's language). Formula-like cells get a leading ``'``."""
+    every language; messages are in the report's language; a workbook's add ``sheet``), then the coverage and the row accounting (severity
+    ``coverage`` and ``rows``). Formula-like cells get a leading ``'``."""
     buf = io.StringIO()
     writer = csv.writer(buf, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
-    for row in report.findings.select(CSV_HEADER).iter_rows():
+    sheets = report.source.get("sheet") is not None or report.findings_all["sheet"].is_not_null().any()
+    header = (*CSV_HEADER, "sheet") if sheets else CSV_HEADER  # a workbook's findings name their sheet
+    pad = [""] if sheets else []
+    writer.writerow(header)
+    for row in report.findings.select(header).iter_rows():
         writer.writerow(["" if row[0] is None else row[0], *(csv_safe(c) for c in row[1:])])
     for line in coverage_lines(report):  # what the file was judged on: rows of severity "coverage"
-        writer.writerow(["", "", "", "coverage", "", csv_safe(line)])
+        writer.writerow(["", "", "", "coverage", "", csv_safe(line), *pad])
+    for line in skipped_lines(report):  # the row accounting and each row skipped: rows of severity "rows"
+        writer.writerow(["", "", "", "rows", "", csv_safe(line), *pad])
     return buf.getvalue()
 
 
@@ -211,14 +252,16 @@ def _rule_message(code: str, lang: str) -> str:
     return r.message(lang) if r else code
 
 
-def _finding_line(row: int | None, column: str | None, value: str | None) -> str:
-    where = "file" if row is None else f"row {row}"
+def _finding_line(row: int | None, column: str | None, value: str | None, sheet: str | None = None) -> str:
+    where = ("file" if row is None else f"row {row}") if sheet is None else (
+        f"sheet {sheet}" if row is None else f"sheet {sheet} row {row}")
     return f"{where}, {column if column is not None else '-'}: {'' if value is None else value}"
 
 
 def _finding_lines(part: pl.DataFrame) -> list[str]:
     """``row <n>, <column>: <value>`` for the first findings of ``part``, and how many more there are."""
-    lines = [_finding_line(*r) for r in part.head(JUNIT_MAX_LISTED).select("row", "column", "value").iter_rows()]
+    lines = [_finding_line(*r) for r in part.head(JUNIT_MAX_LISTED).select("row", "column", "value", "sheet")
+             .iter_rows()]
     if part.height > JUNIT_MAX_LISTED:
         lines.append(f"... {part.height - JUNIT_MAX_LISTED} more")
     return lines
@@ -272,9 +315,9 @@ def to_junit(report: Report) -> str:
         ET.SubElement(case, "skipped", message=xml_text(next(x for x in lines if _rule_message(r["rule"], report.lang)
                                                              in x)))
     rows = ET.SubElement(suite, "testcase", classname=xml_text(suite_name), name="rows", time="0")
-    ET.SubElement(rows, "system-out").text = (
-        f"rows_total={report.rows_total} rows_valid={report.rows_valid} rows_invalid={report.rows_invalid}"
-    )
+    ET.SubElement(rows, "system-out").text = xml_text("\n".join([
+        f"rows_total={report.rows_total} rows_valid={report.rows_valid} rows_invalid={report.rows_invalid}",
+        *skipped_lines(report)]))
     suite.set("tests", str(len(by_rule) + len(skipped) + 1))
     suite.set("failures", str(failures))
     suite.set("errors", "0")
@@ -393,9 +436,10 @@ def to_html(report: Report) -> str:
     shown = report.findings
     sev_label = {ERROR: lab["error"], WARNING: lab["warning"]}
     findings = [
-        (lab["file"] if row is None else row, visible(column), rule,
+        ((lab["file"] if row is None else row) if sheet is None else
+         f"{visible(sheet)} · {lab['file'] if row is None else row}", visible(column), rule,
          _severity_class({severity}), sev_label.get(severity, severity), visible(value), message or "")
-        for row, column, rule, severity, value, message in shown.select(CSV_HEADER).iter_rows()
+        for row, column, rule, severity, value, message, sheet in shown.select(*CSV_HEADER, "sheet").iter_rows()
     ]
     legend = [
         {"code": code, "cls": rule_severity[code],
@@ -426,7 +470,7 @@ def to_html(report: Report) -> str:
         "truncated_note": lab["truncated"].format(shown=f"{shown.height:,}", total=f"{report.findings_all.height:,}")
         if report.truncated else None,
         "legend": legend,
-        "coverage": coverage_lines(report),
+        "coverage": coverage_lines(report) + skipped_lines(report),
         "dashboard": [{"title": f"{d['label']}（{d['year']}）", "svg": _dashboard_svg(d, lab)}
                       for d in report.extras.get("dashboard", [])],
     }

@@ -3,7 +3,14 @@
 ``{"fpschema_version", "kind", "source": {"name", "format", "encoding", "sha256", ...}, "reference_date",
 "reference_date_source", "ok",
 "rows_total", "rows_valid", "rows_invalid", "counts": {"by_rule", "by_column", "by_severity"},
-"findings": [{"row", "column", "rule", "severity", "value", "message"}], "truncated"}``
+"findings": [{"row", "column", "rule", "severity", "value", "sheet", "message"}], "truncated"}``
+
+``source["sheets"]`` accounts for every row: one entry per part read (``"name": null`` for a CSV, JSON, JSONL or
+Parquet file or a data frame; one per worksheet of a workbook, those not validated included), each ``{"name",
+"status": "validated" | "ignored" | "empty" | "error", "rows_in", "rows_judged", "rows_skipped", "skipped_rows":
+[{"row", "reason"}], "blank_rows"}`` with ``rows_in == rows_judged + rows_skipped`` and ``rows_skipped ==
+len(skipped_rows)``; the validated sheets' ``rows_judged`` add up to ``rows_total``. Blank rows are no rows in:
+they are counted in ``blank_rows``. A finding's ``sheet`` names its worksheet (null outside workbooks).
 
 ``rows_total == rows_valid + rows_invalid`` always; a row is invalid when it has at least one finding
 of severity error. ``reference_date`` is the day future dates and ages were judged against, and
@@ -64,6 +71,8 @@ class Report:
     reference_date_source: str | None = None  # "option", "manifest" or "today" (fpschema.truth.SOURCES)
 
     def __post_init__(self) -> None:
+        if "sheet" not in self.findings_all.columns:  # the worksheet of each finding (null: not a workbook)
+            self.findings_all = self.findings_all.with_columns(pl.lit(None, dtype=pl.Utf8).alias("sheet"))
         if not self.fpschema_version:
             from . import __version__
 

@@ -407,6 +407,7 @@ class _Job:
     layout: str | None = None
     json_body: bytes | None = None
     size: int = 0
+    sheet: str | None = None  # the worksheet to validate (default: every sheet with data)
 
 
 @dataclass
@@ -448,7 +449,7 @@ def _run(job: _Job, settings: Settings, request_id: str) -> _Outcome:
     try:
         report = validate(source, job.kind, lang=job.lang, max_findings=job.max_findings,
                           reference_date=settings.reference_date, limits=Limits(max_rows=settings.max_rows),
-                          layout=job.layout)
+                          layout=job.layout, sheet=job.sheet)
     except InputError as err:
         if job.path is None:
             raise
@@ -739,6 +740,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                          description="报告中最多列出的问题数 / most findings listed"),
         layout: str | None = Query(None, max_length=64, description="文件的版式（full 完整记录、referral 介绍信），"
                                    "缺省时由表头判断 / the form the file is laid out as, found when omitted"),
+        sheet: str | None = Query(None, max_length=255, description="只校验工作簿中此工作表，其余列为未校验；缺省时校验每个"
+                                  "有数据的工作表 / validate only this worksheet of a workbook (the others are listed "
+                                  "as ignored); every sheet with data when omitted"),
     ) -> Response:
         content_type, options = parse_options_header(request.headers.get("content-type", "").encode("latin-1"))
         is_multipart = content_type == b"multipart/form-data"
@@ -754,7 +758,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not slots.try_acquire():
             raise ServiceError("request.busy", headers={"Retry-After": str(settings.retry_after)},
                                n=settings.max_concurrent, retry=settings.retry_after)
-        job = _Job(kind, lang, format, max_findings, layout=layout)
+        job = _Job(kind, lang, format, max_findings, layout=layout, sheet=sheet)
         upload: _Upload | None = None
         handed_over = False
         rid = request.state.request_id

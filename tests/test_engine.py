@@ -62,7 +62,7 @@ def test_report_structure_and_masking(tmp_path, corpus):
     assert (doc["reference_date"], doc["reference_date_source"]) == (REF.isoformat(), "option")
     assert {"name", "format", "encoding", "sha256"} <= set(doc["source"])
     assert set(doc["counts"]) == {"by_rule", "by_column", "by_severity"}
-    assert set(doc["findings"][0]) == {"row", "column", "rule", "severity", "value", "message"}
+    assert set(doc["findings"][0]) == {"row", "column", "rule", "severity", "value", "sheet", "message"}
     assert doc["truncated"] is True and len(doc["findings"]) == 50
     assert sum(doc["counts"]["by_severity"].values()) == report.findings_all.height
     ids = set(frame["client_id"].drop_nulls().to_list())
@@ -157,7 +157,7 @@ def test_renderers_from_a_real_report(tmp_path, corpus):
     assert "校验报告" in html and "<svg" in html and report.sample_rows
     assert report.to_csv().startswith("row,column,rule,severity,value,message")
     assert "<testsuite" in report.to_junit()
-    assert report.findings.columns == ["row", "column", "rule", "severity", "value", "message"]
+    assert report.findings.columns == ["row", "column", "rule", "severity", "value", "sheet", "message"]
 
 
 def test_pandera_schema_flags_the_same_rows():
