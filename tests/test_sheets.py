@@ -5,7 +5,6 @@ in = rows judged + rows skipped on every path); JSONL keys, wide headers and rea
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
