@@ -102,8 +102,8 @@ def _rows(frame: pl.DataFrame, first: int = 2) -> dict[int, list[Cell]]:
 def _peak_run(code: str) -> tuple[float, int]:
     """Run ``code`` in a fresh interpreter: (seconds, its peak RSS in KiB)."""
     start = time.perf_counter()
-    # the child reports its own peak (RUSAGE_CHILDREN would be the largest of every child this test run waited for)
-    code += "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    # the child reports its own peak, VmHWM (ru_maxrss survives fork and exec: it would show pytest's own peak)
+    code += "\nimport re; print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])"
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120)
     return time.perf_counter() - start, int(done.stdout.split()[-1])
 
