@@ -27,10 +27,17 @@ LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", sho
                     help="输出语言 / output language")
 
 
-def _fail(err: InputError, lang: str, path: object = None) -> None:
-    where = f"{path}: " if path else ""
+def _shown(text: object, unmask: bool) -> str:
+    """Text for the terminal: ID-like tokens masked unless ``unmask`` (fpschema.mask)."""
+    from .mask import mask_text
+
+    return str(text) if unmask else mask_text(str(text))
+
+
+def _fail(err: InputError, lang: str, path: object = None, unmask: bool = False) -> None:
+    where = f"{_shown(path, unmask)}: " if path else ""
     label = "错误" if lang == "zh" else "error"
-    click.echo(f"{where}{label} [{err.code}]: {err.message(lang)}", err=True)
+    click.echo(f"{where}{label} [{err.code}]: {err.message(lang, unmask)}", err=True)
     sys.exit(EXIT_USAGE)
 
 
@@ -110,7 +117,7 @@ def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, 
     try:
         records = _read_records(path)
     except InputError as err:
-        _fail(err, lang)
+        _fail(err, lang, unmask=unmask)
     ref, how = truth.resolve(path, reference_date.date() if reference_date else None)
     rows = []
     found = validate_records([record for _, record in records], kind, reference_date=ref, unmask=unmask)
@@ -227,15 +234,15 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
                                       layout=layout, free_services=free_services)
         except InputError as err:
             label = "错误" if lang == "zh" else "error"
-            click.echo(f"{path}: {label} [{err.code}]: {err.message(lang)}", err=True)
+            click.echo(f"{_shown(path, unmask)}: {label} [{err.code}]: {err.message(lang, unmask)}", err=True)
             worst = EXIT_USAGE
             continue
         except OSError as err:
-            click.echo(f"{path}: [output.unwritable] {err}", err=True)
+            click.echo(_shown(f"{path}: [output.unwritable] {err}", unmask), err=True)
             worst = EXIT_USAGE
             continue
         except ValueError as err:  # a targets or free-services file naming unknown codes, and the like
-            click.echo(f"{path}: [usage] {err}", err=True)
+            click.echo(_shown(f"{path}: [usage] {err}", unmask), err=True)
             worst = EXIT_USAGE
             continue
         if fmt == "text" or target is not None:  # the summary shows whenever stdout is free
