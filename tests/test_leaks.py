@@ -49,7 +49,7 @@ def corpus(tmp_path_factory) -> dict:
     for r in rows:
         r["备注"] = f"同户：{ids[0]}"  # a column the contract does not know
     main = pl.DataFrame(rows)
-    paths = {"main": folder / "main.csv", "xlsx": folder / "main.xlsx", "headerless": folder / "headerless.csv",
+    paths = {"main": folder / "main.csv", "xlsx": folder / f"{ids[2]}.xlsx", "headerless": folder / "headerless.csv",
              "duplicate": folder / f"{ids[5]}.csv", "records": folder / "records.json"}
     main.write_csv(paths["main"])
     main.write_excel(paths["xlsx"])
@@ -178,6 +178,7 @@ def test_service_answers_and_log_leak_nothing(corpus, tmp_path):
         assert response.status_code == 200
         assert answers["duplicate.json"].startswith("400")
         answers["page"] = client.get("/").text
+        answers["not found"] = client.get(f"/v1/schemas/{corpus['ids'][0]}").text
         log = live.log_text()
     found = {k: leaks(v, secrets) for k, v in {**answers, "log": log}.items()}
     assert not any(found.values()), {k: v for k, v in found.items() if v}
