@@ -53,6 +53,7 @@ ID15 = f"({_REGION}){_S}{_BIRTH_6}{_S}({_run(_D, _D, _D)})"  # first-generation 
 FPR15 = r"([A-Za-z]{3}\d{2})\d{6}(\d{4})"  # the older 15-character permanent-residence card
 # (pattern, the stars replacing its birth block), applied in this order (the 18-character form first)
 _ID_PATTERNS = ((ID18, 8), (ID15, 6), (FPR15, 6))
+ID_LIKE = "|".join(p for p, _ in _ID_PATTERNS)  # any of them (to find the values that hold one)
 _COMPILED = tuple((re.compile(p), "\\g<1>" + "*" * n + "\\g<2>") for p, n in _ID_PATTERNS)
 _DATE_LIKE = re.compile(r"\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}|(?:1[89]|20)\d{2}[01]\d[0-3]\d")
 DATE_LIKE = _DATE_LIKE.pattern
@@ -205,21 +206,37 @@ def mask_findings(findings: pl.DataFrame, kind: str) -> pl.DataFrame:
     """Findings (row, column, rule, severity, value) masked by value, vectorised: a value by what its field holds
     (ID number, name, birth date), else every ID-like token in it; a header shown as a column by
     :func:`mask_header`, or whole (:func:`mask_cell`) when the header row holds an ID number (a headerless file's
-    first data row read as the header); any other column by :func:`mask_text`."""
+    first data row read as the header); any other column by :func:`mask_text`.
+
+    Each mask runs only on the findings it applies to (gathered, masked, scattered back), and the ID patterns
+    only on values that hold one (a cheaper ``contains`` first): a million findings cost well under a second."""
     if findings.height == 0:
         return findings
     personal = personal_fields(kind)
-    fields_of = {k: [f for f, p in personal.items() if p == k] for k in (ID, NAME, BIRTH_DATE)}
-    value, column = pl.col("value"), pl.col("column")
-    masked_value = (pl.when(column.is_in(fields_of[ID])).then(mask_expr(value))
-                    .when(column.is_in(fields_of[NAME])).then(mask_name_expr(value))
-                    .when(column.is_in(fields_of[BIRTH_DATE])).then(mask_birth_expr(value))
-                    .otherwise(mask_text_expr(value)))
-    header = pl.col("row").is_null() & pl.col("rule").is_in(list(HEADER_RULES))
-    id_like = mask_text_expr(column) != column
-    data_row = (header & id_like).fill_null(False).any()
-    as_cell = pl.when(id_like).then(mask_text_expr(column)).otherwise(mask_name_expr(column))
-    masked_column = (pl.when(header & data_row).then(as_cell)
-                     .when(header).then(_mask_header_expr(column))
-                     .otherwise(mask_text_expr(column)))
-    return findings.with_columns(masked_value.alias("value"), masked_column.alias("column"))
+    value, column = findings.get_column("value"), findings.get_column("column")
+    by_kind = column.replace_strict(personal, default=None, return_dtype=pl.Utf8)
+    for name, how in ((ID, mask_expr), (NAME, mask_name_expr), (BIRTH_DATE, mask_birth_expr)):
+        value = _masked_where(value, by_kind == name, how)
+    value = _masked_where(value, by_kind.is_null() & (value.str.len_chars() >= ID_MIN_CHARS), mask_text_expr)
+    # columns: field names, but for file findings (row null) the header as read or a text the reader gave
+    file_level = findings.get_column("row").is_null()
+    if file_level.any():
+        header = file_level & findings.get_column("rule").is_in(list(HEADER_RULES))
+        id_like = column.str.contains(ID_LIKE).fill_null(False)
+        data_row = bool((header & id_like).any())
+        column = _masked_where(column, header & id_like, mask_text_expr)
+        column = _masked_where(column, header & ~id_like, mask_name_expr if data_row else _mask_header_expr)
+        column = _masked_where(column, file_level & ~header, mask_text_expr)
+    return findings.with_columns(value.alias("value"), column.alias("column"))
+
+
+def _masked_where(values: pl.Series, where: pl.Series, how: Any) -> pl.Series:
+    """``values`` with those at ``where`` (true) replaced by ``how`` applied to them only."""
+    at = where.fill_null(False).arg_true()
+    if len(at) == 0:
+        return values
+    masked = pl.select(how(pl.lit(values.gather(at)))).to_series().cast(pl.Utf8)
+    return values.scatter(at, masked)
+
+
+ID_MIN_CHARS = 15  # the shortest ID-like token (a shorter text holds none)

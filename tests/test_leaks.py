@@ -16,7 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import polars as pl
 import pytest
 
