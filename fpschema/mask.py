@@ -227,7 +227,11 @@ def mask_findings(findings: pl.DataFrame, kind: str) -> pl.DataFrame:
         column = _masked_where(column, header & id_like, mask_text_expr)
         column = _masked_where(column, header & ~id_like, mask_name_expr if data_row else _mask_header_expr)
         column = _masked_where(column, file_level & ~header, mask_text_expr)
-    return findings.with_columns(value.alias("value"), column.alias("column"))
+    out = [value.alias("value"), column.alias("column")]
+    if "record_id" in findings.columns:  # the Spark engine's record key: an ID number, maybe
+        key = findings.get_column("record_id").cast(pl.Utf8)
+        out.append(_masked_where(key, key.str.len_chars() >= ID_MIN_CHARS, mask_text_expr).alias("record_id"))
+    return findings.with_columns(out)
 
 
 def _masked_where(values: pl.Series, where: pl.Series, how: Any) -> pl.Series:

@@ -28,6 +28,8 @@ from .test_service import live_server
 NAMES = ["欧阳秀英", "司徒春梅", "上官冬梅", "诸葛兰芳", "慕容红霞", "端木桂英"]
 LONG_NAME = 60  # characters: over the contract's maxLength of a name (a finding whose value is the name)
 FORMATS = ("json", "csv", "html", "junit")
+KINDS = {"main": "service_record", "xlsx": "service_record", "headerless": "service_record",
+         "duplicate": "service_record", "records": "service_record", "indicators": "indicator_report"}
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +65,10 @@ def corpus(tmp_path_factory) -> dict:
         {"village_code": ids[3], ids[4]: NAMES[4]},  # an ID as a key (an unknown field)
     ]
     paths["records"].write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    indicators, _ = generator.generate("indicator_report", 30, seed=3, defects="all", defect_rate=0.6)
+    paths["indicators"] = folder / "indicators.csv"  # 核实说明 (explanations) naming a person by ID number
+    indicators.with_columns(pl.lit(f"已核实，见 {ids[0][:6]}-{ids[0][6:]} 的记录").alias("explanation")).write_csv(
+        paths["indicators"])
     secrets = {*ids, bad_checksum, *(i[:14] for i in ids), *NAMES, *births, *(b.replace("-", "") for b in births)}
     return {"paths": paths, "records": records, "secrets": secrets, "ids": ids, "names": NAMES, "births": births}
 
@@ -79,9 +85,9 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 def library_outputs(paths: dict, unmask: bool = False) -> dict[str, str]:
     out = {}
-    for name in ("main", "xlsx", "headerless", "duplicate", "records"):
+    for name, kind in KINDS.items():
         try:
-            report = fpschema.validate(paths[name], "service_record", reference_date=REF, unmask=unmask)
+            report = fpschema.validate(paths[name], kind, reference_date=REF, unmask=unmask)
         except fpschema.InputError as err:  # every error message, in both languages, and its details
             out[f"{name}.error"] = json.dumps([err.to_dict(lang) for lang in ("zh", "en")], ensure_ascii=False)
             out[f"{name}.error"] += str(err) + err.message("zh") + err.message("en")
@@ -122,6 +128,7 @@ def test_library_unmask_shows_everything(corpus):
     ids, names, births = corpus["ids"], corpus["names"], corpus["births"]
     assert {ids[0], ids[3], names[0], births[0]} <= leaks(text, corpus["secrets"])
     assert ids[4][6:14] in outputs["main.html"]  # the ID in free text (a sample row), shown as typed
+    assert ids[0][6:] in outputs["indicators.json"]  # in an explanation
 
 
 def test_validate_record_masks_every_json_type(corpus):
@@ -137,12 +144,12 @@ def test_validate_record_masks_every_json_type(corpus):
 def test_cli_outputs_and_errors_leak_nothing(corpus, tmp_path):
     paths, secrets = corpus["paths"], corpus["secrets"]
     texts = {}
-    for name in ("main", "xlsx", "headerless", "duplicate", "records"):
-        run = cli("validate", str(paths[name]), "--kind", "service_record", "--reference-date", REF.isoformat())
+    for name, kind in KINDS.items():
+        run = cli("validate", str(paths[name]), "--kind", kind, "--reference-date", REF.isoformat())
         texts[f"{name}.terminal"] = run.stdout + run.stderr
         for fmt in FORMATS:
             target = tmp_path / f"{name}.{fmt}"
-            run = cli("validate", str(paths[name]), "--kind", "service_record", "--format", fmt, "--output",
+            run = cli("validate", str(paths[name]), "--kind", kind, "--format", fmt, "--output",
                       str(target), "--reference-date", REF.isoformat())
             texts[f"{name}.{fmt}"] = run.stdout + run.stderr + (target.read_text("utf-8") if target.exists() else "")
     assert "input.duplicate_column" in texts["duplicate.terminal"]
@@ -167,9 +174,9 @@ def test_service_answers_and_log_leak_nothing(corpus, tmp_path):
     paths, secrets = corpus["paths"], corpus["secrets"]
     answers = {}
     with live_server(tmp_path / "server", reference_date=REF.isoformat()) as live, live.client() as client:
-        for name in ("main", "xlsx", "headerless", "duplicate", "records"):
+        for name, kind in KINDS.items():
             for fmt in ("json", "html", "csv"):
-                response = client.post("/v1/validate", params={"kind": "service_record", "format": fmt},
+                response = client.post("/v1/validate", params={"kind": kind, "format": fmt},
                                        files={"file": (paths[name].name, paths[name].read_bytes())})
                 answers[f"{name}.{fmt}"] = f"{response.status_code} {response.headers} {response.text}"
         response = client.post("/v1/validate", params={"kind": "service_record"}, json=corpus["records"])
