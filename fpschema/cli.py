@@ -255,7 +255,7 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
                 target.write_text(_summary_text(report, lang), encoding="utf-8")
             else:
                 report.write(target, fmt)
-            click.echo(("报告已写入：" if lang == "zh" else "report written: ") + str(target), err=True)
+            click.echo(("报告已写入：" if lang == "zh" else "report written: ") + _shown(target, unmask), err=True)
         if not report.ok:
             worst = max(worst, EXIT_FINDINGS)
     sys.exit(worst)

@@ -152,6 +152,9 @@ def test_cli_outputs_and_errors_leak_nothing(corpus, tmp_path):
             run = cli("validate", str(paths[name]), "--kind", kind, "--format", fmt, "--output",
                       str(target), "--reference-date", REF.isoformat())
             texts[f"{name}.{fmt}"] = run.stdout + run.stderr + (target.read_text("utf-8") if target.exists() else "")
+    run = cli("validate", str(paths["main"]), str(paths["xlsx"]), "--kind", "service_record", "--format", "json",
+              "--output", str(tmp_path / "several"), "--reference-date", REF.isoformat())
+    texts["several"] = run.stdout + run.stderr  # "report written: <folder>/<the xlsx's stem, an ID>.json"
     assert "input.duplicate_column" in texts["duplicate.terminal"]
     for fmt in ("text", "json"):
         run = cli("check-records", "service_record", str(paths["records"]), "--format", fmt,
