@@ -48,10 +48,13 @@ class InputError(Exception):
         super().__init__(f"{code}: {self.message('en')}")
 
     def shown_details(self, unmask: bool = False) -> dict[str, str]:
-        """The details as text, masked unless ``unmask``."""
-        from .mask import mask_text
+        """The details as text, masked unless ``unmask`` (a header, as a data row read as the header may hold a
+        birth date, also has a date's digits hidden)."""
+        from .mask import mask_header, mask_text
 
-        return {k: str(v) if unmask else mask_text(str(v)) for k, v in self.details.items()}
+        if unmask:
+            return {k: str(v) for k, v in self.details.items()}
+        return {k: mask_header(str(v)) if k == "column" else mask_text(str(v)) for k, v in self.details.items()}
 
     def message(self, lang: str = "zh", unmask: bool = False) -> str:
         zh, en = CODES[self.code]

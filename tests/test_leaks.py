@@ -191,3 +191,20 @@ def test_service_answers_and_log_leak_nothing(corpus, tmp_path):
         log = live.log_text()
     found = {k: leaks(v, secrets) for k, v in {**answers, "log": log}.items()}
     assert not any(found.values()), {k: v for k, v in found.items() if v}
+
+
+def test_error_details_are_masked_unless_asked():
+    err = fpschema.InputError("input.duplicate_column", column="11010519491231002X")
+    shown = [err.message("zh"), err.message("en"), str(err), json.dumps(err.to_dict(), ensure_ascii=False)]
+    assert not any("19491231" in s for s in shown) and all("110105********002X" in s for s in shown)
+    assert "****-**-**" in fpschema.InputError("input.duplicate_column", column="1949-12-31").message()
+    assert "11010519491231002X" in err.message("zh", unmask=True)
+    assert fpschema.InputError("input.duplicate_column", column="备注").message() == "表头重复：备注"
+
+
+def test_values_with_nothing_to_hide_keep_their_json_type():
+    found = validate_record({"client_id": 11010519491231002, "birth_status": 9}, "service_record",
+                            reference_date=REF)
+    values = {f.pointer: f.value for f in found}
+    assert values["/birth_status"] == 9  # a code given as a number stays a number
+    assert values["/client_id"] == "110105*******1002"  # an ID given as a number: its masked text
