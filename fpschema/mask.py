@@ -228,9 +228,10 @@ def mask_findings(findings: pl.DataFrame, kind: str) -> pl.DataFrame:
         column = _masked_where(column, header & ~id_like, mask_name_expr if data_row else _mask_header_expr)
         column = _masked_where(column, file_level & ~header, mask_text_expr)
     out = [value.alias("value"), column.alias("column")]
-    if "record_id" in findings.columns:  # the Spark engine's record key: an ID number, maybe
-        key = findings.get_column("record_id").cast(pl.Utf8)
-        out.append(_masked_where(key, key.str.len_chars() >= ID_MIN_CHARS, mask_text_expr).alias("record_id"))
+    for name in ("record_id", "sheet"):  # the Spark engine's record key, a workbook's sheet: an ID, maybe
+        if name in findings.columns:
+            key = findings.get_column(name).cast(pl.Utf8)
+            out.append(_masked_where(key, key.str.len_chars() >= ID_MIN_CHARS, mask_text_expr).alias(name))
     return findings.with_columns(out)
 
 
