@@ -47,14 +47,17 @@ class InputError(Exception):
         self.details = details
         super().__init__(f"{code}: {self.message('en')}")
 
-    def shown_details(self, unmask: bool = False) -> dict[str, str]:
-        """The details as text, masked unless ``unmask`` (a header, as a data row read as the header may hold a
-        birth date, also has a date's digits hidden)."""
+    def shown_details(self, unmask: bool = False) -> dict[str, object]:
+        """The details as shown: numbers as given, anything else as text masked unless ``unmask`` (a header, as a
+        data row read as the header may hold a birth date, also has a date's digits hidden)."""
         from .mask import mask_header, mask_text
 
-        if unmask:
-            return {k: str(v) for k, v in self.details.items()}
-        return {k: mask_header(str(v)) if k == "column" else mask_text(str(v)) for k, v in self.details.items()}
+        def shown(key: str, value: object) -> object:
+            if unmask or isinstance(value, (int, float)):
+                return value
+            return mask_header(str(value)) if key == "column" else mask_text(str(value))
+
+        return {k: shown(k, v) for k, v in self.details.items()}
 
     def message(self, lang: str = "zh", unmask: bool = False) -> str:
         zh, en = CODES[self.code]
@@ -65,4 +68,5 @@ class InputError(Exception):
             return template
 
     def to_dict(self, lang: str = "zh", unmask: bool = False) -> dict[str, object]:
-        return {"code": self.code, "message": self.message(lang, unmask), "details": self.shown_details(unmask)}
+        return {"code": self.code, "message": self.message(lang, unmask),
+                "details": {k: str(v) for k, v in self.shown_details(unmask).items()}}

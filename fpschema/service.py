@@ -109,7 +109,7 @@ class ServiceError(Exception):
     def message(self, lang: str) -> str:
         _, zh, en = SERVICE_ERRORS[self.code]
         try:
-            return (zh if lang == "zh" else en).format(**{k: mask_text(str(v)) for k, v in self.details.items()})
+            return (zh if lang == "zh" else en).format(**{k: mask_text(v) for k, v in self.details.items()})
         except (KeyError, IndexError):
             return zh if lang == "zh" else en
 
