@@ -55,13 +55,11 @@ def json_visible(text: str) -> str:
     return text.translate(_JSON_VISIBLE)
 
 
-def _masked(text: str) -> str:
-    """``text`` with every ID number in it masked, for messages built from things we did not mask ourselves."""
-    from . import mask
+def _shown(text: object, unmask: bool = False) -> str:
+    """Text for the terminal: ID-like tokens masked unless ``unmask`` (fpschema.mask)."""
+    from .mask import mask_text
 
-    # TODO(lead, issue J): fpschema.mask.mask_text comes with branch j-masking; until it is merged this is a no-op
-    mask_text = getattr(mask, "mask_text", None)
-    return mask_text(text) if mask_text is not None else text
+    return str(text) if unmask else mask_text(str(text))
 
 
 def plain(text: object) -> str:
@@ -78,16 +76,16 @@ def _cell(text: object):
     return Text("" if text is None else visible(text))
 
 
-def say(err: InputError, lang: str, path: object = None) -> None:
+def say(err: InputError, lang: str, path: object = None, unmask: bool = False) -> None:
     """The coded message of ``err`` on stderr, in ``lang``: ``path: 错误 [code]: message``."""
     where = f"{path}: " if path else ""
     label = "错误" if lang == "zh" else "error"
     with contextlib.suppress(OSError):  # stderr itself gone: the exit code still tells
-        click.echo(visible(_masked(f"{where}{label} [{err.code}]: {err.message(lang)}")), err=True)
+        click.echo(visible(_shown(f"{where}{label} [{err.code}]: {err.message(lang, unmask)}", unmask)), err=True)
 
 
-def _fail(err: InputError, lang: str, path: object = None) -> None:
-    say(err, lang, path)
+def _fail(err: InputError, lang: str, path: object = None, unmask: bool = False) -> None:
+    say(err, lang, path, unmask)
     sys.exit(EXIT_USAGE)
 
 
@@ -273,13 +271,13 @@ def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, 
     try:
         records = _read_records(path)
     except InputError as err:
-        _fail(err, lang)
+        _fail(err, lang, unmask=unmask)
     ref, how = truth.resolve(path, reference_date.date() if reference_date else None)
     rows = []
     try:
         found = validate_records([record for _, record in records], kind, reference_date=ref, unmask=unmask)
     except RecursionError:
-        _fail(InputError("input.too_deep", path=path), lang)
+        _fail(InputError("input.too_deep", path=path), lang, unmask=unmask)
     for (number, _), findings in zip(records, found, strict=True):
         for f in findings:
             rows.append({"record": number, "pointer": f.pointer, "rule": f.rule, "severity": f.severity,
@@ -409,20 +407,20 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
                                       explanations=explanations, zscore=zscore, progress=bar.update,
                                       layout=layout, free_services=free_services, sheet=sheet, limits=read_limits)
         except InputError as err:  # an unreadable input, an unwritable --valid-out / --invalid-out
-            say(err, lang, path)
+            say(err, lang, path, unmask)
             worst = max(worst, EXIT_USAGE)
             continue
         except RecursionError:
-            say(InputError("input.too_deep", path=path), lang, path)
+            say(InputError("input.too_deep", path=path), lang, path, unmask)
             worst = max(worst, EXIT_USAGE)
             continue
         except OSError as err:  # an option's file that cannot be read (outputs raise OutputError, above)
             say(InputError("input.unreadable", path=err.filename or path, reason=err.strerror or type(err).__name__),
-                lang, path)
+                lang, path, unmask)
             worst = max(worst, EXIT_USAGE)
             continue
         except ValueError as err:  # a targets or free-services file naming unknown codes, and the like
-            say(InputError("usage.option", detail=str(err)), lang, path)
+            say(InputError("usage.option", detail=str(err)), lang, path, unmask)
             worst = max(worst, EXIT_USAGE)
             continue
         except Exception as err:  # noqa: BLE001 - unexpected: said (3), and the other files still validated
@@ -435,10 +433,10 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
                 else:
                     report.write(target, fmt)
             except InputError as err:
-                say(err, lang, path)
+                say(err, lang, path, unmask)
                 worst = max(worst, EXIT_USAGE)
                 continue
-            click.echo(visible(("报告已写入：" if lang == "zh" else "report written: ") + str(target)), err=True)
+            click.echo(visible(("报告已写入：" if lang == "zh" else "report written: ") + _shown(target, unmask)), err=True)
         if fmt == "text" or target is not None:  # the summary shows whenever stdout is free
             _print_summary(report, lang)
         if fmt == "json" and target is None:

@@ -116,6 +116,7 @@ class Field:
     true_labels: tuple[str, ...] = field(default=())
     false_labels: tuple[str, ...] = field(default=())
     spec: dict[str, Any] = field(default_factory=dict, compare=False)
+    personal: str | None = None  # the personal data it holds, masked when shown: "id", "name", "birth_date"
 
 
 _DIGITS = re.compile(r"\^\[0-9\]\{(\d+)\}\$")
@@ -160,6 +161,7 @@ def fields(kind: str) -> tuple[Field, ...]:
                 true_labels=tuple(node.get("x-true-labels", ())),
                 false_labels=tuple(node.get("x-false-labels", ())),
                 spec=node,
+                personal=node.get("x-personal") or ("id" if node.get("x-sensitive") else None),
             )
         )
     return tuple(out)

@@ -16,7 +16,7 @@ import polars as pl
 from . import divisions
 from .check import Check
 from .contract import field_map, fields, key
-from .mask import mask_expr
+from .mask import BIRTH_DATE, ID, NAME, mask_birth_expr, mask_expr, mask_name_expr, personal_fields
 
 # The identity of one service: the same client, procedure, date and station twice is a duplicate.
 SERVICE_KEY = ("client_id#c", "procedure", "service_date", "station_code")
@@ -132,12 +132,16 @@ def _as_written(typed: pl.DataFrame, text: pl.DataFrame, column: str, kind: str)
 
 def reported_value(column: str, kind: str, unmask: bool) -> pl.Expr:
     """A key frame's cell as written of ``column`` (its ``v#`` column, or for a compared column its typed value
-    as text where the ``v#`` cell is blank), masked when the field is sensitive unless ``unmask``."""
+    as text where the ``v#`` cell is blank), masked when the field holds personal data (an ID number, name or
+    birth date: :func:`fpschema.mask.personal_fields`) unless ``unmask``."""
     value = pl.col(VALUE + column).cast(pl.Utf8)
     sensitive = _sensitive(column, kind)
     if column in _compared(kind) and not sensitive:
         value = pl.coalesce(value, pl.col(column).cast(pl.Utf8))
-    return mask_expr(value) if sensitive and not unmask else value
+    personal = personal_fields(kind).get(column)
+    if unmask or personal is None:
+        return value
+    return {ID: mask_expr, NAME: mask_name_expr, BIRTH_DATE: mask_birth_expr}[personal](value)
 
 
 def _sensitive(column: str, kind: str) -> bool:

@@ -609,7 +609,7 @@ def _report(kind: str, source: dict[str, Any], rows_total: int, mapping: Mapping
         rows_invalid=rows_total if mapping.missing_required else error_rows, lang=lang, max_findings=max_findings,
         sample_rows=_sample_rows(cells, findings, kind, unmask), columns=list(mapping.columns), extras=extras or {},
         reference_date=options.reference_date if options else None,
-        reference_date_source=options.reference_source if options else None,
+        reference_date_source=options.reference_source if options else None, unmask=unmask,
     )
 
 

@@ -64,7 +64,11 @@ CODES: dict[str, tuple[str, str]] = {
 
 
 class InputError(Exception):
-    """A source that cannot be read; ``code`` is stable, ``message(lang)`` is for people."""
+    """A source that cannot be read; ``code`` is stable, ``message(lang)`` is for people.
+
+    Details may echo what the file holds (a header, a path, a reader's message): every message and detail shown
+    has its ID-number-like tokens masked (:func:`fpschema.mask.mask_text`) unless ``unmask``; ``details`` keeps
+    them as given."""
 
     def __init__(self, code: str, **details: object):
         if code not in CODES:
@@ -73,17 +77,29 @@ class InputError(Exception):
         self.details = details
         super().__init__(f"{code}: {self.message('en')}")
 
-    def message(self, lang: str = "zh") -> str:
+    def shown_details(self, unmask: bool = False) -> dict[str, object]:
+        """The details as shown: numbers as given, anything else as text masked unless ``unmask`` (a header, as a
+        data row read as the header may hold a birth date, also has a date's digits hidden)."""
+        from .mask import mask_header, mask_text
+
+        def shown(key: str, value: object) -> object:
+            if unmask or isinstance(value, (int, float)):
+                return value
+            return mask_header(str(value)) if key == "column" else mask_text(str(value))
+
+        return {k: shown(k, v) for k, v in self.details.items()}
+
+    def message(self, lang: str = "zh", unmask: bool = False) -> str:
         zh, en = CODES[self.code]
         template = zh if lang == "zh" else en
         try:
-            return template.format(**self.details)
+            return template.format(**self.shown_details(unmask))
         except (KeyError, IndexError):
             return template
 
-    def to_dict(self, lang: str = "zh") -> dict[str, object]:
-        return {"code": self.code, "message": self.message(lang),
-                "details": {k: str(v) for k, v in self.details.items()}}
+    def to_dict(self, lang: str = "zh", unmask: bool = False) -> dict[str, object]:
+        return {"code": self.code, "message": self.message(lang, unmask),
+                "details": {k: str(v) for k, v in self.shown_details(unmask).items()}}
 
 
 class OutputError(InputError, OSError):

@@ -28,9 +28,8 @@ from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from . import contract, coverage
+from . import contract, coverage, mask
 from .findings import Finding
-from .mask import mask_id
 
 if TYPE_CHECKING:
     import polars as pl
@@ -128,7 +127,7 @@ def validate_records(records: Iterable[Any], kind: str, *, reference_date: date 
     todo = _row_checks(kind, ref, contract.load_free_services(free_services), plan)
     found = engine.findings_of(typed, todo, text, kind, unmask=True) if len(objects) > FEW_ROWS \
         else _few_findings(typed, todo, kind)
-    sensitive = {f.name for f in contract.fields(kind) if f.sensitive}
+    personal = {} if unmask else mask.personal_fields(kind)
     values = {i: v for i, v, _ in objects}
     for i, _, _ in objects:  # a required field the records lack and cannot derive: on each record
         out[i] = [Finding.of("field.required", "/" + name) for name in plan.missing]
@@ -137,12 +136,13 @@ def validate_records(records: Iterable[Any], kind: str, *, reference_date: date 
         value = values[row].get(column)
         if (code, column) in said:
             value = typed.filter(pl.col(reader.ROW) == row).select(said[code, column].cast(pl.Utf8)).item()
-        out[row].append(Finding.of(code, "/" + column, mask_id(value) if column in sensitive and not unmask
-                                   else value))
+        out[row].append(Finding.of(code, "/" + column,
+                                   value if unmask else mask.mask_value(value, personal.get(column))))
     order = contract.field_order(kind)
     for i, _, unknown in objects:  # in field order, as the engine orders a row's findings
         out[i].sort(key=lambda f: (order.get(f.pointer[1:], len(order)), f.rule))
-        out[i] += [Finding.of("field.unknown", _pointer(k)) for k in unknown]
+        out[i] += [Finding.of("field.unknown", _pointer(k) if unmask else mask.mask_text(_pointer(k)))
+                   for k in unknown]
     return out
 
 
@@ -152,9 +152,11 @@ def validate_record(
 ) -> list[Finding]:
     """Every finding for one record of ``kind`` (empty when the record is clean), ordered by field.
 
-    ``reference_date`` (default today) is the day "future" is measured from. ID numbers in finding
-    values are masked unless ``unmask`` is true. ``free_services`` overrides the services rural couples get free
-    (a JSON file or a list of procedure codes: :func:`contract.load_free_services`). The record's keys are its
+    ``reference_date`` (default today) is the day "future" is measured from. Unless ``unmask`` is true, finding
+    values are masked by value (:func:`fpschema.mask.mask_value`: an ID number, name or birth date by its field,
+    ID-like tokens anywhere; a value that is not text, such as an ID given as a JSON number, list or object, is
+    shown as its JSON text, masked), and so are ID-like keys. ``free_services`` overrides the services rural
+    couples get free (a JSON file or a list of procedure codes: :func:`contract.load_free_services`). The record's keys are its
     columns unless ``columns`` names those of its source; ``layout`` names its form (:func:`validate_records`).
     """
     return validate_records([record], kind, reference_date=reference_date, unmask=unmask,

@@ -53,8 +53,9 @@ def _messages(lang: str) -> pl.DataFrame:
 
 @dataclass
 class Report:
-    """Result of validating one source. ``findings_all`` holds every finding (values already masked
-    unless the caller asked otherwise); ``findings`` is the reported part, with messages."""
+    """Result of validating one source. ``findings_all`` holds every finding; ``findings`` is the reported part,
+    with messages. Unless ``unmask``, personal data is masked by value when the report is made (ID-like tokens
+    anywhere, names and birth dates by field: :mod:`fpschema.mask`), so every renderer shows it masked."""
 
     kind: str
     source: dict[str, Any]
@@ -69,6 +70,7 @@ class Report:
     fpschema_version: str = ""
     reference_date: date | None = None  # the day future dates and ages were judged against
     reference_date_source: str | None = None  # "option", "manifest" or "today" (fpschema.truth.SOURCES)
+    unmask: bool = False  # True: personal data shown as given (the one way out of masking)
 
     def __post_init__(self) -> None:
         if "sheet" not in self.findings_all.columns:  # the worksheet of each finding (null: not a workbook)
@@ -77,6 +79,18 @@ class Report:
             from . import __version__
 
             self.fpschema_version = __version__
+        if not self.unmask:
+            self._mask()
+
+    def _mask(self) -> None:
+        """Mask personal data by value in everything the report shows (:mod:`fpschema.mask`): the findings'
+        values and columns (vectorised), the sample rows by field, and every text of the source and extras."""
+        from . import mask
+
+        self.findings_all = mask.mask_findings(self.findings_all, self.kind)
+        self.sample_rows = [{**s, "cells": mask.mask_cells(s.get("cells", {}), self.kind)} for s in self.sample_rows]
+        self.source = mask.mask_nested(self.source)
+        self.extras = mask.mask_nested(self.extras)
 
     # --- the documented structure ----------------------------------------------------------------------
     @property

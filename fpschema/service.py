@@ -52,6 +52,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from . import __version__, contract
 from .catalogue import RULES
 from .errors import InputError
+from .mask import mask_text
 from .settings import MB, Settings
 
 log = logging.getLogger("fpschema.service")
@@ -108,7 +109,7 @@ class ServiceError(Exception):
     def message(self, lang: str) -> str:
         _, zh, en = SERVICE_ERRORS[self.code]
         try:
-            return (zh if lang == "zh" else en).format(**self.details)
+            return (zh if lang == "zh" else en).format(**{k: mask_text(v) for k, v in self.details.items()})
         except (KeyError, IndexError):
             return zh if lang == "zh" else en
 
@@ -459,14 +460,14 @@ def _run(job: _Job, settings: Settings, request_id: str) -> _Outcome:
     except Exception as exc:  # a defect the data provoked in the reader or engine: 422, never a 500
         log.error("%s unprocessable input: %s", request_id, _traceback_without_values(exc))
         raise ServiceError("input.unprocessable", error=type(exc).__name__, request_id=request_id) from None
-    report.source["name"] = job.name or "<records>"
+    report.source["name"] = mask_text(job.name) if job.name else "<records>"  # the file's name may hold an ID
     summary = {"kind": report.kind, "format": report.source.get("format"), "rows": report.rows_total,
                "invalid": report.rows_invalid, **report.counts["by_severity"]}
     if job.fmt == "html":
         return _Outcome(report.to_html(), "text/html; charset=utf-8", {"Content-Security-Policy": REPORT_CSP},
                         summary)
     if job.fmt == "csv":
-        stem = os.path.splitext(job.name)[0] if job.name else "records"
+        stem = mask_text(os.path.splitext(job.name)[0]) if job.name else "records"
         return _Outcome("\ufeff" + report.to_csv(), "text/csv; charset=utf-8",
                         {"Content-Disposition": _attachment(f"{stem}.findings.csv")}, summary)
     return _Outcome(report.to_json(), "application/json", {}, summary)
@@ -571,7 +572,7 @@ PAGE_LABELS: dict[str, dict[str, str]] = {
         "message": "说明", "error": "错误", "warning": "警告", "none": "没有发现问题。",
         "shown": "显示前 {shown} 条，共 {total} 条；完整清单请下载 CSV。", "download_csv": "下载问题清单（CSV）",
         "download_html": "下载 HTML 报告", "failed_request": "无法校验", "too_big": "文件超过 {size} 的上限",
-        "language": "English", "masked": "身份证号已脱敏显示。", "file_level": "文件",
+        "language": "English", "masked": "身份证号、姓名和出生日期已脱敏显示。", "file_level": "文件",
     },
     "en": {
         "title": "fpschema data validation",
@@ -588,7 +589,7 @@ PAGE_LABELS: dict[str, dict[str, str]] = {
         "shown": "Showing the first {shown} of {total}; download the CSV for the full list.",
         "download_csv": "Download findings (CSV)", "download_html": "Download HTML report",
         "failed_request": "Cannot validate", "too_big": "The file is larger than the limit of {size}",
-        "language": "中文", "masked": "ID numbers are shown masked.", "file_level": "file",
+        "language": "中文", "masked": "ID numbers, names and birth dates are shown masked.", "file_level": "file",
     },
 }
 

@@ -39,6 +39,7 @@ from . import aggregates, contract, coverage, dataset_checks, engine, reader, tr
 from .catalogue import RULES
 from .check import Check
 from .errors import InputError
+from .mask import mask_findings, mask_nested
 from .report import FINDING_SCHEMA, Report
 
 if TYPE_CHECKING:
@@ -180,6 +181,8 @@ def _validate_chunk(frame: pl.DataFrame, p: _Pass, checks: list[Check]) -> pl.Da
     distinct: dict[str, pl.Series] = {}
     typed = engine.prepare(text, p.kind, p.reference_date, distinct, plan=p.plan)
     found = engine.findings_of(typed, checks, text, p.kind, p.unmask, distinct=distinct)
+    if not p.unmask:  # by value, as a report masks itself: the findings may be written out by Spark
+        found = mask_findings(found, p.kind)
     # the chunk's row count, and where it lies: its partition (in its first _uid) and, for a file, the block
     counted = {"_k": [COUNT], "_n": [frame.height], "_uid": [frame.get_column(_UID).min()],
                "_file": [frame.get_column(_FILE)[0] if _FILE in frame.columns and frame.height else None],
@@ -217,6 +220,13 @@ class SparkReport(Report):
     @property
     def counts(self) -> dict[str, dict[str, int]]:
         return self.spark_counts
+
+    def _mask(self) -> None:
+        """As a report masks itself, and the counts Spark made (a header read as a column may hold an ID)."""
+        from .mask import mask_text
+
+        super()._mask()
+        self.spark_counts = {by: {mask_text(k): n for k, n in c.items()} for by, c in self.spark_counts.items()}
 
     @property
     def ok(self) -> bool:
@@ -502,7 +512,7 @@ def validate(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "
         kind=kind, source=src, rows_total=rows_total, findings_all=findings_all,
         rows_invalid=rows_total if cols.mapping.missing_required else invalid, lang=lang,
         max_findings=max_findings, columns=list(cols.raw), findings_total=sum(counts["by_severity"].values()),
-        spark_counts=counts, reference_date=ref, reference_date_source=how,
+        spark_counts=counts, reference_date=ref, reference_date_source=how, unmask=unmask,
         extras={"coverage": engine.coverage_of(cols.mapping.plan, engine.Options(ref, groups=groups_in))},
     )
 
@@ -526,11 +536,13 @@ def _validate_on_driver(spark_df: DataFrame, kind: str, cols: _Columns, ref: dat
         report.findings_all = pl.concat([report.findings_all.filter(pl.col("row").is_null()), merged])
         errors = merged.filter(pl.col("severity") == "error").get_column("row").n_unique()
         report.rows_invalid = max(report.rows_invalid, errors)
-    report.source = {**report.source, **src, "collected_to_driver": True}
+    report.source = {**report.source, **(src if unmask else mask_nested(src)), "collected_to_driver": True}
     if cols.id_raw is not None:
         ids = frame.select(pl.int_range(0, frame.height, dtype=pl.Int64).alias("row"),
                            pl.col(cols.id_raw).cast(pl.Utf8).alias("record_id"))
         report.findings_all = report.findings_all.join(ids, on="row", how="left", maintain_order="left")
+        if not unmask:
+            report.findings_all = mask_findings(report.findings_all, kind)
     return report
 
 
