@@ -1040,6 +1040,8 @@ def guarded_protocol(settings: Settings) -> type[asyncio.Protocol]:
 
     class GuardedH11Protocol(H11Protocol):
         _head_timer: asyncio.TimerHandle | None = None
+        _head_bytes = 0  # bytes of the head being received (h11 checks its size only while it is incomplete)
+        _tail = b""  # the last bytes seen, for a head end split across reads
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -1050,6 +1052,7 @@ def guarded_protocol(settings: Settings) -> type[asyncio.Protocol]:
 
         def _arm(self) -> None:
             self._disarm()
+            self._head_bytes, self._tail = 0, b""
             if not self.transport.is_closing():
                 self._head_timer = self.loop.call_later(settings.header_timeout, self._head_timeout)
 
@@ -1071,6 +1074,14 @@ def guarded_protocol(settings: Settings) -> type[asyncio.Protocol]:
                 self.transport.close()
 
         def data_received(self, data: bytes) -> None:
+            if self.conn.their_state is h11.IDLE:  # a head is arriving: count it up to its blank line
+                joined = self._tail + data
+                end = joined.find(b"\r\n\r\n")
+                self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+                self._tail = joined[-3:]
+                if self._head_bytes > MAX_HEAD_BYTES:
+                    self._refuse(ServiceError("request.bad_http"))
+                    return
             super().data_received(data)
             if self.conn.their_state is not h11.IDLE:  # the head is in: the request has begun
                 self._disarm()
