@@ -98,6 +98,8 @@ SERVICE_ERRORS: dict[str, tuple[int, str, str]] = {
                      "the service is busy ({n} validations running); retry in {retry} s"),
     "request.uploads_busy": (503, "服务繁忙（已有 {n} 个上传在进行），请 {retry} 秒后重试",
                              "the service is busy ({n} uploads arriving); retry in {retry} s"),
+    "request.client_uploads_busy": (503, "这个客户端已有 {n} 个上传在进行，请 {retry} 秒后重试",
+                                    "this client already has {n} uploads arriving; retry in {retry} s"),
     "request.connections_busy": (503, "服务繁忙（连接数已达 {n}），请稍后重试",
                                  "the service is busy ({n} connections open); retry later"),
     "request.invalid_json": (400, "请求体不是 JSON 记录列表：{detail}", "the body is not a JSON list of records: {detail}"),
@@ -115,6 +117,7 @@ SERVICE_ERRORS: dict[str, tuple[int, str, str]] = {
 # kind of busy (validations, uploads, connections) answers request.busy (503).
 PUBLIC_CODE = {"request.validation_timeout": "request.timeout", "request.slow_upload": "request.timeout",
                "request.header_timeout": "request.timeout", "request.uploads_busy": "request.busy",
+               "request.client_uploads_busy": "request.busy",
                "request.connections_busy": "request.busy"}
 
 
@@ -267,23 +270,31 @@ UPLOAD_BODY = {
 
 
 class Slots:
-    """A non-blocking counter of validations in progress: ``try_acquire`` never waits."""
+    """A non-blocking counter of work in progress (validations, uploads): ``try_acquire`` never waits. With a
+    ``per_key`` limit, one key (a client address) holds at most that many of the places."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, per_key: int | None = None):
         self.limit = limit
+        self.per_key = per_key
         self.active = 0
+        self._by_key: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def try_acquire(self) -> bool:
+    def try_acquire(self, key: str = "") -> bool:
         with self._lock:
-            if self.active >= self.limit:
+            held = self._by_key.get(key, 0)
+            if self.active >= self.limit or (self.per_key is not None and held >= self.per_key):
                 return False
             self.active += 1
+            self._by_key[key] = held + 1
             return True
 
-    def release(self) -> None:
+    def release(self, key: str = "") -> None:
         with self._lock:
             self.active = max(0, self.active - 1)
+            held = self._by_key.pop(key, 0) - 1
+            if held > 0:
+                self._by_key[key] = held
 
 
 # ------------------------------------------------------------------------------------------------ uploads
@@ -787,7 +798,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The FastAPI application; ``settings`` default to :meth:`Settings.from_env`."""
     settings = settings or Settings.from_env()
     slots = Slots(settings.max_concurrent)
-    uploads = Slots(settings.max_uploads)
+    uploads = Slots(settings.max_uploads, settings.max_uploads_per_client)
     executor = ThreadPoolExecutor(max_workers=settings.max_concurrent, thread_name_prefix="fpschema-validate")
 
     @asynccontextmanager
@@ -911,9 +922,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handed_over = False
         rid = request.state.request_id
         # 1. the body, under its own bound: a slow upload holds an upload place, never a validation slot
-        if not uploads.try_acquire():
-            raise ServiceError("request.uploads_busy", headers={"Retry-After": str(settings.retry_after)},
-                               n=settings.max_uploads, retry=settings.retry_after)
+        client = request.client.host if request.client else ""
+        if not uploads.try_acquire(client):
+            mine = uploads.active < uploads.limit  # the place is refused for this client's own uploads
+            raise ServiceError("request.client_uploads_busy" if mine else "request.uploads_busy",
+                               headers={"Retry-After": str(settings.retry_after)},
+                               n=settings.max_uploads_per_client if mine else settings.max_uploads,
+                               retry=settings.retry_after)
         try:
             if is_multipart:
                 upload = _Upload(options[b"boundary"], settings.tmp_dir)
@@ -931,7 +946,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 upload.discard()
             raise
         finally:
-            uploads.release()
+            uploads.release(client)
         # 2. a validation slot, only now that the whole body is here
         if not slots.try_acquire():
             if upload is not None:
@@ -1034,7 +1049,7 @@ def guarded_protocol(settings: Settings) -> type[asyncio.Protocol]:
     """uvicorn's h11 protocol with what it lacks against slow and greedy clients: a connection must send a
     whole request head within ``header_timeout`` seconds of opening or of its previous answer (h11 has no
     such timeout: a head trickled byte by byte held a connection for ever); at most ``max_connections``
-    connections are open at once; and h11's own refusals (bad or oversized heads) answer coded JSON."""
+    connections are open at once (``max_connections_per_client`` from one address); and h11's own refusals (bad or oversized heads) answer coded JSON."""
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -1047,6 +1062,11 @@ def guarded_protocol(settings: Settings) -> type[asyncio.Protocol]:
             super().connection_made(transport)
             if len(self.connections) > settings.max_connections:
                 self._refuse(ServiceError("request.connections_busy", n=settings.max_connections))
+                return
+            peer = self.client[0] if self.client else None
+            if peer is not None and sum(1 for c in self.connections
+                                        if c.client and c.client[0] == peer) > settings.max_connections_per_client:
+                self._refuse(ServiceError("request.connections_busy", n=settings.max_connections_per_client))
                 return
             self._arm()
 

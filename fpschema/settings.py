@@ -24,10 +24,12 @@ class Settings:
     max_json_bytes: int = 8 * MB  # a JSON list of records is parsed in memory: a tighter cap (413 beyond)
     max_findings: int = 50_000  # findings listed in one report (the counts cover all); a larger query is capped
     max_concurrent: int = 2  # validations at once, counted once the body has arrived; beyond: 503 + Retry-After
-    max_uploads: int = 8  # request bodies being received at once; beyond: 503 + Retry-After
+    max_uploads: int = 16  # request bodies being received at once; beyond: 503 + Retry-After
+    max_uploads_per_client: int = 4  # of those, from one client address (behind a proxy: set = max_uploads)
     max_connections: int = 256  # open connections; beyond: 503 and the connection is closed
+    max_connections_per_client: int = 64  # of those, from one client address
     header_timeout: float = 10.0  # seconds a connection has to send a whole request head (408 beyond)
-    read_timeout: float = 30.0  # seconds one read of the request body may wait (408 beyond)
+    read_timeout: float = 10.0  # seconds one read of the request body may wait (408 beyond)
     min_upload_rate: int = 8192  # bytes/s a body must keep up once read_timeout has passed (408 below)
     upload_timeout: float = 600.0  # seconds the whole body may take to arrive (408 beyond)
     retry_after: int = 5  # seconds advertised in Retry-After with 503
@@ -40,7 +42,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_json_bytes", "max_rows", "max_concurrent", "max_uploads",
-                     "max_connections"):
+                     "max_uploads_per_client", "max_connections", "max_connections_per_client"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("time_limit", "read_timeout", "upload_timeout", "header_timeout"):
