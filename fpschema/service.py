@@ -62,6 +62,7 @@ ALLOWED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".json", ".jsonl", 
 PAGE_FINDINGS = 1000  # findings the upload page asks for (the counts always cover all of them)
 MAX_NAME_CHARS = 255
 MAX_PART_HEAD_BYTES = 16 * 1024  # one multipart part's headers (names and values together); beyond: bad_multipart
+EVICT_MIN_AGE = 1.0  # seconds a transfer is safe from eviction (a newcomer has had no time to be fast)
 MAX_PARTS = 64  # parts in one multipart body; beyond: bad_multipart
 MAX_HEAD_BYTES = 16 * 1024  # a request's line and headers (h11's buffer); beyond: request.bad_http
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")  # always in the default Host allow-list
@@ -270,31 +271,77 @@ UPLOAD_BODY = {
 
 
 class Slots:
-    """A non-blocking counter of work in progress (validations, uploads): ``try_acquire`` never waits. With a
-    ``per_key`` limit, one key (a client address) holds at most that many of the places."""
+    """A non-blocking counter of validations in progress: ``try_acquire`` never waits."""
 
-    def __init__(self, limit: int, per_key: int | None = None):
+    def __init__(self, limit: int):
         self.limit = limit
-        self.per_key = per_key
         self.active = 0
-        self._by_key: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def try_acquire(self, key: str = "") -> bool:
+    def try_acquire(self) -> bool:
         with self._lock:
-            held = self._by_key.get(key, 0)
-            if self.active >= self.limit or (self.per_key is not None and held >= self.per_key):
+            if self.active >= self.limit:
                 return False
             self.active += 1
-            self._by_key[key] = held + 1
             return True
 
-    def release(self, key: str = "") -> None:
+    def release(self) -> None:
         with self._lock:
             self.active = max(0, self.active - 1)
-            held = self._by_key.pop(key, 0) - 1
-            if held > 0:
-                self._by_key[key] = held
+
+
+@dataclass(eq=False)
+class _Transfer:
+    """One request body being received: who sends it, since when, how much so far, and whether it was evicted
+    to make room for another."""
+
+    client: str
+    started: float
+    received: int = 0
+    evicted: asyncio.Future[None] | None = None
+
+    def rate(self, now: float) -> float:
+        return self.received / max(now - self.started, EVICT_MIN_AGE)
+
+
+class Transfers:
+    """The request bodies being received (event-loop side only, so no lock): at most ``limit`` at once and
+    ``per_client`` from one address. When all places are taken, a newcomer evicts the slowest transfer whose
+    average rate is under ``min_rate`` (it answers ``request.timeout``): slow clients that reconnect as soon
+    as they are cut cannot keep every place for themselves; only clients at or above the minimum rate can."""
+
+    def __init__(self, limit: int, per_client: int, min_rate: int):
+        self.limit, self.per_client, self.min_rate = limit, per_client, min_rate
+        self.current: list[_Transfer] = []
+        self.evictions = 0
+
+    @property
+    def active(self) -> int:
+        return len(self.current)
+
+    def admit(self, client: str) -> _Transfer | str:
+        """A transfer for this client, or the code of the refusal."""
+        loop = asyncio.get_running_loop()
+        if sum(1 for t in self.current if t.client == client) >= self.per_client:
+            return "request.client_uploads_busy"
+        if len(self.current) >= self.limit:
+            now = loop.time()
+            slow = [t for t in self.current
+                    if self.min_rate and now - t.started >= EVICT_MIN_AGE and t.rate(now) < self.min_rate]
+            if not slow:
+                return "request.uploads_busy"
+            victim = min(slow, key=lambda t: t.rate(now))
+            self.current.remove(victim)
+            self.evictions += 1
+            if victim.evicted is not None and not victim.evicted.done():
+                victim.evicted.set_result(None)
+        transfer = _Transfer(client, loop.time(), evicted=loop.create_future())
+        self.current.append(transfer)
+        return transfer
+
+    def release(self, transfer: _Transfer) -> None:
+        with suppress(ValueError):
+            self.current.remove(transfer)
 
 
 # ------------------------------------------------------------------------------------------------ uploads
@@ -419,14 +466,37 @@ class _Upload:
             self.path.unlink(missing_ok=True)
 
 
-async def _body(request: Request, settings: Settings, limit: int) -> AsyncIterator[bytes]:
+class _JsonSpool:
+    """A JSON body spooled to a temporary file while it arrives (parsed only once it is whole, in a worker)."""
+
+    def __init__(self, tmp_dir: str | None):
+        fd, path = tempfile.mkstemp(prefix="fpschema-", suffix=".json", dir=tmp_dir)
+        self.path = Path(path)
+        self.size = 0
+        self._fh = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self._fh.write(chunk)
+        self.size += len(chunk)
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def discard(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+async def _body(request: Request, settings: Settings, limit: int,
+                transfer: _Transfer | None = None) -> AsyncIterator[bytes]:
     """The request body in chunks, with deadlines a slow client cannot stretch and a running size check (so a
     chunked or lying request is stopped as well as one whose Content-Length is too large).
 
     Each wait for data is bounded by the earliest of: ``read_timeout`` (no data at all), the whole body's
     ``upload_timeout``, and the rate deadline ``start + read_timeout + received / min_upload_rate`` (each byte
     buys ``1 / min_upload_rate`` seconds after a grace of ``read_timeout``): trickling one byte now and then
-    does not keep a connection."""
+    does not keep a connection. A transfer evicted by :class:`Transfers` ends at once as too slow."""
     stream = request.stream().__aiter__()
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -439,18 +509,29 @@ async def _body(request: Request, settings: Settings, limit: int) -> AsyncIterat
         wait = min(settings.read_timeout, deadline - now, rate_deadline - now)
         if wait <= 0:
             raise _slow(settings)
+        next_chunk = asyncio.ensure_future(stream.__anext__())
+        waiting: set[asyncio.Future[Any]] = {next_chunk}
+        if transfer is not None and transfer.evicted is not None:
+            waiting.add(transfer.evicted)
+        await asyncio.wait(waiting, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        if transfer is not None and transfer.evicted is not None and transfer.evicted.done():
+            next_chunk.cancel()
+            log.info("%s evicted: a slow upload made room for another", request.state.request_id)
+            raise _slow(settings)
+        if not next_chunk.done():
+            next_chunk.cancel()
+            if wait < settings.read_timeout:  # a deadline, not a silent client, ran out
+                raise _slow(settings)
+            raise ServiceError("request.timeout", headers={"Connection": "close"}, seconds=round(wait, 3))
         try:
-            chunk = await asyncio.wait_for(stream.__anext__(), wait)
+            chunk = next_chunk.result()
         except StopAsyncIteration:
             return
-        except TimeoutError:
-            if wait < settings.read_timeout:  # a deadline, not a silent client, ran out
-                raise _slow(settings) from None
-            raise ServiceError("request.timeout", headers={"Connection": "close"},
-                               seconds=round(wait, 3)) from None
         except ClientDisconnect:
             raise ServiceError("request.incomplete") from None
         total += len(chunk)
+        if transfer is not None:
+            transfer.received = total
         if total > limit:
             raise ServiceError("request.too_large", headers={"Connection": "close"}, limit=limit)
         if chunk:
@@ -476,7 +557,7 @@ class _Job:
     path: Path | None = None
     name: str = ""
     layout: str | None = None
-    json_body: bytes | None = None
+    json_path: Path | None = None  # a JSON list of records, spooled
     size: int = 0
 
 
@@ -515,7 +596,7 @@ def _run(job: _Job, settings: Settings, request_id: str) -> _Outcome:
     from .engine import validate
     from .reader import Limits
 
-    source: Any = _records(job.json_body) if job.json_body is not None else job.path
+    source: Any = _records(job.json_path.read_bytes()) if job.json_path is not None else job.path
     try:
         report = validate(source, job.kind, lang=job.lang, max_findings=job.max_findings,
                           reference_date=settings.reference_date, limits=Limits(max_rows=settings.max_rows),
@@ -798,7 +879,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The FastAPI application; ``settings`` default to :meth:`Settings.from_env`."""
     settings = settings or Settings.from_env()
     slots = Slots(settings.max_concurrent)
-    uploads = Slots(settings.max_uploads, settings.max_uploads_per_client)
+    uploads = Transfers(settings.max_uploads, settings.max_uploads_per_client, settings.min_upload_rate)
     executor = ThreadPoolExecutor(max_workers=settings.max_concurrent, thread_name_prefix="fpschema-validate")
 
     @asynccontextmanager
@@ -918,35 +999,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise ServiceError("request.bad_multipart", detail="no boundary")
         cap = settings.max_findings if max_findings is None else min(max_findings, settings.max_findings)
         job = _Job(kind, lang, format, cap, layout=layout)
-        upload: _Upload | None = None
+        upload: _Upload | _JsonSpool | None = None
         handed_over = False
         rid = request.state.request_id
         # 1. the body, under its own bound: a slow upload holds an upload place, never a validation slot
-        client = request.client.host if request.client else ""
-        if not uploads.try_acquire(client):
-            mine = uploads.active < uploads.limit  # the place is refused for this client's own uploads
-            raise ServiceError("request.client_uploads_busy" if mine else "request.uploads_busy",
-                               headers={"Retry-After": str(settings.retry_after)},
+        transfer = uploads.admit(request.client.host if request.client else "")
+        if isinstance(transfer, str):
+            mine = transfer == "request.client_uploads_busy"
+            raise ServiceError(transfer, headers={"Retry-After": str(settings.retry_after)},
                                n=settings.max_uploads_per_client if mine else settings.max_uploads,
                                retry=settings.retry_after)
         try:
             if is_multipart:
                 upload = _Upload(options[b"boundary"], settings.tmp_dir)
-                async for chunk in _body(request, settings, limit):
+                async for chunk in _body(request, settings, limit, transfer):
                     upload.write(chunk)
                 upload.finish()
                 job.path, job.name, job.size = upload.path, upload.name, upload.size
-            else:
-                buf = bytearray()
-                async for chunk in _body(request, settings, limit):
-                    buf += chunk
-                job.json_body, job.size = bytes(buf), len(buf)
+            else:  # spooled too: a body being received holds no memory, whatever its size
+                upload = _JsonSpool(settings.tmp_dir)
+                async for chunk in _body(request, settings, limit, transfer):
+                    upload.write(chunk)
+                upload.close()
+                job.json_path, job.size = upload.path, upload.size
         except BaseException:
             if upload is not None:
                 upload.discard()
             raise
         finally:
-            uploads.release(client)
+            uploads.release(transfer)
         # 2. a validation slot, only now that the whole body is here
         if not slots.try_acquire():
             if upload is not None:
@@ -1015,7 +1096,7 @@ def _warm_up() -> None:
         log.warning("warm-up failed: %s", _traceback_without_values(exc))
 
 
-def _cleanup(slots: Slots, upload: _Upload | None) -> Callable[[Future[Any]], None]:
+def _cleanup(slots: Slots, upload: _Upload | _JsonSpool | None) -> Callable[[Future[Any]], None]:
     """Done-callback of a validation: delete the spooled upload and free the slot, also after a timeout
     (the worker thread keeps its slot until it really ends, so timed-out work cannot pile up)."""
 

@@ -21,10 +21,10 @@ class Settings:
     max_upload_bytes: int = 50 * MB  # request body, multipart envelope included
     max_rows: int = 2_000_000  # data rows of one upload
     time_limit: float = 120.0  # seconds one validation may take (504 beyond)
-    max_json_bytes: int = 8 * MB  # a JSON list of records is parsed in memory: a tighter cap (413 beyond)
+    max_json_bytes: int = 8 * MB  # a JSON list of records is parsed whole in memory: a tighter cap (413 beyond)
     max_findings: int = 50_000  # findings listed in one report (the counts cover all); a larger query is capped
     max_concurrent: int = 2  # validations at once, counted once the body has arrived; beyond: 503 + Retry-After
-    max_uploads: int = 16  # request bodies being received at once; beyond: 503 + Retry-After
+    max_uploads: int = 64  # request bodies being received at once (spooled to disk); beyond: 503 + Retry-After
     max_uploads_per_client: int = 4  # of those, from one client address (behind a proxy: set = max_uploads)
     max_connections: int = 256  # open connections; beyond: 503 and the connection is closed
     max_connections_per_client: int = 64  # of those, from one client address

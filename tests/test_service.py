@@ -199,7 +199,7 @@ def multipart(name: str, content: bytes, boundary: str = "fpschemaBoundary7") ->
 def test_healthz(client):
     doc = client.get("/healthz").json()
     assert doc == {"status": "ok", "version": fpschema.__version__, "active": 0, "max_concurrent": 4, "uploads": 0,
-                   "max_uploads": 16}
+                   "max_uploads": 64}
 
 
 def test_schemas_list_every_kind_with_a_working_url(client):
