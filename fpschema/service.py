@@ -63,6 +63,7 @@ PAGE_FINDINGS = 1000  # findings the upload page asks for (the counts always cov
 MAX_NAME_CHARS = 255
 MAX_PART_HEAD_BYTES = 16 * 1024  # one multipart part's headers (names and values together); beyond: bad_multipart
 EVICT_MIN_AGE = 1.0  # seconds a transfer is safe from eviction (a newcomer has had no time to be fast)
+SLOT_POLL = 0.05  # seconds between looks for a free validation slot while waiting for one
 MAX_PARTS = 64  # parts in one multipart body; beyond: bad_multipart
 MAX_HEAD_BYTES = 16 * 1024  # a request's line and headers (h11's buffer); beyond: request.bad_http
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")  # always in the default Host allow-list
@@ -1028,8 +1029,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         finally:
             uploads.release(transfer)
-        # 2. a validation slot, only now that the whole body is here
-        if not slots.try_acquire():
+        # 2. a validation slot, only now that the whole body is here (waiting up to slot_wait seconds for one)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + settings.slot_wait
+        acquired = slots.try_acquire()
+        while not acquired and loop.time() < give_up:
+            await asyncio.sleep(SLOT_POLL)
+            acquired = slots.try_acquire()
+        if not acquired:
             if upload is not None:
                 upload.discard()
             raise ServiceError("request.busy", headers={"Retry-After": str(settings.retry_after)},

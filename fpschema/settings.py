@@ -24,6 +24,7 @@ class Settings:
     max_json_bytes: int = 8 * MB  # a JSON list of records is parsed whole in memory: a tighter cap (413 beyond)
     max_findings: int = 50_000  # findings listed in one report (the counts cover all); a larger query is capped
     max_concurrent: int = 2  # validations at once, counted once the body has arrived; beyond: 503 + Retry-After
+    slot_wait: float = 5.0  # seconds an arrived body waits for a validation slot before that 503
     max_uploads: int = 64  # request bodies being received at once (spooled to disk); beyond: 503 + Retry-After
     max_uploads_per_client: int = 4  # of those, from one client address (behind a proxy: set = max_uploads)
     max_connections: int = 256  # open connections; beyond: 503 and the connection is closed
@@ -48,8 +49,8 @@ class Settings:
         for name in ("time_limit", "read_timeout", "upload_timeout", "header_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.max_findings < 0 or self.min_upload_rate < 0:
-            raise ValueError("max_findings and min_upload_rate must not be negative")
+        if self.max_findings < 0 or self.min_upload_rate < 0 or self.slot_wait < 0:
+            raise ValueError("max_findings, min_upload_rate and slot_wait must not be negative")
         object.__setattr__(self, "allowed_hosts", tuple(h.strip().lower() for h in self.allowed_hosts if h.strip()))
         digests = tuple(t.strip().lower() for t in self.token_sha256 if t.strip())
         for digest in digests:

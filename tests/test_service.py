@@ -484,7 +484,8 @@ def test_slow_upload_times_out(server):
 def tight(tmp_path_factory) -> Iterator[LiveServer]:
     """One validation at a time, a short time limit, room for a big upload."""
     with live_server(tmp_path_factory.mktemp("tight"), reference_date=REF.isoformat(), max_concurrent=1,
-                     time_limit=0.3, max_upload_bytes=80_000_000, read_timeout=10, retry_after=7) as live:
+                     time_limit=0.3, max_upload_bytes=80_000_000, read_timeout=10, retry_after=7,
+                     slot_wait=0.3) as live:
         yield live
 
 

@@ -386,8 +386,37 @@ TOKENS = ("s3cret-token-one", "another-token-2")
 def guarded(tmp_path_factory) -> Iterator[LiveServer]:
     digests = ",".join(hashlib.sha256(t.encode()).hexdigest() for t in TOKENS)
     with live_server(tmp_path_factory.mktemp("tokens"), reference_date=REF.isoformat(), token_sha256=digests,
-                     max_uploads_per_client=1, max_connections_per_client=6, read_timeout=5) as live:
+                     max_uploads=3, max_uploads_per_client=1, max_connections_per_client=6, read_timeout=5) as live:
         yield live
+
+
+def test_a_newcomer_evicts_the_slowest_upload_when_all_places_are_taken(guarded):
+    """Three slow bodies from three addresses take every upload place; an honest upload evicts the slowest
+    (408 to it) and gets its report; the other slow ones keep their places."""
+    auth = f"Authorization: Bearer {TOKENS[0]}\r\n"
+    body, content_type = multipart("held.csv", VALID * 10)
+    held = []
+    try:
+        for i, sent in enumerate((300, 100, 200)):
+            sock = socket.create_connection(("127.0.0.1", guarded.port), source_address=(f"127.0.0.{2 + i}", 0))
+            sock.sendall(upload_head(len(body), content_type, extra=auth) + body[:sent])
+            held.append(sock)
+        deadline = time.monotonic() + 5
+        while httpx.get(f"{guarded.url}/healthz", timeout=5).json()["uploads"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(1.1)  # older than EVICT_MIN_AGE: evictable
+        honest = httpx.post(f"{guarded.url}/v1/validate", files={"file": ("ok.csv", VALID)}, timeout=10,
+                            headers={"authorization": f"Bearer {TOKENS[1]}"})
+        assert honest.status_code == 200
+        coded(read_answer(held[1], 2), 408, "request.timeout")  # the slowest one (100 bytes) was evicted
+        for sock in (held[0], held[2]):
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(1)
+        assert "evicted: a slow upload made room for another" in guarded.log_text()
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def test_one_client_holds_few_upload_places_and_connections(guarded):
