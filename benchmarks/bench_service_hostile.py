@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_service_hostile.py slow --slow 120 --addresses 2 --honest 40
     .venv/bin/python benchmarks/bench_service_hostile.py memory
+    .venv/bin/python benchmarks/bench_service_hostile.py worst --mb 5
 
 ``slow``: starts ``python -m fpschema.service`` with its default settings on 127.0.0.1 and opens ``--slow``
 connections from ``--addresses`` other loopback addresses (127.0.1.1, 127.0.1.2, …: the service sees them as
@@ -14,6 +15,7 @@ deadline. Prints how many succeeded (at the first try and in the end) and their 
 ``memory``: for each of the largest JSON list of records (just under ``max_json_bytes``, as JSON and as HTML
 output) and the largest multipart CSV upload (just under ``max_upload_bytes``) starts a fresh service, sends
 the body once and prints the service's peak resident memory (VmHWM) before and after, and the answer.
+``worst``: the same with bodies made of findings (every cell of every row invalid).
 Not a test: figures depend on the machine.
 """
 
@@ -217,6 +219,46 @@ def run_memory(args: argparse.Namespace) -> None:
               f"peak RSS {before['VmHWM']:.0f} MB idle -> {after['VmHWM']:.0f} MB")
 
 
+def run_worst(args: argparse.Namespace) -> None:
+    """Bodies made of findings: every cell of every row invalid (``x``), the shortest rows that hold them,
+    up to ``--mb`` megabytes (default: the largest body allowed), as CSV upload and as JSON records."""
+    from fpschema import contract
+
+    defaults = Settings()
+    folder = Path(tempfile.mkdtemp(prefix="fpschema-worst-"))
+    names = [f.name for f in contract.fields("service_record")]
+    row = (",".join("x" for _ in names) + "\n").encode()
+    csv_limit = min(int(args.mb * 1e6) if args.mb else defaults.max_upload_bytes, defaults.max_upload_bytes) - 2000
+    rows = min((csv_limit - 300) // len(row), defaults.max_rows)
+    csv_body = (",".join(names) + "\n").encode() + row * rows
+    record = json.dumps(dict.fromkeys(names, "x"), separators=(",", ":")).encode()
+    json_limit = min(int(args.mb * 1e6) if args.mb else defaults.max_json_bytes, defaults.max_json_bytes) - 10
+    json_body = b"[" + b",".join([record] * (json_limit // (len(record) + 1))) + b"]"
+    for label, body, fmt, is_json in [("worst CSV -> json", csv_body, "json", False),
+                                      ("worst CSV -> html", csv_body, "html", False),
+                                      ("worst JSON -> json", json_body, "json", True),
+                                      ("worst JSON -> html", json_body, "html", True)]:
+        process, url = start(folder, time_limit=600)
+        before = memory(process.pid)
+        started = time.monotonic()
+        if is_json:
+            response = httpx.post(f"{url}/v1/validate", content=body, params={"format": fmt, "kind": "service_record"},
+                                  headers={"content-type": "application/json"}, timeout=700)
+        else:
+            response = httpx.post(f"{url}/v1/validate", params={"format": fmt, "kind": "service_record"},
+                                  files={"file": ("worst.csv", body)}, timeout=700)
+        seconds = time.monotonic() - started
+        after = memory(process.pid)
+        stop(process)
+        total = ""
+        if fmt == "json" and response.status_code == 200:
+            doc = response.json()
+            total = f", {sum(doc['counts']['by_severity'].values())} findings ({len(doc['findings'])} listed)"
+        print(f"{label}: body {len(body) / 1e6:.1f} MB -> {response.status_code} "
+              f"{len(response.content) / 1e6:.1f} MB in {seconds:.1f} s{total}; "
+              f"peak RSS {before['VmHWM']:.0f} MB idle -> {after['VmHWM']:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -226,8 +268,10 @@ def main() -> None:
     slow.add_argument("--honest", type=int, default=40)
     slow.add_argument("--clients", type=int, default=8)
     sub.add_parser("memory")
+    worst = sub.add_parser("worst")
+    worst.add_argument("--mb", type=float, default=0, help="body size in MB (default: the largest allowed)")
     args = parser.parse_args()
-    run_slow(args) if args.mode == "slow" else run_memory(args)
+    {"slow": run_slow, "memory": run_memory, "worst": run_worst}[args.mode](args)
 
 
 if __name__ == "__main__":
