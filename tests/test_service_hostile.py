@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -497,3 +498,28 @@ def test_every_answer_code_and_setting_is_documented():
     assert not [c for c in codes if f"`{c}`" not in zh]  # the table of codes (the English half refers to it)
     for half in (zh, en):
         assert not [f.name for f in fields(Settings) if f"`{f.name}`" not in half]
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="/usr/bin/chromium is absent")
+def test_the_page_is_usable_with_a_token_in_a_real_browser(guarded):
+    """In headless Chromium: without a token the page shows request.unauthorized; with one typed in the token
+    field the same upload shows its report (a same-origin POST passes the Origin check)."""
+    from playwright.sync_api import sync_playwright
+
+    fixture = ROOT / "fixtures" / "invalid_service_records.csv"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(guarded.url + "/")
+            page.set_input_files("#file-input", str(fixture))
+            page.wait_for_selector("#error:not([hidden])", timeout=15_000)
+            assert "request.unauthorized" in page.text_content("#error")
+            page.fill("#token", TOKENS[1])
+            page.set_input_files("#file-input", str(fixture))
+            page.wait_for_selector("#result:not([hidden])", timeout=15_000)
+            assert page.text_content("#rows-total").strip().replace(",", "") == "400"
+            assert page.evaluate("sessionStorage.getItem('fpschema-token')") == TOKENS[1]
+        finally:
+            browser.close()
