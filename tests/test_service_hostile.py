@@ -37,11 +37,13 @@ VALID = (ROOT / "fixtures" / "valid_service_records.csv").read_bytes()
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("hostile"), reference_date=REF.isoformat(),
+    spool = tmp_path_factory.mktemp("spool")
+    with live_server(tmp_path_factory.mktemp("hostile"), reference_date=REF.isoformat(), tmp_dir=spool,
                      header_timeout=HEADER_TIMEOUT, read_timeout=READ_TIMEOUT, min_upload_rate=MIN_RATE,
                      upload_timeout=6, max_uploads=MAX_UPLOADS, max_uploads_per_client=MAX_UPLOADS, max_concurrent=2, max_connections=MAX_CONNECTIONS,
                      max_upload_bytes=2_000_000, max_json_bytes=MAX_JSON, max_findings=MAX_FINDINGS,
                      retry_after=1) as live:
+        live.spool = spool  # type: ignore[attr-defined]
         yield live
 
 
@@ -372,7 +374,9 @@ def test_security_headers_on_every_answer(server):
         assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], answer.request.url
 
 
-def test_no_traceback_in_the_log(server):
+def test_no_traceback_in_the_log_and_no_spool_file_left(server):
+    server.wait_idle()
+    assert list(server.spool.iterdir()) == []  # JSON bodies and files alike, refused, cut or validated
     text = server.log_text()
     assert "Traceback" not in text and "Exception in ASGI application" not in text
     assert "refused: request.header_timeout" in text
