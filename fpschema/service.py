@@ -13,6 +13,8 @@ value, a file name or a query string. Needs the ``service`` extra: ``pip install
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import logging.config
@@ -28,7 +30,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -60,6 +62,14 @@ log = logging.getLogger("fpschema.service")
 ALLOWED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".json", ".jsonl", ".ndjson", ".parquet")
 PAGE_FINDINGS = 1000  # findings the upload page asks for (the counts always cover all of them)
 MAX_NAME_CHARS = 255
+MAX_PART_HEAD_BYTES = 16 * 1024  # one multipart part's headers (names and values together); beyond: bad_multipart
+EVICT_MIN_AGE = 1.0  # seconds a transfer is safe from eviction (a newcomer has had no time to be fast)
+SLOT_POLL = 0.05  # seconds between looks for a free validation slot while waiting for one
+MAX_PARTS = 64  # parts in one multipart body; beyond: bad_multipart
+MAX_HEAD_BYTES = 16 * 1024  # a request's line and headers (h11's buffer); beyond: request.bad_http
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")  # always in the default Host allow-list
+TOKEN_FREE_PATHS = frozenset({"/", "/healthz"})  # answered without a token: the page (it asks for one) and health
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # methods a cross-origin page may send (and cannot read)
 
 # ------------------------------------------------------------------------------------------------ errors
 
@@ -77,9 +87,24 @@ SERVICE_ERRORS: dict[str, tuple[int, str, str]] = {
     "request.incomplete": (400, "请求体不完整（客户端断开或数据被截断）",
                            "the request body is incomplete (the client went away or the data is truncated)"),
     "request.timeout": (408, "上传太慢：{seconds} 秒内没有收到数据", "the upload is too slow: no data for {seconds} s"),
+    "request.slow_upload": (408, "上传太慢：低于每秒 {rate} 字节，或超过 {seconds} 秒",
+                            "the upload is too slow: under {rate} bytes/s, or over {seconds} s"),
+    "request.header_timeout": (408, "请求头未在 {seconds} 秒内到齐", "the request head did not arrive within {seconds} s"),
+    "request.bad_http": (400, "请求不是有效的 HTTP（或请求头过大）", "the request is not valid HTTP (or its head is too large)"),
+    "request.host_not_allowed": (403, "不接受此 Host（见 allowed_hosts 设置）",
+                                 "this Host is not accepted (see the allowed_hosts setting)"),
+    "request.origin_not_allowed": (403, "不接受来自其他网页（跨源）的请求", "requests from other web pages (cross-origin) are refused"),
+    "request.unauthorized": (401, "需要有效的访问令牌（Authorization: Bearer …）",
+                             "a valid access token is needed (Authorization: Bearer …)"),
     "request.validation_timeout": (504, "校验超过 {seconds} 秒的时间上限", "the validation took longer than {seconds} s"),
     "request.busy": (503, "服务繁忙（已有 {n} 个校验在进行），请 {retry} 秒后重试",
                      "the service is busy ({n} validations running); retry in {retry} s"),
+    "request.uploads_busy": (503, "服务繁忙（已有 {n} 个上传在进行），请 {retry} 秒后重试",
+                             "the service is busy ({n} uploads arriving); retry in {retry} s"),
+    "request.client_uploads_busy": (503, "这个客户端已有 {n} 个上传在进行，请 {retry} 秒后重试",
+                                    "this client already has {n} uploads arriving; retry in {retry} s"),
+    "request.connections_busy": (503, "服务繁忙（连接数已达 {n}），请稍后重试",
+                                 "the service is busy ({n} connections open); retry later"),
     "request.invalid_json": (400, "请求体不是 JSON 记录列表：{detail}", "the body is not a JSON list of records: {detail}"),
     "request.invalid_parameter": (400, "参数无效：{names}", "invalid parameter: {names}"),
     "request.not_found": (404, "没有这个地址", "no such address"),
@@ -91,8 +116,12 @@ SERVICE_ERRORS: dict[str, tuple[int, str, str]] = {
                             "request id {request_id}"),
     "internal.error": (500, "服务内部错误（请求编号 {request_id}）", "internal error (request id {request_id})"),
 }
-# Both slow-body and slow-validation answers carry the code request.timeout (408 and 504 respectively).
-PUBLIC_CODE = {"request.validation_timeout": "request.timeout"}
+# Slow heads, slow bodies and slow validations all answer the code request.timeout (408, 408 and 504); every
+# kind of busy (validations, uploads, connections) answers request.busy (503).
+PUBLIC_CODE = {"request.validation_timeout": "request.timeout", "request.slow_upload": "request.timeout",
+               "request.header_timeout": "request.timeout", "request.uploads_busy": "request.busy",
+               "request.client_uploads_busy": "request.busy",
+               "request.connections_busy": "request.busy"}
 
 
 class ServiceError(Exception):
@@ -194,16 +223,22 @@ class Health(BaseModel):
     version: str
     active: int = Field(description="正在进行的校验数 / validations in progress")
     max_concurrent: int
+    uploads: int = Field(description="正在接收的上传数 / request bodies being received")
+    max_uploads: int
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in [
         (400, "请求或文件无法处理 / bad request or unreadable file (request.*, input.*)"),
+        (401, "缺少或错误的访问令牌 / no or a wrong access token (request.unauthorized)"),
+        (403, "Host 或来源不被接受 / Host or origin refused (request.host_not_allowed, "
+              "request.origin_not_allowed)"),
         (408, "上传太慢 / the body arrives too slowly (request.timeout)"),
         (413, "请求体过大 / body too large (request.too_large)"),
         (415, "既不是文件上传也不是 JSON / neither multipart nor JSON (request.not_multipart)"),
         (422, "数据触发了读取缺陷 / the data could not be processed (input.unprocessable)"),
+        (500, "服务内部错误 / internal error (internal.error)"),
         (503, "服务繁忙，见 Retry-After / busy, see Retry-After (request.busy)"),
         (504, "校验超时 / validation over the time limit (request.timeout)"),
     ]
@@ -257,6 +292,60 @@ class Slots:
             self.active = max(0, self.active - 1)
 
 
+@dataclass(eq=False)
+class _Transfer:
+    """One request body being received: who sends it, since when, how much so far, and whether it was evicted
+    to make room for another."""
+
+    client: str
+    started: float
+    received: int = 0
+    evicted: asyncio.Future[None] | None = None
+
+    def rate(self, now: float) -> float:
+        return self.received / max(now - self.started, EVICT_MIN_AGE)
+
+
+class Transfers:
+    """The request bodies being received (event-loop side only, so no lock): at most ``limit`` at once and
+    ``per_client`` from one address. When all places are taken, a newcomer evicts the slowest transfer whose
+    average rate is under ``min_rate`` (it answers ``request.timeout``): slow clients that reconnect as soon
+    as they are cut cannot keep every place for themselves; only clients at or above the minimum rate can."""
+
+    def __init__(self, limit: int, per_client: int, min_rate: int):
+        self.limit, self.per_client, self.min_rate = limit, per_client, min_rate
+        self.current: list[_Transfer] = []
+        self.evictions = 0
+
+    @property
+    def active(self) -> int:
+        return len(self.current)
+
+    def admit(self, client: str) -> _Transfer | str:
+        """A transfer for this client, or the code of the refusal."""
+        loop = asyncio.get_running_loop()
+        if sum(1 for t in self.current if t.client == client) >= self.per_client:
+            return "request.client_uploads_busy"
+        if len(self.current) >= self.limit:
+            now = loop.time()
+            slow = [t for t in self.current
+                    if self.min_rate and now - t.started >= EVICT_MIN_AGE and t.rate(now) < self.min_rate]
+            if not slow:
+                return "request.uploads_busy"
+            victim = min(slow, key=lambda t: t.rate(now))
+            self.current.remove(victim)
+            self.evictions += 1
+            if victim.evicted is not None and not victim.evicted.done():
+                victim.evicted.set_result(None)
+        transfer = _Transfer(client, loop.time(), evicted=loop.create_future())
+        self.current.append(transfer)
+        return transfer
+
+    def release(self, transfer: _Transfer) -> None:
+        with suppress(ValueError):
+            self.current.remove(transfer)
+
+
 # ------------------------------------------------------------------------------------------------ uploads
 
 
@@ -295,6 +384,8 @@ class _Upload:
         self._header_field = bytearray()
         self._header_value = bytearray()
         self._headers: dict[bytes, bytes] = {}
+        self._head_bytes = 0
+        self._parts = 0
         self.parser = MultipartParser(boundary, {
             "on_part_begin": self._part_begin, "on_header_field": self._hfield, "on_header_value": self._hvalue,
             "on_header_end": self._hend, "on_headers_finished": self._headers_done, "on_part_data": self._data,
@@ -304,11 +395,23 @@ class _Upload:
     def _part_begin(self) -> None:
         self._headers = {}
         self._in_file = False
+        self._head_bytes = 0
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise ServiceError("request.bad_multipart", detail=f"more than {MAX_PARTS} parts")
+
+    def _count_head(self, n: int) -> None:
+        """Part headers are held in memory: a bounded amount of them (a huge field name is refused)."""
+        self._head_bytes += n
+        if self._head_bytes > MAX_PART_HEAD_BYTES:
+            raise ServiceError("request.bad_multipart", detail=f"part headers over {MAX_PART_HEAD_BYTES} bytes")
 
     def _hfield(self, data: bytes, start: int, end: int) -> None:
+        self._count_head(end - start)
         self._header_field += data[start:end]
 
     def _hvalue(self, data: bytes, start: int, end: int) -> None:
+        self._count_head(end - start)
         self._header_value += data[start:end]
 
     def _hend(self) -> None:
@@ -365,31 +468,81 @@ class _Upload:
             self.path.unlink(missing_ok=True)
 
 
-async def _body(request: Request, settings: Settings) -> AsyncIterator[bytes]:
-    """The request body in chunks, with a per-read and a whole-body timeout and a running size check
-    (so a chunked or lying request is stopped as well as one whose Content-Length is too large)."""
+class _JsonSpool:
+    """A JSON body spooled to a temporary file while it arrives (parsed only once it is whole, in a worker)."""
+
+    def __init__(self, tmp_dir: str | None):
+        fd, path = tempfile.mkstemp(prefix="fpschema-", suffix=".json", dir=tmp_dir)
+        self.path = Path(path)
+        self.size = 0
+        self._fh = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self._fh.write(chunk)
+        self.size += len(chunk)
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def discard(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+async def _body(request: Request, settings: Settings, limit: int,
+                transfer: _Transfer | None = None) -> AsyncIterator[bytes]:
+    """The request body in chunks, with deadlines a slow client cannot stretch and a running size check (so a
+    chunked or lying request is stopped as well as one whose Content-Length is too large).
+
+    Each wait for data is bounded by the earliest of: ``read_timeout`` (no data at all), the whole body's
+    ``upload_timeout``, and the rate deadline ``start + read_timeout + received / min_upload_rate`` (each byte
+    buys ``1 / min_upload_rate`` seconds after a grace of ``read_timeout``): trickling one byte now and then
+    does not keep a connection. A transfer evicted by :class:`Transfers` ends at once as too slow."""
     stream = request.stream().__aiter__()
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.upload_timeout
+    start = loop.time()
+    deadline = start + settings.upload_timeout
     total = 0
     while True:
-        wait = min(settings.read_timeout, deadline - loop.time())
+        now = loop.time()
+        rate_deadline = (start + settings.read_timeout + total / settings.min_upload_rate
+                         if settings.min_upload_rate else deadline)
+        wait = min(settings.read_timeout, deadline - now, rate_deadline - now)
         if wait <= 0:
-            raise ServiceError("request.timeout", headers={"Connection": "close"}, seconds=settings.upload_timeout)
+            raise _slow(settings)
+        next_chunk = asyncio.ensure_future(stream.__anext__())
+        waiting: set[asyncio.Future[Any]] = {next_chunk}
+        if transfer is not None and transfer.evicted is not None:
+            waiting.add(transfer.evicted)
+        await asyncio.wait(waiting, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        if transfer is not None and transfer.evicted is not None and transfer.evicted.done():
+            next_chunk.cancel()
+            log.info("%s evicted: a slow upload made room for another", request.state.request_id)
+            raise _slow(settings)
+        if not next_chunk.done():
+            next_chunk.cancel()
+            if wait < settings.read_timeout:  # a deadline, not a silent client, ran out
+                raise _slow(settings)
+            raise ServiceError("request.timeout", headers={"Connection": "close"}, seconds=round(wait, 3))
         try:
-            chunk = await asyncio.wait_for(stream.__anext__(), wait)
+            chunk = next_chunk.result()
         except StopAsyncIteration:
             return
-        except TimeoutError:
-            raise ServiceError("request.timeout", headers={"Connection": "close"},
-                               seconds=round(wait, 3)) from None
         except ClientDisconnect:
             raise ServiceError("request.incomplete") from None
         total += len(chunk)
-        if total > settings.max_upload_bytes:
-            raise ServiceError("request.too_large", limit=settings.max_upload_bytes)
+        if transfer is not None:
+            transfer.received = total
+        if total > limit:
+            raise ServiceError("request.too_large", headers={"Connection": "close"}, limit=limit)
         if chunk:
             yield chunk
+
+
+def _slow(settings: Settings) -> ServiceError:
+    return ServiceError("request.slow_upload", headers={"Connection": "close"}, rate=settings.min_upload_rate,
+                        seconds=settings.upload_timeout)
 
 
 # ------------------------------------------------------------------------------------------------ validation
@@ -406,7 +559,7 @@ class _Job:
     path: Path | None = None
     name: str = ""
     layout: str | None = None
-    json_body: bytes | None = None
+    json_path: Path | None = None  # a JSON list of records, spooled
     size: int = 0
     sheet: str | None = None  # the worksheet to validate (default: every sheet with data)
 
@@ -446,7 +599,7 @@ def _run(job: _Job, settings: Settings, request_id: str) -> _Outcome:
     from .engine import validate
     from .reader import Limits
 
-    source: Any = _records(job.json_body) if job.json_body is not None else job.path
+    source: Any = _records(job.json_path.read_bytes()) if job.json_path is not None else job.path
     try:
         report = validate(source, job.kind, lang=job.lang, max_findings=job.max_findings,
                           reference_date=settings.reference_date, limits=Limits(max_rows=settings.max_rows),
@@ -458,11 +611,19 @@ def _run(job: _Job, settings: Settings, request_id: str) -> _Outcome:
         details = {k: str(v).replace(spool, job.name) for k, v in err.details.items()}
         raise InputError(err.code, **details) from None
     except Exception as exc:  # a defect the data provoked in the reader or engine: 422, never a 500
-        log.error("%s unprocessable input: %s", request_id, _traceback_without_values(exc))
+        _log_exception(f"{request_id} unprocessable input", exc, settings.debug)
         raise ServiceError("input.unprocessable", error=type(exc).__name__, request_id=request_id) from None
     report.source["name"] = mask_text(job.name) if job.name else "<records>"  # the file's name may hold an ID
     summary = {"kind": report.kind, "format": report.source.get("format"), "rows": report.rows_total,
                "invalid": report.rows_invalid, **report.counts["by_severity"]}
+    try:
+        return _render(report, job, summary)
+    except Exception as exc:  # a renderer's defect (or memory running out): a coded 500, not a crash
+        _log_exception(f"{request_id} internal error while rendering {job.fmt}", exc, settings.debug)
+        raise ServiceError("internal.error", request_id=request_id) from None
+
+
+def _render(report: Any, job: _Job, summary: dict[str, Any]) -> _Outcome:
     if job.fmt == "html":
         return _Outcome(report.to_html(), "text/html; charset=utf-8", {"Content-Security-Policy": REPORT_CSP},
                         summary)
@@ -479,9 +640,18 @@ def _attachment(name: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; sandbox"
 
 # ------------------------------------------------------------------------------------------------ logging
+
+
+def _log_exception(what: str, exc: BaseException, debug: bool) -> None:
+    """Log an unexpected exception: its type and where it happened; the whole traceback (whose messages may
+    quote data) only with the ``debug`` setting."""
+    if debug:
+        log.error("%s: %s", what, _traceback_without_values(exc), exc_info=exc)
+    else:
+        log.error("%s: %s", what, _traceback_without_values(exc))
 
 
 def _traceback_without_values(exc: BaseException) -> str:
@@ -491,13 +661,38 @@ def _traceback_without_values(exc: BaseException) -> str:
     return f"{type(exc).__module__}.{type(exc).__qualname__} at {where}"
 
 
-class RequestLog:
-    """ASGI middleware: a request id (``X-Request-ID``), one log line per request with method, route
-    template, status and duration only, and a JSON 500 instead of a traceback for anything unexpected."""
+# Headers on every answer (a route's own value wins): no sniffing, no framing, no referrer, no caching, no
+# use by other sites' pages, and a deny-all CSP for everything that sets none (the page and HTML reports do).
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+)
 
-    def __init__(self, app: ASGIApp, routes: list[Any] | None = None):
+
+def _host_name(value: str) -> str:
+    """The host of a ``Host`` header or an origin's authority, lower case, without port or IPv6 brackets."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class RequestLog:
+    """The outermost ASGI wrapper (outside Starlette's own error middleware): a request id (``X-Request-ID``),
+    one log line per request with method, route template, status and duration only; the gate (Host allow-list,
+    same-origin check for unsafe methods, bearer tokens); security headers on every answer; ``Connection:
+    close`` on an answer sent before the request body was read; and a coded JSON 500 for anything
+    unexpected, never a traceback (unless ``debug``, and then only in the log)."""
+
+    def __init__(self, app: ASGIApp, routes: list[Any] | None = None, settings: Settings | None = None):
         self.app = app
         self.routes = routes or []
+        self.settings = settings or Settings()
+        self.hosts = frozenset(self.settings.allowed_hosts or LOOPBACK_HOSTS)
 
     def _template(self, scope: Scope) -> str:
         """The matched route's path template (``/v1/schemas/{name}``), never the path as sent."""
@@ -508,6 +703,30 @@ class RequestLog:
             route = next((r for r in self.routes if r.matches(scope)[0] == Match.FULL), None)
         return getattr(route, "path", None) or "<unmatched>"
 
+    def gate(self, scope: Scope) -> ServiceError | None:
+        """Why this request is refused before any route sees it, or None."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        host = headers.get("host", "")
+        if "*" not in self.hosts and _host_name(host) not in self.hosts:
+            return ServiceError("request.host_not_allowed")
+        if scope.get("method") not in SAFE_METHODS:
+            origin = headers.get("origin")
+            if origin is not None:
+                scheme, _, authority = origin.partition("://")
+                if origin == "null" or scheme not in ("http", "https") or authority.lower() != host.lower():
+                    return ServiceError("request.origin_not_allowed")
+            elif headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+                return ServiceError("request.origin_not_allowed")
+        if self.settings.token_sha256 and scope.get("path") not in TOKEN_FREE_PATHS:
+            scheme, _, token = headers.get("authorization", "").partition(" ")
+            digest = hashlib.sha256(token.strip().encode("utf-8", "replace")).hexdigest()
+            matched = False
+            for known in self.settings.token_sha256:  # compare with every one, in constant time
+                matched |= hmac.compare_digest(digest, known)
+            if scheme.lower() != "bearer" or not token.strip() or not matched:
+                return ServiceError("request.unauthorized", headers={"WWW-Authenticate": 'Bearer realm="fpschema"'})
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -516,24 +735,45 @@ class RequestLog:
         scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
         status = 0
+        request_headers = dict(scope.get("headers", []))
+        has_body = (request_headers.get(b"content-length", b"0").strip() not in (b"0", b"")
+                    or b"transfer-encoding" in request_headers)
+        body_read = not has_body
+
+        async def receive_tracked() -> Message:
+            nonlocal body_read
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                body_read = True
+            return message
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                headers += [(b"x-request-id", rid.encode()), (b"x-content-type-options", b"nosniff")]
+                present = {name.lower() for name, _ in headers}
+                headers += [(b"x-request-id", rid.encode())]
+                headers += [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+                if not body_read and b"connection" not in present:  # the rest of the body is not read: close
+                    headers.append((b"connection", b"close"))
                 message = {**message, "headers": headers}
             await send(message)
 
+        lang = "en" if b"lang=en" in scope.get("query_string", b"") else "zh"
         try:
-            await self.app(scope, receive, send_with_id)
+            refusal = self.gate(scope)
+            if refusal is not None:
+                log.info("%s refused: %s", rid, refusal.code)
+                await refusal.response(lang)(scope, receive_tracked, send_with_id)
+                return
+            await self.app(scope, receive_tracked, send_with_id)
         except Exception as exc:  # the app's own handlers answer every expected error
-            log.error("%s internal error: %s", rid, _traceback_without_values(exc))
+            _log_exception(f"{rid} internal error", exc, self.settings.debug)
             if status == 0:
-                lang = "en" if b"lang=en" in scope.get("query_string", b"") else "zh"
                 err = ServiceError("internal.error", request_id=rid)
-                await err.response(lang)(scope, receive, send_with_id)
+                with suppress(Exception):
+                    await err.response(lang)(scope, receive_tracked, send_with_id)
         finally:
             log.info("%s %s %s %d %.1fms", rid, scope.get("method", "-"), self._template(scope), status,
                      (time.perf_counter() - started) * 1000)
@@ -572,7 +812,7 @@ PAGE_LABELS: dict[str, dict[str, str]] = {
         "message": "说明", "error": "错误", "warning": "警告", "none": "没有发现问题。",
         "shown": "显示前 {shown} 条，共 {total} 条；完整清单请下载 CSV。", "download_csv": "下载问题清单（CSV）",
         "download_html": "下载 HTML 报告", "failed_request": "无法校验", "too_big": "文件超过 {size} 的上限",
-        "language": "English", "masked": "身份证号、姓名和出生日期已脱敏显示。", "file_level": "文件",
+        "language": "English", "masked": "身份证号、姓名和出生日期已脱敏显示。", "file_level": "文件", "token": "访问令牌",
     },
     "en": {
         "title": "fpschema data validation",
@@ -590,6 +830,7 @@ PAGE_LABELS: dict[str, dict[str, str]] = {
         "download_csv": "Download findings (CSV)", "download_html": "Download HTML report",
         "failed_request": "Cannot validate", "too_big": "The file is larger than the limit of {size}",
         "language": "中文", "masked": "ID numbers, names and birth dates are shown masked.", "file_level": "file",
+        "token": "Access token",
     },
 }
 
@@ -622,7 +863,7 @@ def render_page(lang: str, settings: Settings, nonce: str) -> str:
     return _templates().get_template("upload.html.j2").render(
         lang=lang, t=PAGE_LABELS[lang], labels=PAGE_LABELS, kinds=kinds, rules=rules, nonce=nonce,
         max_bytes=settings.max_upload_bytes, max_size=_size_text(settings.max_upload_bytes),
-        page_findings=PAGE_FINDINGS, version=__version__)
+        page_findings=PAGE_FINDINGS, version=__version__, token_required=bool(settings.token_sha256))
 
 
 def _page_csp(nonce: str) -> str:
@@ -642,6 +883,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The FastAPI application; ``settings`` default to :meth:`Settings.from_env`."""
     settings = settings or Settings.from_env()
     slots = Slots(settings.max_concurrent)
+    uploads = Transfers(settings.max_uploads, settings.max_uploads_per_client, settings.min_upload_rate)
     executor = ThreadPoolExecutor(max_workers=settings.max_concurrent, thread_name_prefix="fpschema-validate")
 
     @asynccontextmanager
@@ -661,7 +903,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.slots = slots
-    app.add_middleware(RequestLog, routes=app.router.routes)
+    app.state.uploads = uploads
+    build_stack = app.build_middleware_stack  # RequestLog goes outside Starlette's ServerErrorMiddleware
+    app.build_middleware_stack = lambda: RequestLog(build_stack(), routes=app.router.routes,  # type: ignore
+                                                    settings=settings)
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -687,7 +932,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", response_model=Health, tags=["service"], summary="健康检查 / health check")
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "active": slots.active,
-                "max_concurrent": settings.max_concurrent}
+                "max_concurrent": settings.max_concurrent, "uploads": uploads.active,
+                "max_uploads": settings.max_uploads}
 
     @app.get("/v1/schemas", response_model=list[KindInfo], tags=["contract"],
              summary="记录类型及其契约 / the record kinds and their contracts")
@@ -738,7 +984,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lang: Literal["zh", "en"] = Query("zh", description="说明的语言 / language of the messages"),
         format: Literal["json", "html", "csv"] = Query("json", description="报告格式 / report format"),
         max_findings: int | None = Query(None, ge=0, le=10_000_000,
-                                         description="报告中最多列出的问题数 / most findings listed"),
+                                         description="报告中最多列出的问题数，不超过服务的 max_findings 设置 / most "
+                                                     "findings listed, at most the service's max_findings"),
         layout: str | None = Query(None, max_length=64, description="文件的版式（full 完整记录、referral 介绍信），"
                                    "缺省时由表头判断 / the form the file is laid out as, found when omitted"),
         sheet: str | None = Query(None, max_length=255, description="只校验工作簿中此工作表，其余列为未校验；缺省时校验每个"
@@ -749,32 +996,58 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         is_multipart = content_type == b"multipart/form-data"
         if not is_multipart and not _is_json(content_type):
             raise ServiceError("request.not_multipart")
+        limit = settings.max_upload_bytes if is_multipart else min(settings.max_json_bytes, settings.max_upload_bytes)
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_upload_bytes:
-            raise ServiceError("request.too_large", limit=settings.max_upload_bytes)
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise ServiceError("request.too_large", limit=limit)
         if kind is not None and kind not in contract.kinds():
             raise InputError("input.unknown_kind", kind=kind)
         if is_multipart and not options.get(b"boundary"):
             raise ServiceError("request.bad_multipart", detail="no boundary")
-        if not slots.try_acquire():
-            raise ServiceError("request.busy", headers={"Retry-After": str(settings.retry_after)},
-                               n=settings.max_concurrent, retry=settings.retry_after)
-        job = _Job(kind, lang, format, max_findings, layout=layout, sheet=sheet)
-        upload: _Upload | None = None
+        cap = settings.max_findings if max_findings is None else min(max_findings, settings.max_findings)
+        job = _Job(kind, lang, format, cap, layout=layout, sheet=sheet)
+        upload: _Upload | _JsonSpool | None = None
         handed_over = False
         rid = request.state.request_id
+        # 1. the body, under its own bound: a slow upload holds an upload place, never a validation slot
+        transfer = uploads.admit(request.client.host if request.client else "")
+        if isinstance(transfer, str):
+            mine = transfer == "request.client_uploads_busy"
+            raise ServiceError(transfer, headers={"Retry-After": str(settings.retry_after)},
+                               n=settings.max_uploads_per_client if mine else settings.max_uploads,
+                               retry=settings.retry_after)
         try:
             if is_multipart:
                 upload = _Upload(options[b"boundary"], settings.tmp_dir)
-                async for chunk in _body(request, settings):
+                async for chunk in _body(request, settings, limit, transfer):
                     upload.write(chunk)
                 upload.finish()
                 job.path, job.name, job.size = upload.path, upload.name, upload.size
-            else:
-                buf = bytearray()
-                async for chunk in _body(request, settings):
-                    buf += chunk
-                job.json_body, job.size = bytes(buf), len(buf)
+            else:  # spooled too: a body being received holds no memory, whatever its size
+                upload = _JsonSpool(settings.tmp_dir)
+                async for chunk in _body(request, settings, limit, transfer):
+                    upload.write(chunk)
+                upload.close()
+                job.json_path, job.size = upload.path, upload.size
+        except BaseException:
+            if upload is not None:
+                upload.discard()
+            raise
+        finally:
+            uploads.release(transfer)
+        # 2. a validation slot, only now that the whole body is here (waiting up to slot_wait seconds for one)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + settings.slot_wait
+        acquired = slots.try_acquire()
+        while not acquired and loop.time() < give_up:
+            await asyncio.sleep(SLOT_POLL)
+            acquired = slots.try_acquire()
+        if not acquired:
+            if upload is not None:
+                upload.discard()
+            raise ServiceError("request.busy", headers={"Retry-After": str(settings.retry_after)},
+                               n=settings.max_concurrent, retry=settings.retry_after)
+        try:
             started = time.perf_counter()
             future = executor.submit(_run, job, settings, rid)
             future.add_done_callback(_cleanup(slots, upload))
@@ -836,7 +1109,7 @@ def _warm_up() -> None:
         log.warning("warm-up failed: %s", _traceback_without_values(exc))
 
 
-def _cleanup(slots: Slots, upload: _Upload | None) -> Callable[[Future[Any]], None]:
+def _cleanup(slots: Slots, upload: _Upload | _JsonSpool | None) -> Callable[[Future[Any]], None]:
     """Done-callback of a validation: delete the spooled upload and free the slot, also after a timeout
     (the worker thread keeps its slot until it really ends, so timed-out work cannot pile up)."""
 
@@ -853,19 +1126,114 @@ def _cleanup(slots: Slots, upload: _Upload | None) -> Callable[[Future[Any]], No
 # ------------------------------------------------------------------------------------------------ serve
 
 
+def raw_error(err: ServiceError, lang: str = "zh") -> bytes:
+    """A whole HTTP/1.1 answer (coded JSON, security headers, ``Connection: close``) written straight to a
+    socket, for what is refused before there is a request to answer (a head too slow, too large or invalid)."""
+    body = json.dumps({"error": {"code": PUBLIC_CODE.get(err.code, err.code), "message": err.message(lang)}},
+                      ensure_ascii=False).encode()
+    reason = {400: "Bad Request", 408: "Request Timeout", 503: "Service Unavailable"}.get(err.status, "Error")
+    head = [f"HTTP/1.1 {err.status} {reason}".encode(), b"content-type: application/json",
+            b"content-length: %d" % len(body), b"connection: close"]
+    head += [name + b": " + value for name, value in SECURITY_HEADERS]
+    head += [f"{k.lower()}: {v}".encode("latin-1") for k, v in err.headers.items()]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+def guarded_protocol(settings: Settings) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol with what it lacks against slow and greedy clients: a connection must send a
+    whole request head within ``header_timeout`` seconds of opening or of its previous answer (h11 has no
+    such timeout: a head trickled byte by byte held a connection for ever); at most ``max_connections``
+    connections are open at once (``max_connections_per_client`` from one address); and h11's own refusals (bad or oversized heads) answer coded JSON."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+        _head_bytes = 0  # bytes of the head being received (h11 checks its size only while it is incomplete)
+        _tail = b""  # the last bytes seen, for a head end split across reads
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > settings.max_connections:
+                self._refuse(ServiceError("request.connections_busy", n=settings.max_connections))
+                return
+            peer = self.client[0] if self.client else None
+            if peer is not None and sum(1 for c in self.connections
+                                        if c.client and c.client[0] == peer) > settings.max_connections_per_client:
+                self._refuse(ServiceError("request.connections_busy", n=settings.max_connections_per_client))
+                return
+            self._arm()
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._head_bytes, self._tail = 0, b""
+            if not self.transport.is_closing():
+                self._head_timer = self.loop.call_later(settings.header_timeout, self._head_timeout)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timeout(self) -> None:
+            self._head_timer = None
+            if self.cycle is not None and not self.cycle.response_complete:
+                return  # a request is being answered: its body has the app's own deadlines
+            self._refuse(ServiceError("request.header_timeout", seconds=settings.header_timeout))
+
+        def _refuse(self, err: ServiceError) -> None:
+            log.info("- refused: %s", err.code)
+            if not self.transport.is_closing():
+                self.transport.write(raw_error(err))
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            if self.conn.their_state is h11.IDLE:  # a head is arriving: count it up to its blank line
+                joined = self._tail + data
+                end = joined.find(b"\r\n\r\n")
+                self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+                self._tail = joined[-3:]
+                if self._head_bytes > MAX_HEAD_BYTES:
+                    self._refuse(ServiceError("request.bad_http"))
+                    return
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:  # the head is in: the request has begun
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self.conn.their_state is h11.IDLE or self.conn.our_state is h11.DONE:
+                self._arm()  # the next head (or the rest of an unread body) has header_timeout to come
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def send_400_response(self, msg: str) -> None:
+            self.logger.info("- refused: request.bad_http")
+            self._refuse(ServiceError("request.bad_http"))
+
+    return GuardedH11Protocol
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, **settings: Any) -> None:
     """Run the service with uvicorn (blocking). Keyword arguments are :class:`Settings` fields and win over
     the ``FPSCHEMA_*`` environment variables."""
     import uvicorn
 
     resolved = Settings.from_env(**settings)
+    if not resolved.allowed_hosts:  # default allow-list: the host listened on, and loopback
+        resolved = replace(resolved, allowed_hosts=(host.strip("[]"), *LOOPBACK_HOSTS))
     config = log_config(resolved.log_file)
     logging.config.dictConfig(config)
-    log.info("fpschema %s serving on %s:%d (max_upload_bytes=%d max_rows=%d max_concurrent=%d time_limit=%s)",
-             __version__, host, port, resolved.max_upload_bytes, resolved.max_rows, resolved.max_concurrent,
-             resolved.time_limit)
-    uvicorn.run(create_app(resolved), host=host, port=port, log_config=config, access_log=False, http="h11",
-                server_header=False, proxy_headers=False)
+    log.info("fpschema %s serving on %s:%d (max_upload_bytes=%d max_json_bytes=%d max_rows=%d max_findings=%d "
+             "max_concurrent=%d max_uploads=%d max_connections=%d time_limit=%s header_timeout=%s tokens=%d)",
+             __version__, host, port, resolved.max_upload_bytes, resolved.max_json_bytes, resolved.max_rows,
+             resolved.max_findings, resolved.max_concurrent, resolved.max_uploads, resolved.max_connections,
+             resolved.time_limit, resolved.header_timeout, len(resolved.token_sha256))
+    uvicorn.run(create_app(resolved), host=host, port=port, log_config=config, access_log=False,
+                http=guarded_protocol(resolved), server_header=False, proxy_headers=False,
+                h11_max_incomplete_event_size=MAX_HEAD_BYTES)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -198,7 +198,8 @@ def multipart(name: str, content: bytes, boundary: str = "fpschemaBoundary7") ->
 
 def test_healthz(client):
     doc = client.get("/healthz").json()
-    assert doc == {"status": "ok", "version": fpschema.__version__, "active": 0, "max_concurrent": 4}
+    assert doc == {"status": "ok", "version": fpschema.__version__, "active": 0, "max_concurrent": 4, "uploads": 0,
+                   "max_uploads": 64}
 
 
 def test_schemas_list_every_kind_with_a_working_url(client):
@@ -425,7 +426,7 @@ def test_bad_file_names_are_refused(client, name):
 
 
 def test_oversize_body_by_header_and_by_count(server, client):
-    head = (b"POST /v1/validate HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+    head = (b"POST /v1/validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
             b"Content-Length: %d\r\n\r\n" % (MAIN_LIMIT * 50))
     status, doc = status_and_json(raw_http(server.port, head))
     assert status == 413 and doc["error"]["code"] == "request.too_large"
@@ -448,7 +449,7 @@ def test_truncated_upload(server, client):
     body, content_type = multipart("cut.csv", content)
     # 1. the client promises more bytes than it sends and goes away: the server notes it and frees the slot
     before = server.log_text().count("refused: request.incomplete")
-    head = (f"POST /v1/validate HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+    head = (f"POST /v1/validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body) + 5000}\r\n\r\n").encode()
     raw_http(server.port, head + body[: len(body) // 2], shutdown=True, read_timeout=3)
     deadline = time.monotonic() + 10
@@ -466,7 +467,7 @@ def test_truncated_upload(server, client):
 def test_slow_upload_times_out(server):
     content = (FIXTURES / "valid_service_records.csv").read_bytes()
     body, content_type = multipart("slow.csv", content)
-    head = (f"POST /v1/validate HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+    head = (f"POST /v1/validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     started = time.monotonic()
     answer = raw_http(server.port, head + body[:100], read_timeout=10)  # then stall: read_timeout is 1 s
@@ -483,7 +484,8 @@ def test_slow_upload_times_out(server):
 def tight(tmp_path_factory) -> Iterator[LiveServer]:
     """One validation at a time, a short time limit, room for a big upload."""
     with live_server(tmp_path_factory.mktemp("tight"), reference_date=REF.isoformat(), max_concurrent=1,
-                     time_limit=0.3, max_upload_bytes=80_000_000, read_timeout=10, retry_after=7) as live:
+                     time_limit=0.3, max_upload_bytes=80_000_000, read_timeout=10, retry_after=7,
+                     slot_wait=0.3) as live:
         yield live
 
 
@@ -504,18 +506,20 @@ def _busy(response: httpx.Response) -> None:
     assert response.headers["retry-after"] == "7"
 
 
-def test_busy_while_an_upload_holds_the_only_slot(tight):
+def test_a_slow_upload_holds_no_validation_slot(tight):
+    """A body still arriving holds an upload place only: the one validation slot stays free for others."""
     body, content_type = multipart("held.csv", b"a,b\n" * 1000)
-    head = (f"POST /v1/validate HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+    head = (f"POST /v1/validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     with socket.create_connection(("127.0.0.1", tight.port)) as held:
         held.sendall(head + body[:200])
         deadline = time.monotonic() + 10
-        while tight.active() == 0 and time.monotonic() < deadline:
+        while httpx.get(f"{tight.url}/healthz", timeout=5).json()["uploads"] == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
-        _busy(_small_upload(tight))
+        assert httpx.get(f"{tight.url}/healthz", timeout=5).json()["uploads"] == 1
+        assert tight.active() == 0
+        assert _small_upload(tight).status_code == 200
     tight.wait_idle()
-    assert _small_upload(tight).status_code == 200  # the slot came back
 
 
 def test_validation_over_the_time_limit_and_busy_meanwhile(tight, big_csv):
