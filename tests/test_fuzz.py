@@ -25,13 +25,14 @@ import resource
 import select
 import subprocess
 import sys
+import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -93,13 +94,16 @@ def _cap_memory() -> None:
 class LibraryWorker:
     """``tests/fuzz/worker.py`` in a child process, restarted after it dies or hangs."""
 
-    def __init__(self) -> None:
+    def __init__(self, stderr: IO[bytes]) -> None:
         self.process: subprocess.Popen | None = None
+        self.stderr = stderr  # a file, not a pipe: a chatty worker never blocks on it
 
     def _start(self) -> subprocess.Popen:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.stderr.seek(0)
+        self.stderr.truncate()
         return subprocess.Popen([sys.executable, "-m", "tests.fuzz.worker"], cwd=ROOT, env=env, text=True,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                 preexec_fn=_cap_memory)
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +119,8 @@ class LibraryWorker:
         line = proc.stdout.readline()
         if not line:
             code = proc.wait()
-            tail = proc.stderr.read()[-3000:]
+            self.stderr.seek(0)
+            tail = self.stderr.read()[-3000:].decode(errors="replace")
             self.process = None
             raise AssertionError(f"the library process died (exit {code}) on {request}:\n{tail}")
         return json.loads(line)
@@ -127,11 +132,13 @@ class LibraryWorker:
             self.process = None
 
 
+
 @pytest.fixture(scope="module")
 def worker() -> Iterator[LibraryWorker]:
-    w = LibraryWorker()
-    yield w
-    w.stop()
+    with tempfile.TemporaryFile() as stderr:
+        w = LibraryWorker(stderr)
+        yield w
+        w.stop()
 
 
 @pytest.fixture(scope="module")
@@ -403,6 +410,17 @@ with xlsxwriter.Workbook(_errors, {"in_memory": True}) as _book:
 ERROR_CELLS = _errors.getvalue()
 
 
+def damaged_deflate(book: bytes, member: str = "xl/worksheets/sheet1.xml") -> bytes:
+    """``book`` with the first byte of ``member``'s compressed data overwritten (a broken deflate stream)."""
+    with zipfile.ZipFile(io.BytesIO(book)) as z:
+        info = z.getinfo(member)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    return book[:start] + b"\xff" + book[start + 1:]
+
+
+BROKEN_DEFLATE = damaged_deflate(ERROR_CELLS)
+
+
 # ------------------------------------------------------------------------------------------------ JSON
 
 SERVICE_FIELDS = [f.name for f in contract.fields("service_record")]
@@ -447,6 +465,10 @@ def jsonl_texts(draw: st.DrawFn) -> bytes:
 jsonl_files = jsonl_texts() | st.builds(mutate, st.just(JSONL_SEED), byte_ops(BYTES))
 
 
+HUGE_INT_JSON = b'[{"client_id": ' + b"9" * 5000 + b"}]"  # past Python's 4300-digit int() limit
+BOM_EMPTY_OBJECTS = b"\xef\xbb\xbf{}\n{}\n"  # JSONL: a BOM, then objects with no keys
+
+
 def many_lines_late_key() -> bytes:
     """1001 clean JSONL lines, then one whose key is first seen there and written ``"key" : value`` (issue J:
     the key was dropped)."""
@@ -458,7 +480,7 @@ def many_lines_late_key() -> bytes:
 # ------------------------------------------------------------------------------------------------ library
 
 
-@fuzz(examples=150, deadline_seconds=60)
+@fuzz(examples=200, deadline_seconds=60)
 @given(case=st.tuples(st.sampled_from((".csv", ".csv", ".csv", ".tsv", ".txt")), csv_files,
                       st.sampled_from((None, "service_record")), st.booleans()))
 @example(case=(".csv", with_cell(SEED_20, 2, 5, "[/x]"), None, False))
@@ -474,21 +496,27 @@ def test_csv_library(worker, spool, case):
     library_contract(worker, spool, suffix, content, kind, streamed)
 
 
-@fuzz(examples=80, deadline_seconds=60)
+@pytest.mark.xfail(strict=False, reason="found 2026-12-02: a workbook whose deflate stream is broken raises "
+                   "zlib.error from reader._check_zip, not input.spreadsheet (BROKEN_DEFLATE)")
+@fuzz(examples=100, deadline_seconds=60)
 @given(case=st.tuples(st.sampled_from((".xlsx", ".xlsx", ".xlsx", ".xlsm", ".xls")), workbooks(),
                       st.sampled_from((None, "service_record"))))
 @example(case=(".xlsx", SECOND_SHEET, None))
+@example(case=(".xlsx", SECOND_SHEET, "service_record"))
 @example(case=(".xlsx", ERROR_CELLS, None))
+@example(case=(".xlsx", BROKEN_DEFLATE, None))
 def test_xlsx_library(worker, spool, case):
     """Drawn and corrupted workbooks through the library (cells within A1:CW3000)."""
     suffix, content, kind = case
     library_contract(worker, spool, suffix, content, kind)
 
 
-@fuzz(examples=80, deadline_seconds=60)
+@pytest.mark.xfail(strict=False, reason="found 2026-12-02: a JSON number of more than 4300 digits raises "
+                   "ValueError from json.loads in reader._read_json, not input.json (HUGE_INT_JSON)")
+@fuzz(examples=120, deadline_seconds=60)
 @given(case=st.tuples(st.just(".json"), json_texts, st.sampled_from((None, "service_record"))))
 @example(case=(".json", deep(50_000), None))
-@example(case=(".json", b'[{"client_id": ' + b"9" * 5000 + b"}]", "service_record"))
+@example(case=(".json", HUGE_INT_JSON, "service_record"))
 @example(case=(".json", b'[{"client_id": NaN, "sex": Infinity}]', "service_record"))
 @example(case=(".json", b'[{"client_id": "\\ud800"}]', "service_record"))
 def test_json_library(worker, spool, case):
@@ -497,9 +525,12 @@ def test_json_library(worker, spool, case):
     library_contract(worker, spool, suffix, content, kind)
 
 
-@fuzz(examples=80, deadline_seconds=60)
+@pytest.mark.xfail(strict=False, reason="found 2026-12-02: JSONL with a BOM and lines {} and no --kind raises polars "
+                   "ShapeError from reader._finish_flat (BOM_EMPTY_OBJECTS)")
+@fuzz(examples=120, deadline_seconds=60)
 @given(case=st.tuples(st.sampled_from((".jsonl", ".ndjson")), jsonl_files, st.sampled_from((None, "service_record"))))
 @example(case=(".jsonl", many_lines_late_key(), None))
+@example(case=(".jsonl", BOM_EMPTY_OBJECTS, None))
 @example(case=(".jsonl", b'{"client_id": 1}\n[1, 2]\n"x"\n', "service_record"))
 @example(case=(".jsonl", deep(50_000) + b"\n", "service_record"))
 def test_jsonl_library(worker, spool, case):
@@ -508,8 +539,12 @@ def test_jsonl_library(worker, spool, case):
     library_contract(worker, spool, suffix, content, kind)
 
 
-@fuzz(examples=100, deadline_seconds=60)
+@pytest.mark.xfail(strict=False, reason="found 2026-12-02: validate_record({}, kind) for every kind but "
+                   "service_record (no check applies) raises polars InvalidOperationError from record._few_findings")
+@fuzz(examples=150, deadline_seconds=60)
 @given(value=record_lists | json_values, kind=st.sampled_from((*KINDS, "service_record", "no_such_kind")))
+@example(value=[{}], kind="adverse_event")
+@example(value={"not a field": 1}, kind="staff")
 @example(value=[{"client_id": 110105199003070026}], kind="service_record")
 @example(value=[{"client_id": ["110105199003070026"], "sex": {"a": [None]}}], kind="service_record")
 @example(value=[{"client_id": 10**40, "fee": float("nan")}], kind="service_record")
@@ -543,6 +578,10 @@ any_file = st.one_of(
 )
 
 
+@pytest.mark.xfail(strict=False, reason="found 2026-12-02: [/x] in a cell is read as markup by the terminal "
+                   "summary (validate) and the findings table (check-records): MarkupError traceback, exit 1; escape "
+                   "sequences in cells reach the terminal; XFD1048576 aborts (SIGABRT); --encoding rot13 (LookupError), "
+                   "deep JSON (RecursionError) and 5000-digit numbers (ValueError) in check-records: traceback, exit 1")
 @fuzz(examples=25, deadline_seconds=90)
 @given(case=st.one_of(st.tuples(st.just("validate"), any_file, st.sampled_from(CLI_ARGS)),
                       st.tuples(st.just("check-records"), st.tuples(st.sampled_from((".jsonl", ".json")),
@@ -553,6 +592,10 @@ any_file = st.one_of(
 @example(case=("validate", (".xlsx", FAR_A), ()))
 @example(case=("validate", (".csv", SEED_20), ("--encoding", "rot13")))
 @example(case=("check-records", (".json", deep(50_000)), ()))
+@example(case=("check-records", (".json", HUGE_INT_JSON), ()))
+@example(case=("check-records", (".json", b'[{"sex": "[/x]", "client_id": "\\u001b[31mx"}]'), ()))
+@example(case=("validate", (".jsonl", BOM_EMPTY_OBJECTS), ()))
+@example(case=("validate", (".xlsx", BROKEN_DEFLATE), ()))
 def test_cli(spool, case):
     """The CLI on drawn files: exit 0, 1 or 2, no traceback, no escape sequence, the report written."""
     command, (suffix, content), extra = case
@@ -645,6 +688,13 @@ json_bodies = st.tuples(params, st.sampled_from(("application/json",) * 4 + ("ap
                         json_texts | record_lists.map(lambda v: json.dumps(v).encode()))
 
 
+def _upload(name: str, content: bytes) -> tuple[str, bytes]:
+    """(content type, body) of a plain upload of ``content`` as ``name``."""
+    body = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'.encode()
+            + content + f"\r\n--{BOUNDARY}--\r\n".encode())
+    return f"multipart/form-data; boundary={BOUNDARY}", body
+
+
 def post(server: LiveServer, query: dict[str, str], ctype: str, body: bytes) -> httpx.Response:
     try:
         return httpx.post(f"{server.url}/v1/validate", params=query, content=body, headers={"content-type": ctype},
@@ -660,11 +710,17 @@ def assert_up(server: LiveServer) -> None:
     server.wait_idle()
 
 
+@pytest.mark.xfail(strict=False, reason="found 2026-12-02: uploads that crash the reader (HUGE_INT_JSON as a .json "
+                   "file, BOM_EMPTY_OBJECTS, BROKEN_DEFLATE) answer 422 input.unprocessable instead of a coded "
+                   "input error")
 def test_service_multipart(fuzz_server):
     """Drawn files in drawn multipart envelopes, posted one after another; then /healthz answers."""
 
-    @fuzz(examples=60, deadline_seconds=60)
+    @fuzz(examples=70, deadline_seconds=60)
     @given(case=multipart_bodies())
+    @example(case=({}, *_upload("a.json", HUGE_INT_JSON)))
+    @example(case=({}, *_upload("a.jsonl", BOM_EMPTY_OBJECTS)))
+    @example(case=({}, *_upload("a.xlsx", BROKEN_DEFLATE)))
     @example(case=({}, f"multipart/form-data; boundary={BOUNDARY}",
                    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'.encode()
                    + with_cell(SEED_20, 2, 5, "[/x]") + f"\r\n--{BOUNDARY}--\r\n".encode()))
@@ -682,10 +738,10 @@ def test_service_multipart(fuzz_server):
 def test_service_json(fuzz_server):
     """Drawn JSON bodies (deep, huge numbers, not lists, damaged); then /healthz answers."""
 
-    @fuzz(examples=60, deadline_seconds=60)
+    @fuzz(examples=70, deadline_seconds=60)
     @given(case=json_bodies)
     @example(case=({}, "application/json", deep(100_000)))
-    @example(case=({"format": "html"}, "application/json", b'[{"client_id": ' + b"9" * 5000 + b"}]"))
+    @example(case=({"format": "html"}, "application/json", HUGE_INT_JSON))
     @example(case=({"kind": "service_record"}, "application/json", b'[{"client_id": 110105199003070026}, 1, "x"]'))
     def one(case):
         query, ctype, body = case
@@ -695,12 +751,8 @@ def test_service_json(fuzz_server):
     assert_up(fuzz_server)
 
 
-def _upload(name: str, content: bytes) -> tuple[str, bytes]:
-    body = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'.encode()
-            + content + f"\r\n--{BOUNDARY}--\r\n".encode())
-    return f"multipart/form-data; boundary={BOUNDARY}", body
-
-
+@pytest.mark.xfail(strict=False, reason="found 2026-12-02 (issue J): the XFD1048576 workbook aborts the whole "
+                   "service (connections reset, later requests refused)")
 def test_service_burst_of_hostile_uploads(tmp_path):
     """The explicit hostile inputs, four at a time on a server of two slots: every answer a report or a coded
     error (503 busy allowed), the service still up, no spool file left behind."""
@@ -710,7 +762,7 @@ def test_service_burst_of_hostile_uploads(tmp_path):
               _upload("second.xlsx", SECOND_SHEET), _upload("errors.xlsx", ERROR_CELLS),
               _upload("nul.csv", SEED_20.replace(b",", b",\x00", 3)), _upload("late.jsonl", many_lines_late_key()),
               _upload("deep.json", deep(50_000)), ("application/json", deep(100_000)),
-              ("application/json", b'[{"client_id": ' + b"9" * 5000 + b"}]"),
+              ("application/json", HUGE_INT_JSON),
               _upload("long.csv", mutate(SEED_20, [("long", 300, 1_100_000, b"")]))]
     with live_server(tmp_path / "server", reference_date=REF.isoformat(), read_timeout=2.0,
                      max_upload_bytes=UPLOAD_LIMIT, max_concurrent=2, time_limit=CALL_SECONDS,
