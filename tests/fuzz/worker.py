@@ -70,7 +70,9 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
     except BaseException as exc:  # the point: anything but InputError is a finding (pyo3 panics included)
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
-        return {"outcome": "crash", "error": type(exc).__name__,
+        name = type(exc).__qualname__
+        module = type(exc).__module__
+        return {"outcome": "crash", "error": name if module == "builtins" else f"{module}.{name}",
                 "traceback": "".join(traceback.format_exception(exc))[-4000:]}
     return {"outcome": "report", "summary": summary}
 
