@@ -761,8 +761,9 @@ def test_service_json(fuzz_server):
 @pytest.mark.xfail(strict=False, reason="found 2026-12-02 (issue J): the XFD1048576 workbook aborts the whole "
                    "service (connections reset, later requests refused)")
 def test_service_burst_of_hostile_uploads(tmp_path):
-    """The explicit hostile inputs, four at a time on a server of two slots: every answer a report or a coded
-    error (503 busy allowed), the service still up, no spool file left behind."""
+    """The explicit hostile inputs, one after another (each one validated), then all of them twice, four at a
+    time, on a server of two slots: every answer a report or a coded error (503 busy allowed in the burst), the
+    service still up, no spool file left behind."""
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
     corpus = [_upload("far.xlsx", FAR_XFD), _upload("markup.csv", with_cell(SEED_20, 2, 5, "[/x]")),
@@ -774,6 +775,8 @@ def test_service_burst_of_hostile_uploads(tmp_path):
     with live_server(tmp_path / "server", reference_date=REF.isoformat(), read_timeout=2.0,
                      max_upload_bytes=UPLOAD_LIMIT, max_concurrent=2, time_limit=CALL_SECONDS,
                      tmp_dir=str(spool_dir)) as server:
+        for ctype, body in corpus:
+            service_contract(post(server, {}, ctype, body), "json")
         lock = threading.Lock()
         answers: list[tuple[str, httpx.Response | BaseException]] = []
 
