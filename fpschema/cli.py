@@ -207,6 +207,8 @@ def _read_records(path: Path) -> list[tuple[int, Any]]:
 
 
 def _parse_records(path: Path, text: str) -> list[tuple[int, Any]]:
+    from .reader import json_loads
+
     if not text.strip():
         raise InputError("input.empty", path=path)
     if path.suffix.lower() == ".jsonl":
@@ -214,12 +216,12 @@ def _parse_records(path: Path, text: str) -> list[tuple[int, Any]]:
         for number, line in enumerate(text.split("\n"), start=1):  # as the file reader numbers lines
             if line.strip():
                 try:
-                    out.append((number, json.loads(line)))
+                    out.append((number, json_loads(line)))
                 except json.JSONDecodeError as e:
                     raise InputError("input.json", row=number, detail=e.msg) from e
         return out
     try:
-        doc = json.loads(text)
+        doc = json_loads(text)
     except json.JSONDecodeError as e:
         raise InputError("input.json", row=e.lineno, detail=e.msg) from e
     items = doc if isinstance(doc, list) else [doc]

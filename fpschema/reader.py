@@ -136,7 +136,9 @@ def read(source: Any, *, fmt: str | None = None, encoding: str | None = None,
     if _is_pandas(source):
         return _finish_flat(_pandas_text_frame(source), 0, "<dataframe>", "dataframe", limits)
     if isinstance(source, list | tuple) and not isinstance(source, str):
-        return _finish_flat(_records_frame(list(source), base=0), 0, "<records>", "records", limits)
+        records = list(source)
+        return _finish_flat(_records_frame(records, base=0), 0, "<records>", "records", limits,
+                            rows=range(len(records)))
     if isinstance(source, str | Path):
         return _read_path(Path(source), fmt, encoding, known, limits, sheet)
     raise TypeError(f"cannot read a {type(source).__name__}; give a path, a DataFrame or a list of dicts")
@@ -1008,7 +1010,8 @@ def _finish_flat(frame: pl.DataFrame, base: int, name: str, fmt: str, limits: Li
     frame = _null_blank(frame.rename(dict(zip(frame.columns, names, strict=True))))
     numbers = pl.Series(ROW, rows, dtype=pl.Int64) if rows is not None else \
         pl.int_range(base, base + frame.height, dtype=pl.Int64, eager=True).alias(ROW)
-    table = Table(frame.insert_column(0, numbers), name, fmt, encoding)
+    # records without any key ({}) make a frame without columns, whose height polars counts as 0: the rows stay
+    table = Table(frame.insert_column(0, numbers) if frame.width else numbers.to_frame(), name, fmt, encoding)
     _check_rows(table.frame, limits)
     return table
 
@@ -1442,6 +1445,18 @@ def _float_text(v: float) -> str | None:
 # ------------------------------------------------------------------------------------- JSON and JSONL
 
 
+BIG_INT_DIGITS = 4000  # longer JSON integers stay exact as Decimal (int() refuses more than 4300 digits)
+
+
+def _json_int(text: str) -> int | Decimal:
+    return int(text) if len(text) <= BIG_INT_DIGITS else Decimal(text)
+
+
+def json_loads(text: str | bytes) -> Any:
+    """``json.loads`` that reads integers of any length (as Decimal past BIG_INT_DIGITS), never a ValueError."""
+    return json.loads(text, parse_int=_json_int)
+
+
 def _json_text(value: Any) -> str | None:
     """A JSON value as text: strings as is, numbers as JSON writes them, nested values as JSON text."""
     if value is None or isinstance(value, str):
@@ -1451,7 +1466,7 @@ def _json_text(value: Any) -> str | None:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, dict | list):
-        return _unicode(json.dumps(value, ensure_ascii=False))
+        return _unicode(json.dumps(value, ensure_ascii=False, default=str))
     return _cell_text(value)
 
 
@@ -1496,7 +1511,7 @@ def _read_json(raw: bytes, path: Path, requested: str | None, limits: Limits) ->
     _check_not_blank(raw, path)
     text, enc = _text_of(raw, requested, path)
     try:
-        data = json.loads(text)
+        data = json_loads(text)
     except json.JSONDecodeError as exc:
         raise InputError("input.json", row=exc.lineno, detail=exc.msg) from None
     except RecursionError:
@@ -1505,7 +1520,8 @@ def _read_json(raw: bytes, path: Path, requested: str | None, limits: Limits) ->
         data = [data]
     if not isinstance(data, list):
         raise InputError("input.json", row=1, detail="expected an array of objects")
-    return _finish_flat(_records_frame(data, base=1), 1, path.name, "json", limits, encoding=enc)
+    return _finish_flat(_records_frame(data, base=1), 1, path.name, "json", limits, encoding=enc,
+                        rows=range(1, len(data) + 1))  # numbered from the elements: also [{}, {}] has two rows
 
 
 def _read_jsonl(raw: bytes, path: Path, requested: str | None, limits: Limits) -> Table:
@@ -1527,14 +1543,14 @@ def _jsonl_records(lines: list[str], rows: list[int]) -> list[Any]:
     """Decode the non-blank lines (numbered ``rows``) with the json module: all at once as one array
     (fast), or line by line to say which line is wrong."""
     with contextlib.suppress(ValueError, RecursionError):
-        records = json.loads("[" + ",".join([lines[n - 1] for n in rows]) + "]")
+        records = json_loads("[" + ",".join([lines[n - 1] for n in rows]) + "]")
         # One element per line, all objects: no line can have held two values or half of one.
         if len(records) == len(rows) and all(type(r) is dict for r in records):
             return records
     records = []
     for number in rows:
         try:
-            records.append(json.loads(lines[number - 1]))
+            records.append(json_loads(lines[number - 1]))
         except json.JSONDecodeError as exc:
             raise InputError("input.json", row=number, detail=exc.msg) from None
         except RecursionError:

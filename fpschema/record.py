@@ -88,6 +88,9 @@ def _few_findings(typed: pl.DataFrame, todo: list[Check], kind: str) -> pl.DataF
     from . import engine
     from .reader import ROW
 
+    if not todo:  # nothing applies (e.g. a record without any field): no findings, an empty frame of their shape
+        empty = pl.DataFrame(schema={"row": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "value": pl.Utf8})
+        return engine.finish_findings(empty, kind)
     flags = typed.select(ROW, *[c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo)])
     failing = (flags.unpivot(index=ROW, variable_name="check").filter(pl.col("value"))
                .select(pl.col(ROW).alias("row"), pl.col("check").cast(pl.Int64)))

@@ -576,8 +576,10 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def _records(body: bytes) -> list[Any]:
+    from .reader import json_loads
+
     try:
-        data = json.loads(body)
+        data = json_loads(body)
     except json.JSONDecodeError as exc:
         raise ServiceError("request.invalid_json", detail=f"{exc.msg} (line {exc.lineno}, column {exc.colno})") \
             from None
@@ -587,7 +589,7 @@ def _records(body: bytes) -> list[Any]:
         raise ServiceError("request.invalid_json", detail=f"expected a list, got {type(data).__name__}")
     if _SURROGATE_ESCAPE.search(body):  # only then: \ud800 escapes may leave lone surrogates (not Unicode)
         try:
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
+            json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
         except UnicodeEncodeError:
             raise ServiceError("request.invalid_json", detail="lone surrogate escape (\\ud800-\\udfff)") from None
     return data

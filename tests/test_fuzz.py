@@ -13,7 +13,7 @@ The contract checked on every input:
 
 Seeds: ``tests/fuzz/seeds/`` (see its README). Deeper local runs: ``FPSCHEMA_FUZZ_SCALE=10`` multiplies every
 example count, ``FPSCHEMA_FUZZ_SHRINK=1`` lets hypothesis shrink a failing input. Each input that crashed is kept
-as an explicit ``@example``; a test marked xfail says what it found (2026-12-02): drop the mark once the fix is in."""
+as an explicit ``@example`` (eleven crash classes found on 2026-12-02, all fixed in issue J)."""
 
 from __future__ import annotations
 
@@ -78,10 +78,7 @@ def check_rows(doc: dict[str, Any]) -> None:
     """Row accounting of a report (or its summary): every row in is judged or listed as skipped."""
     assert doc["rows_total"] == doc["rows_valid"] + doc["rows_invalid"], doc
     assert doc["rows_total"] >= 0
-    # accounting: source.sheets from j-reader. Once merged, make it strict: assert "sheets" in doc["source"].
-    sheets = doc["source"].get("sheets")
-    if sheets is None:
-        return
+    sheets = doc["source"]["sheets"]
     assert sheets, "source.sheets lists at least the one part read"
     for sheet in sheets:
         assert sheet["status"] in ("validated", "ignored", "empty", "error"), sheet
@@ -503,8 +500,6 @@ def test_csv_library(worker, spool, case):
     library_contract(worker, spool, suffix, content, kind, streamed)
 
 
-@pytest.mark.xfail(strict=False, reason="found 2026-12-02: a workbook whose deflate stream is broken raises "
-                   "zlib.error from reader._check_zip, not input.spreadsheet (BROKEN_DEFLATE)")
 @fuzz(examples=100, deadline_seconds=60)
 @given(case=st.tuples(st.sampled_from((".xlsx", ".xlsx", ".xlsx", ".xlsm", ".xls")), workbooks(),
                       st.sampled_from((None, "service_record"))))
@@ -518,8 +513,6 @@ def test_xlsx_library(worker, spool, case):
     library_contract(worker, spool, suffix, content, kind)
 
 
-@pytest.mark.xfail(strict=False, reason="found 2026-12-02: a JSON number of more than 4300 digits raises "
-                   "ValueError from json.loads in reader._read_json, not input.json (HUGE_INT_JSON)")
 @fuzz(examples=120, deadline_seconds=60)
 @given(case=st.tuples(st.just(".json"), json_texts, st.sampled_from((None, "service_record"))))
 @example(case=(".json", deep(50_000), None))
@@ -532,8 +525,6 @@ def test_json_library(worker, spool, case):
     library_contract(worker, spool, suffix, content, kind)
 
 
-@pytest.mark.xfail(strict=False, reason="found 2026-12-02: JSONL with a BOM and lines {} and no --kind raises polars "
-                   "ShapeError from reader._finish_flat (BOM_EMPTY_OBJECTS)")
 @fuzz(examples=120, deadline_seconds=60)
 @given(case=st.tuples(st.sampled_from((".jsonl", ".ndjson")), jsonl_files, st.sampled_from((None, "service_record"))))
 @example(case=(".jsonl", many_lines_late_key(), None))
@@ -546,8 +537,6 @@ def test_jsonl_library(worker, spool, case):
     library_contract(worker, spool, suffix, content, kind)
 
 
-@pytest.mark.xfail(strict=False, reason="found 2026-12-02: validate_record({}, kind) for every kind but "
-                   "service_record (no check applies) raises polars InvalidOperationError from record._few_findings")
 @fuzz(examples=150, deadline_seconds=60)
 @given(value=record_lists | json_values, kind=st.sampled_from((*KINDS, "service_record", "no_such_kind")))
 @example(value=[{}], kind="adverse_event")
@@ -585,10 +574,6 @@ any_file = st.one_of(
 )
 
 
-@pytest.mark.xfail(strict=False, reason="found 2026-12-02: [/x] in a cell is read as markup by the terminal "
-                   "summary (validate) and the findings table (check-records): MarkupError traceback, exit 1; escape "
-                   "sequences in cells reach the terminal; XFD1048576 aborts (SIGABRT); --encoding rot13 (LookupError), "
-                   "deep JSON (RecursionError) and 5000-digit numbers (ValueError) in check-records: traceback, exit 1")
 @fuzz(examples=25, deadline_seconds=90)  # each run starts a Python: about 1 s
 @given(case=st.one_of(st.tuples(st.just("validate"), any_file, st.sampled_from(CLI_ARGS)),
                       st.tuples(st.just("check-records"), st.tuples(st.sampled_from((".jsonl", ".json")),
@@ -717,9 +702,6 @@ def assert_up(server: LiveServer) -> None:
     server.wait_idle()
 
 
-@pytest.mark.xfail(strict=False, reason="found 2026-12-02: uploads that crash the reader (HUGE_INT_JSON as a .json "
-                   "file, BOM_EMPTY_OBJECTS, BROKEN_DEFLATE) answer 422 input.unprocessable instead of a coded "
-                   "input error")
 def test_service_multipart(fuzz_server):
     """Drawn files in drawn multipart envelopes, posted one after another; then /healthz answers."""
 
@@ -758,8 +740,6 @@ def test_service_json(fuzz_server):
     assert_up(fuzz_server)
 
 
-@pytest.mark.xfail(strict=False, reason="found 2026-12-02 (issue J): the XFD1048576 workbook aborts the whole "
-                   "service (connections reset, later requests refused)")
 def test_service_burst_of_hostile_uploads(tmp_path):
     """The explicit hostile inputs, one after another (each one validated), then all of them twice, four at a
     time, on a server of two slots: every answer a report or a coded error (503 busy allowed in the burst), the
