@@ -40,6 +40,9 @@ def scales() -> dict[str, int]:
     return contract.defs()["indicator_unit"]["x-scale"]
 
 
+TARGET_OPS = (">=", ">")  # how a target compares: at least, or more than
+
+
 def load_targets(path: str | Path | None = None) -> dict[str, Any]:
     """Targets: the packaged default, or a JSON file of the same shape (a province's or a year's)."""
     if path is None:
@@ -47,9 +50,17 @@ def load_targets(path: str | Path | None = None) -> dict[str, Any]:
     else:
         text = Path(path).read_text(encoding="utf-8-sig")
     doc = json.loads(text)
-    unknown = set(doc.get("targets", {})) - set(definitions())
+    goals = doc.get("targets", {}) if isinstance(doc, dict) else None
+    if not isinstance(goals, dict):
+        raise ValueError('a targets file is an object whose "targets" maps indicators to {"op", "value"}')
+    unknown = set(goals) - set(definitions())
     if unknown:
         raise ValueError(f"targets for unknown indicators: {sorted(unknown)}")
+    for name, goal in goals.items():
+        value = goal.get("value") if isinstance(goal, dict) else None
+        if (not isinstance(goal, dict) or goal.get("op") not in TARGET_OPS or isinstance(value, bool)
+                or not isinstance(value, int | float)):
+            raise ValueError(f'target {name}: expected {{"op": one of {list(TARGET_OPS)}, "value": a number}}')
     return doc
 
 

@@ -480,6 +480,8 @@ def _validate_sheets(table: Table, kind: str | None, options: dict[str, Any]) ->
             extra.append({**_file_finding("file.sheet_ignored", ""), "value": part.sheet, "sheet": part.sheet})
             continue
         reports.append((part, report))
+    if not reports:  # no sheet had a header of any kind (each was passed over above)
+        raise InputError("input.kind_not_inferred")
     first = reports[0][1]
     schema = {**FINDING_SCHEMA, "sheet": pl.Utf8}
     findings = pl.concat([pl.DataFrame(extra, schema=schema)]

@@ -215,6 +215,8 @@ def mask_findings(findings: pl.DataFrame, kind: str) -> pl.DataFrame:
     personal = personal_fields(kind)
     value, column = findings.get_column("value"), findings.get_column("column")
     by_kind = column.replace_strict(personal, default=None, return_dtype=pl.Utf8)
+    # a spreadsheet's error value (#N/A, #DIV/0!) is the whole value shown, never personal data: kept as it is
+    by_kind = by_kind.set(findings.get_column("rule") == "cell.excel_error", None)
     for name, how in ((ID, mask_expr), (NAME, mask_name_expr), (BIRTH_DATE, mask_birth_expr)):
         value = _masked_where(value, by_kind == name, how)
     value = _masked_where(value, by_kind.is_null() & (value.str.len_chars() >= ID_MIN_CHARS), mask_text_expr)

@@ -378,18 +378,31 @@ def test_deep_json_in_check_records_is_an_input_error(tmp_path):
 
 # ---------------------------------------------------------------------------------------- internal error: 3
 def test_an_unexpected_failure_is_internal_error_3_with_a_hint_and_a_traceback_only_with_debug(tmp_path):
-    # a targets file holding a JSON list is not caught by the targets loader today (AttributeError): any
-    # unexpected exception takes this path; swap the probe when that loader learns to refuse lists
-    data, targets = _data(tmp_path), tmp_path / "targets.json"
-    targets.write_text("[]", encoding="utf-8")
-    done = run("validate", data, "--targets", targets, "--lang", "en")
+    # a fault injected into the real command (no input is known to crash it): the engine raising what it never should
+    data = _data(tmp_path)
+    probe = ("import sys, fpschema.engine as e\n"
+             "def boom(*a, **k):\n    raise ZeroDivisionError('no value of the file here')\n"
+             "e.validate = boom\nfrom fpschema.cli import main\nsys.argv = ['fpschema', *sys.argv[1:]]\nmain()\n")
+
+    def crash(*args):
+        return subprocess.run([sys.executable, "-c", probe, *map(str, args)], cwd=ROOT, capture_output=True,
+                              text=True, env=ENV)
+
+    done = crash("validate", data, "--lang", "en")
     _clean(done, 3, "internal.error")
-    assert "--debug" in done.stderr and "Error" in done.stderr
-    for debug in (["validate", data, "--targets", targets, "--debug"], ["--debug", "validate", data, "--targets",
-                                                                         targets]):
-        done = run(*debug)
+    assert "--debug" in done.stderr and "ZeroDivisionError" in done.stderr
+    for debug in (["validate", data, "--debug"], ["--debug", "validate", data]):
+        done = crash(*debug)
         assert done.returncode == 3 and "Traceback" in done.stderr and "[internal.error]" in done.stderr
         assert "内部错误" in done.stderr
+
+
+def test_a_targets_file_of_the_wrong_shape_is_a_usage_error_2(tmp_path):
+    data = _data(tmp_path)
+    for text in ("[]", '{"targets": []}', '{"targets": {"early_pregnancy_registration": {"op": "<", "value": 1}}}'):
+        targets = tmp_path / "targets.json"
+        targets.write_text(text, encoding="utf-8")
+        _clean(run("validate", data, "--targets", targets), 2, "usage.option")
 
 
 # -------------------------------------------------------------------------------- what reaches the terminal
