@@ -58,6 +58,7 @@ class Options:
     plan: coverage.Plan | None = None  # how the source is judged (default: a source carrying every field)
     groups: contract.Groups = ()  # code groups overriding the contract's (contract.load_free_services)
     reference_source: str = truth.OPTION  # where reference_date came from (truth.SOURCES)
+    findings_budget: int | None = None  # most findings held before the validation stops (Limits.max_findings_total)
 
 
 @cache
@@ -160,7 +161,8 @@ def _evaluate(text: pl.DataFrame, kind: str, options: Options) -> tuple[pl.DataF
     typed = prepare(text, kind, options.reference_date, distinct, plan=options.plan)
     todo = all_checks(kind, options.reference_date, cross_row=False, targets=options.targets, plan=options.plan,
                       groups=options.groups)
-    raw = findings_of(typed, todo, text, kind, options.unmask, finish=False, distinct=distinct)
+    raw = findings_of(typed, todo, text, kind, options.unmask, finish=False, distinct=distinct,
+                      budget=options.findings_budget)
     cross = dataset_checks.cross_row_findings(dataset_checks.key_frame(typed, kind, text), kind, options.unmask)
     found = finish_findings(pl.concat([raw, cross]), kind)
     rollups = aggregates.rollup_findings(typed, kind) if options.rollups else pl.DataFrame()
@@ -325,18 +327,22 @@ def _one_of_values(col: pl.Expr, values: pl.Series) -> pl.Expr:
 
 
 def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind: str,
-                unmask: bool, *, finish: bool = True, distinct: dict[str, pl.Series] | None = None) -> pl.DataFrame:
+                unmask: bool, *, finish: bool = True, distinct: dict[str, pl.Series] | None = None,
+                budget: int | None = None) -> pl.DataFrame:
     """Run ``todo`` over a prepared frame (rows aligned with ``text``); findings carry the cell as written.
 
     A fixed number of frame operations whatever the number of checks (blocks of a large file pay them once
     each): every check's failing positions in one pass, then the cells gathered column by column. Without
     ``finish``, the raw findings (row, column, rule, value) for :func:`finish_findings` to complete once.
-    ``distinct``: the column values :func:`prepare` reported, so they need not be looked for again."""
+    ``distinct``: the column values :func:`prepare` reported, so they need not be looked for again. More than
+    ``budget`` findings raise ``input.too_many_findings`` before any is built (memory stays bounded)."""
     if not todo:  # no rule applies (a file with none of the kind's columns)
         return empty_findings() if finish else pl.DataFrame(schema=dataset_checks.RAW_SCHEMA)
     names = [f"c{i}" for i in range(len(todo))]
     failing = typed.select(e.arg_true().implode().alias(n)
                            for e, n in zip(_flag_exprs(typed, todo, distinct), names, strict=True))
+    if budget is not None:
+        _spend(failing.select(pl.sum_horizontal(pl.all().list.len())).item(), budget)
     meta = pl.DataFrame({"check": names, "column": [c.column for c in todo], "rule": [c.rule for c in todo]})
     long = (failing.unpivot(variable_name="check", value_name="i").explode("i").drop_nulls("i")
             .join(meta, on="check"))
@@ -363,6 +369,12 @@ def findings_of(typed: pl.DataFrame, todo: list[Check], text: pl.DataFrame, kind
     hits = long.with_columns(value).select(
         typed.get_column("__row__").gather(positions).alias("row"), "column", "rule", "value")
     return finish_findings(hits, kind) if finish else hits
+
+
+def _spend(count: int, budget: int) -> None:
+    """``input.too_many_findings`` when ``count`` findings exceed what is left of the budget."""
+    if count > budget:
+        raise InputError("input.too_many_findings", limit=budget)
 
 
 def _reported_values(typed: pl.DataFrame, todo: list[Check], names: list[str], long: pl.DataFrame,
@@ -436,7 +448,7 @@ def validate_table(
     table: Table, kind: str | None = None, *, reference_date: date | None = None, lang: str = "zh",
     max_findings: int | None = None, unmask: bool = False, records: Any = None, targets: Any = None,
     explanations: Any = None, zscore: float = aggregates.ZSCORE, rollups: bool = True, layout: str | None = None,
-    free_services: Any = None,
+    free_services: Any = None, findings_budget: int | None = None,
 ) -> Report:
     """Validate a table from :func:`fpschema.reader.read` (a workbook: each of its sheets, :func:`_validate_sheets`).
 
@@ -445,10 +457,11 @@ def validate_table(
     default; ``explanations`` a side table (division_code, rule, explanation) for warnings; ``zscore`` the
     threshold of the year-on-year check; ``layout`` the form the table is laid out as (else found from its
     header). ``free_services`` (a JSON file or a list of procedure codes) overrides the services rural couples get
-    free (:func:`contract.load_free_services`)."""
+    free (:func:`contract.load_free_services`). ``findings_budget``: the most findings a table (each sheet) may
+    hold; more raise ``input.too_many_findings`` (:attr:`fpschema.reader.Limits.max_findings_total`)."""
     options = dict(reference_date=reference_date, lang=lang, max_findings=max_findings, unmask=unmask,
                    records=records, targets=targets, explanations=explanations, zscore=zscore, rollups=rollups,
-                   layout=layout, free_services=free_services)
+                   layout=layout, free_services=free_services, findings_budget=findings_budget)
     if table.sheets or table.sheet_notes:
         return _validate_sheets(table, kind, options)
     return _validate_part(table, kind, **options)
@@ -511,7 +524,7 @@ def _validate_part(
     table: Table, kind: str | None = None, *, reference_date: date | None = None, lang: str = "zh",
     max_findings: int | None = None, unmask: bool = False, records: Any = None, targets: Any = None,
     explanations: Any = None, zscore: float = aggregates.ZSCORE, rollups: bool = True, layout: str | None = None,
-    free_services: Any = None,
+    free_services: Any = None, findings_budget: int | None = None,
 ) -> Report:
     """:func:`validate_table` of one table (one sheet)."""
     headers = [c for c in table.frame.columns if c != "__row__"]
@@ -524,7 +537,7 @@ def _validate_part(
     target_doc = _targets(targets)
     ref, how = truth.resolve(None, reference_date)  # given, else today; validate() also looks for a manifest
     options = Options(ref, unmask, target_doc, zscore, rollups, mapping.plan,
-                      contract.load_free_services(free_services), how)
+                      contract.load_free_services(free_services), how, findings_budget)
     findings, typed = _evaluate(text, kind, options)
     extras: dict[str, Any] = {"coverage": coverage_of(mapping.plan, options, typed)}
     if records is not None and kind == "procedure_report":
@@ -662,7 +675,7 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
     findings_of(prepare(empty, kind, options.reference_date, plan=options.plan), todo, empty, kind, options.unmask)
     found, keys, cells, ambiguous = [], [], [], []
     seen: dict[str, tuple[str, ...]] = {}  # the few-valued columns' texts so far
-    kept = 0
+    kept = held = 0  # sample rows kept, findings held
     size = stream.size
     cross, ahead, helper = None, None, ThreadPoolExecutor(1)  # one helper thread: its tasks run in the order given
     for frame in blocks:
@@ -676,7 +689,12 @@ def validate_stream(stream: CsvStream, kind: str | None, options: Options, *, la
         keys.append(dataset_checks.key_frame(typed, kind, text))
         if last:
             cross = helper.submit(_cross_row, pl.concat(keys), kind, options.unmask, ahead)
-        block = findings_of(typed, todo, text, kind, options.unmask, finish=False, distinct=distinct)
+        left = None if options.findings_budget is None else options.findings_budget - held
+        try:
+            block = findings_of(typed, todo, text, kind, options.unmask, finish=False, distinct=distinct, budget=left)
+        except InputError as err:  # what was left of the budget ran out: the message names the whole budget
+            raise InputError(err.code, limit=options.findings_budget) from None
+        held += block.height
         found.append(block)
         if kept < SAMPLE_ROWS:
             cells.append(_sample_cells(text, block, SAMPLE_ROWS - kept))
@@ -759,7 +777,8 @@ def validate(
         stream = open_stream(Path(source), encoding=encoding, known_headers=known_headers(kind), limits=limits)
         if stream is not None:
             options = Options(ref, unmask, _targets(targets), zscore, rollups,
-                              groups=contract.load_free_services(free_services), reference_source=how)
+                              groups=contract.load_free_services(free_services), reference_source=how,
+                              findings_budget=limits.max_findings_total if limits else None)
             try:
                 return validate_stream(stream, kind, options, lang=lang, max_findings=max_findings,
                                        progress=progress, layout=layout)
@@ -768,7 +787,8 @@ def validate(
     table = read(source, fmt=fmt, encoding=encoding, known_headers=known_headers(kind), limits=limits, sheet=sheet)
     report = validate_table(table, kind, reference_date=ref, lang=lang, max_findings=max_findings,
                             unmask=unmask, records=records, targets=targets, explanations=explanations,
-                            zscore=zscore, rollups=rollups, layout=layout, free_services=free_services)
+                            zscore=zscore, rollups=rollups, layout=layout, free_services=free_services,
+                            findings_budget=limits.max_findings_total if limits else None)
     report.reference_date_source = how
     if valid_out or invalid_out:
         valid, invalid = split_rows(table, report)

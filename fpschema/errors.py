@@ -37,6 +37,11 @@ CODES: dict[str, tuple[str, str]] = {
     "input.sheet_not_found": ("工作簿中没有名为“{sheet}”的工作表（有：{sheets}）",
                               "the workbook has no sheet named “{sheet}” (it has: {sheets})"),
     "input.too_many_rows": ("文件超过 {limit} 行的上限", "the file has more than {limit} rows"),
+    "input.too_many_findings": ("文件的问题超过 {limit} 个（内存上限），已停止校验：请先按文件的前几行找出成批的错误（如整列格式、"
+                                "列错位）修正后再校验，或分批上传",
+                                "the file has more than {limit} findings (the memory bound); validation stopped: fix the "
+                                "errors that repeat (a whole column's format, shifted columns) seen in its first rows, "
+                                "or upload it in parts"),
     "input.parquet": ("无法读取 Parquet 文件：{detail}", "cannot read the Parquet file: {detail}"),
     "input.unknown_kind": ("未知的记录类型：{kind}", "unknown record kind: {kind}"),
     "input.unknown_layout": ("未知的版式：{layout}（可用：{layouts}）", "unknown layout: {layout} (known: {layouts})"),

@@ -84,6 +84,8 @@ class Limits:
     max_cells: int = 20_000_000              # spreadsheet: cells holding a value in one sheet
     max_columns: int = 4_096                 # spreadsheet: columns holding a value in one sheet
     max_area: int = 30_000_000               # spreadsheet: rows × columns holding values (the grid read at once)
+    max_findings_total: int | None = None    # findings one validation (one sheet) may hold, counted before they are
+    #                                          built (a few hundred bytes each); more: input.too_many_findings
 
 
 DENSE_SLACK = 1_000_000  # a sheet whose grid from A1 has at most this many cells is read as it is ...

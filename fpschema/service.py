@@ -604,7 +604,7 @@ def _run(job: _Job, settings: Settings, request_id: str) -> _Outcome:
     source: Any = _records(job.json_path.read_bytes()) if job.json_path is not None else job.path
     try:
         report = validate(source, job.kind, lang=job.lang, max_findings=job.max_findings,
-                          reference_date=settings.reference_date, limits=Limits(max_rows=settings.max_rows),
+                          reference_date=settings.reference_date, limits=Limits(max_rows=settings.max_rows, max_findings_total=settings.max_findings_total),
                           layout=job.layout, sheet=job.sheet)
     except InputError as err:
         if job.path is None:

@@ -23,6 +23,7 @@ class Settings:
     time_limit: float = 120.0  # seconds one validation may take (504 beyond)
     max_json_bytes: int = 8 * MB  # a JSON list of records is parsed whole in memory: a tighter cap (413 beyond)
     max_findings: int = 50_000  # findings listed in one report (the counts cover all); a larger query is capped
+    max_findings_total: int = 2_000_000  # findings one validation may hold (its memory); beyond: 400 too_many_findings
     max_concurrent: int = 2  # validations at once, counted once the body has arrived; beyond: 503 + Retry-After
     slot_wait: float = 5.0  # seconds an arrived body waits for a validation slot before that 503
     max_uploads: int = 64  # request bodies being received at once (spooled to disk); beyond: 503 + Retry-After
@@ -42,8 +43,8 @@ class Settings:
     tmp_dir: str | None = None  # where uploads are spooled (default: the system's temporary folder)
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_bytes", "max_json_bytes", "max_rows", "max_concurrent", "max_uploads",
-                     "max_uploads_per_client", "max_connections", "max_connections_per_client"):
+        for name in ("max_upload_bytes", "max_json_bytes", "max_rows", "max_findings_total", "max_concurrent",
+                     "max_uploads", "max_uploads_per_client", "max_connections", "max_connections_per_client"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("time_limit", "read_timeout", "upload_timeout", "header_timeout"):

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 
 from fpschema import generator, writer
@@ -30,6 +31,7 @@ MAX_UPLOADS = 8  # all clients here share 127.0.0.1: max_uploads_per_client is s
 MAX_CONNECTIONS = 60
 MAX_JSON = 200_000
 MAX_FINDINGS = 100
+MAX_FINDINGS_TOTAL = 20_000  # findings one validation may hold (the memory budget)
 SECURITY = {"x-content-type-options": "nosniff", "x-frame-options": "DENY", "referrer-policy": "no-referrer",
             "cache-control": "no-store"}
 VALID = (ROOT / "fixtures" / "valid_service_records.csv").read_bytes()
@@ -42,7 +44,7 @@ def server(tmp_path_factory) -> Iterator[LiveServer]:
                      header_timeout=HEADER_TIMEOUT, read_timeout=READ_TIMEOUT, min_upload_rate=MIN_RATE,
                      upload_timeout=6, max_uploads=MAX_UPLOADS, max_uploads_per_client=MAX_UPLOADS, max_concurrent=2, max_connections=MAX_CONNECTIONS,
                      max_upload_bytes=2_000_000, max_json_bytes=MAX_JSON, max_findings=MAX_FINDINGS,
-                     retry_after=1) as live:
+                     max_findings_total=MAX_FINDINGS_TOTAL, retry_after=1) as live:
         live.spool = spool  # type: ignore[attr-defined]
         yield live
 
@@ -329,6 +331,18 @@ def test_findings_are_capped_by_default(server, tmp_path):
     small = httpx.post(f"{server.url}/v1/validate", params={"max_findings": 5}, timeout=30,
                        files={"file": ("bad.csv", path.read_bytes())})
     assert len(small.json()["findings"]) == 5
+
+
+def test_a_file_of_errors_beyond_the_findings_budget_is_a_coded_400(server, tmp_path):
+    frame, _ = generator.generate("service_record", 2000, seed=5)
+    bad = frame.with_columns(("x" + pl.col(c).cast(pl.String)).alias(c) for c in frame.columns)  # every cell wrong
+    path = tmp_path / "all_wrong.csv"
+    bad.write_csv(path)
+    response = httpx.post(f"{server.url}/v1/validate", timeout=30, files={"file": ("all_wrong.csv", path.read_bytes())})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "input.too_many_findings" and str(MAX_FINDINGS_TOTAL) in error["message"]
+    assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
 
 
 # ------------------------------------------------------------------------------------------------ gate and headers

@@ -381,3 +381,27 @@ def test_a_notes_sheet_is_ignored_with_a_warning_not_an_error(tmp_path: Path, re
     assert status == {"说明": "ignored", "数据": "validated"}
     ignored = report.findings_all.filter(pl.col("rule") == "file.sheet_ignored")
     assert ignored["sheet"].to_list() == ["说明"] and ignored["severity"].to_list() == ["warning"]
+
+
+# ------------------------------------------------------------------------------------------ findings budget
+def test_a_findings_budget_stops_a_file_of_errors_before_its_findings_are_built(tmp_path: Path,
+                                                                                 records: pl.DataFrame) -> None:
+    """Limits.max_findings_total: counted from the failing positions, on the whole-file and the streamed CSV path
+    alike (the stream's blocks add up); under the budget the report is the same as without one."""
+    from fpschema.reader import Limits
+
+    frame, _ = generator.generate(KIND, 1200, seed=4, reference_date=REF)
+    bad = frame.with_columns(("x" + pl.col(c).cast(pl.String)).alias(c) for c in frame.columns)  # every cell wrong
+    path = tmp_path / "bad.csv"
+    bad.write_csv(path)
+    assert path.stat().st_size > 2 * 65536  # the streamed path reads it in blocks of at least 64 KiB: several
+    plain = fpschema.validate(path, KIND, reference_date=REF)
+    n = plain.findings_all.height
+    assert n > frame.height * 5
+    small_blocks = {"stream_bytes": 1, "block_bytes": 256}  # the streamed path, in many blocks
+    for extra in ({}, small_blocks):
+        with pytest.raises(InputError) as err:
+            fpschema.validate(path, KIND, reference_date=REF, limits=Limits(max_findings_total=n // 2, **extra))
+        assert err.value.code == "input.too_many_findings" and str(n // 2) in err.value.message()
+        kept = fpschema.validate(path, KIND, reference_date=REF, limits=Limits(max_findings_total=n, **extra))
+        assert kept.findings_all.equals(plain.findings_all)
