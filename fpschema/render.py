@@ -208,10 +208,11 @@ def skipped_lines(report: Report) -> list[str]:
         if entry.get("status") != "validated":
             out.append(f"{where}：{status}{reason}" if zh else f"{where}: {status}{reason}")
             continue
-        out.append(f"{where}：读入 {entry['rows_in']} 行，校验 {entry['rows_judged']} 行，跳过 {entry['rows_skipped']} 行，"
-                   f"空行 {entry.get('blank_rows', 0)} 行" if zh else
+        blanks = entry.get("blank_rows")  # None: not counted (Spark's reader drops blank lines)
+        out.append(f"{where}：读入 {entry['rows_in']} 行，校验 {entry['rows_judged']} 行，跳过 {entry['rows_skipped']} 行"
+                   + ("" if blanks is None else f"，空行 {blanks} 行") if zh else
                    f"{where}: {entry['rows_in']} rows in, {entry['rows_judged']} judged, {entry['rows_skipped']} "
-                   f"skipped, {entry.get('blank_rows', 0)} blank")
+                   f"skipped" + ("" if blanks is None else f", {blanks} blank"))
         listed = entry.get("skipped_rows") or []
         for item in listed[:SKIPPED_LISTED]:
             why = SKIP_REASONS.get(item["reason"], (item["reason"], item["reason"]))[0 if zh else 1]

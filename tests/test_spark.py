@@ -178,6 +178,8 @@ def test_csv_through_validate_path(spark, tmp_path):
     path = writer.write(frame, tmp_path / "records.csv", KIND)  # UTF-8 with BOM, as the package writes it
     report = fs.validate_path(spark, path, KIND, reference_date=REF, max_findings=None)
     assert report.source["format"] == "csv" and report.rows_total == frame.height
+    (entry,) = report.source["sheets"]  # row accounting: every record read is judged
+    assert entry["rows_in"] == entry["rows_judged"] == frame.height and entry["skipped_rows"] == []
     reference = fpschema.validate(path, KIND, reference_date=REF)  # rows are file lines here: map them
     ids = frame.select(pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias("row"), "record_id")
     expected = reference.findings_all.join(ids, on="row").select(COLUMNS).sort(COLUMNS, nulls_last=True)
@@ -243,6 +245,7 @@ def test_aggregate_reports_run_on_the_driver(spark):
     report = fs.validate(_spark_frame(spark, frame), "indicator_report", reference_date=REF)
     reference = fpschema.validate(frame, "indicator_report", reference_date=REF)
     assert report.source["collected_to_driver"] is True
+    assert report.source["sheets"] == reference.source["sheets"]
     assert report.counts == reference.counts and reference.findings_all.height > 0
     assert report.findings_all.drop("record_id", strict=False).equals(reference.findings_all)
 
