@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs fixtures clean
+.PHONY: demo test lint docs fixtures floors clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -40,5 +40,21 @@ fixtures: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m fpschema.docgen
 
+# 依赖下限 / dependency floors: a separate venv with exactly the lowest versions pyproject.toml declares (read
+# from it by ci/floors.py, so they are written once) for the runtime dependencies and the service extra, and the
+# smoke test over every use of them (docs/dependencies.md). Rebuilt from scratch when pyproject.toml changes.
+FLOORS := .venv-floors
+$(FLOORS)/.installed: pyproject.toml ci/floors.py
+	rm -rf $(FLOORS)
+	$(PY) -m venv $(FLOORS)
+	$(PY) ci/floors.py service > $(FLOORS)/floors.txt
+	$(FLOORS)/bin/python -m pip install --quiet -r $(FLOORS)/floors.txt
+	$(FLOORS)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+floors: $(FLOORS)/.installed
+	$(FLOORS)/bin/python -m pip check
+	$(FLOORS)/bin/python tests/smoke_floors.py
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache
+	rm -rf $(VENV) $(FLOORS) build dist .pytest_cache

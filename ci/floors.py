@@ -22,13 +22,15 @@ def floors(extras: list[str]) -> list[str]:
     project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
     wanted = list(project["dependencies"])
     for extra in extras:
+        if extra not in project["optional-dependencies"]:
+            raise ValueError(f"no extra {extra!r} in {PYPROJECT.name}")
         wanted += project["optional-dependencies"][extra]
     pins: dict[str, str] = {}
     for line in wanted:
         match = REQUIREMENT.match(line)
         low = re.search(r">=\s*([^,\s]+)", match["spec"]) if match else None
         if match is None or low is None:
-            raise SystemExit(f"error: {line!r} has no '>=' floor in {PYPROJECT.name}")
+            raise ValueError(f"{line!r} has no '>=' floor in {PYPROJECT.name}")
         pins[match["name"].lower()] = f"{match['name']}{match['extras'] or ''}=={low[1]}"
     return list(pins.values())
 
@@ -36,6 +38,6 @@ def floors(extras: list[str]) -> list[str]:
 if __name__ == "__main__":
     try:
         print("\n".join(floors(sys.argv[1:])))
-    except SystemExit as err:
-        print(err, file=sys.stderr)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -216,7 +216,7 @@ def main() -> int:
             ("pandera", step_pandera),
             ("service", lambda: step_service(folder / "services_utf8.csv", folder)),
         ]
-        for name, step in steps:
+        for number, (name, step) in enumerate(steps):
             try:
                 step()
             except Exception as exc:  # report the step, then the traceback, and fail
@@ -224,8 +224,9 @@ def main() -> int:
 
                 traceback.print_exc()
                 print(f"FAIL {name}: {type(exc).__name__}: {str(exc)[:2000]}")
+                print(f"floors: {number} passed, 1 failed")
                 return 1
-    print("floors smoke: all steps passed")
+    print(f"floors: {len(steps)} passed, 0 failed")
     return 0
 
 
