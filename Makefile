@@ -28,11 +28,11 @@ demo: $(STAMP)
 	@echo "HTML 报告 / HTML report: $(CURDIR)/$(DEMO)_report.html"
 
 test: $(STAMP)
-	$(BIN)/ruff check fpschema tests benchmarks
+	$(BIN)/ruff check fpschema tests benchmarks ci
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check fpschema tests benchmarks
+	$(BIN)/ruff check fpschema tests benchmarks ci
 
 fixtures: $(STAMP)
 	$(BIN)/python -m fpschema.fixtures fixtures
