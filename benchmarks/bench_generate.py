@@ -60,7 +60,8 @@ def main() -> None:
     parser.add_argument("--faker-rows", type=int, default=20_000)
     parser.add_argument("--big", type=int, default=0)
     args = parser.parse_args()
-    from fpschema import generator, writer
+    from fpschema.io import writer
+    from fpschema.testdata import generator
 
     generator.generate("service_record", 1000, seed=0)  # warm the word lists
     runs = []

@@ -18,10 +18,11 @@ from typing import Any
 
 import click
 
-from . import __version__, contract, truth
-from .catalogue import RULES
-from .errors import InputError, output_error
-from .settings import MB, Settings
+from fpschema import __version__, contract
+from fpschema.contract.catalogue import RULES
+from fpschema.errors import InputError, output_error
+from fpschema.io import truth
+from fpschema.service.settings import MB, Settings
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEBUG_FLAG = "--debug"
@@ -57,7 +58,7 @@ def json_visible(text: str) -> str:
 
 def _shown(text: object, unmask: bool = False) -> str:
     """Text for the terminal: ID-like tokens masked unless ``unmask`` (fpschema.mask)."""
-    from .mask import mask_text
+    from fpschema.contract.mask import mask_text
 
     return str(text) if unmask else mask_text(str(text))
 
@@ -185,7 +186,7 @@ class _Main(click.Group):
 
 def text_row(path: Path, offset: int) -> int:
     """Line number of a byte offset."""
-    from .reader import newlines_before
+    from fpschema.io.reader import newlines_before
 
     return newlines_before(path, offset) + 1
 
@@ -207,7 +208,7 @@ def _read_records(path: Path) -> list[tuple[int, Any]]:
 
 
 def _parse_records(path: Path, text: str) -> list[tuple[int, Any]]:
-    from .reader import json_loads
+    from fpschema.io.reader import json_loads
 
     if not text.strip():
         raise InputError("input.empty", path=path)
@@ -268,7 +269,7 @@ def rules_cmd(lang: str) -> None:
 @click.option("--reference-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help=REFERENCE_HELP)
 def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, reference_date) -> None:
-    from .record import validate_records
+    from fpschema.engine.record import validate_records
 
     try:
         records = _read_records(path)
@@ -360,7 +361,7 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
                  targets: Path | None, explanations: Path | None, free_services: Path | None, zscore: float,
                  engine: str, findings_out: str | None, sheet: str | None = None,
                  limits: tuple[str, ...] = ()) -> None:
-    from .engine import validate, validate_batched
+    from fpschema.engine.validation import validate, validate_batched
 
     read_limits = _limits(limits)
 
@@ -373,7 +374,7 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
         click.echo("错误 [usage.option]: --engine spark 不能与 --batch-rows、--valid-out、--invalid-out、--records、--explanations "
                    "同用 / --engine spark cannot be combined with those options", err=True)
         sys.exit(EXIT_USAGE)
-    from .writer import write_bytes
+    from fpschema.io.writer import write_bytes
 
     if encoding is not None:
         _check_encoding(encoding, lang)
@@ -454,7 +455,7 @@ def _limits(items: tuple[str, ...]):
     """Reading limits (:class:`fpschema.reader.Limits`) from ``NAME=N`` options; a bad one is a usage error."""
     from dataclasses import fields
 
-    from .reader import Limits
+    from fpschema.io.reader import Limits
 
     if not items:
         return None
@@ -473,7 +474,7 @@ def _limits(items: tuple[str, ...]):
 def _spark_report(path: str, kind: str | None, **options):
     """Validate with fpschema.spark (a local session unless spark-submit set one up)."""
     try:
-        from . import spark as fs
+        from fpschema import spark as fs
 
         session = fs.session()
     except ImportError as err:
@@ -611,7 +612,7 @@ def _render_summary(console, report, lang: str) -> None:
     console.print(line)
     if report.reference_date is not None:
         console.print(plain(truth.describe(report.reference_date, report.reference_date_source, src.get("name"), lang)))
-    from .render import coverage_lines, skipped_lines
+    from fpschema.report.render import coverage_lines, skipped_lines
 
     for text in coverage_lines(report) + skipped_lines(report):
         console.print(visible(text), markup=False, highlight=False)
@@ -669,7 +670,8 @@ def _render_summary(console, report, lang: str) -> None:
 @click.option("--output", type=click.Path(path_type=Path), required=True, help="输出文件 / output file")
 def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_rate: float, fmt: str, encoding: str,
                  office: bool, layout: str, profile: Path | None, reference_date, output: Path) -> None:
-    from . import generator, truth, writer
+    from fpschema.io import truth, writer
+    from fpschema.testdata import generator
 
     if kind not in generator.generators():
         click.echo(f"错误 [generate.kind]: 暂不支持生成 {kind} / generating {kind} is not supported yet", err=True)
@@ -720,7 +722,8 @@ def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_ra
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="输出目录 / output folder")
 def generate_set_cmd(rows: int, seed: int, fmt: str, output: Path) -> None:
-    from . import linked, writer
+    from fpschema.io import writer
+    from fpschema.testdata import linked
 
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -739,7 +742,7 @@ def generate_set_cmd(rows: int, seed: int, fmt: str, output: Path) -> None:
               help="校验结果（fpschema 的 JSON 报告，或含 row,column,rule 的 CSV/JSON）/ the findings")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
 def score_cmd(truth: Path, findings: Path, fmt: str) -> None:
-    from . import scorer
+    from fpschema.testdata import scorer
 
     try:
         table = scorer.score(scorer.load(truth), scorer.load(findings))
@@ -795,7 +798,7 @@ def _reference_warning(expected: str | None, used: str | None) -> None:
 def serve_cmd(host: str, port: int, max_upload_bytes: int | None, max_rows: int | None, time_limit: float | None,
               max_concurrent: int | None, log_file: Path | None) -> None:
     try:
-        from .service import serve
+        from fpschema.service.app import serve
     except ImportError as err:
         click.echo(f"错误 [usage.option]: {err}", err=True)
         sys.exit(EXIT_USAGE)

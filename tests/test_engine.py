@@ -10,12 +10,16 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import contract, dataset_checks, engine, generator, scorer, writer
-from fpschema.check import one_of
+from fpschema import contract
+from fpschema.contract.check import one_of
+from fpschema.contract.mask import mask_expr, mask_id
+from fpschema.engine import validation as engine
 from fpschema.errors import InputError
-from fpschema.mask import mask_expr, mask_id
-from fpschema.reader import Limits
-from fpschema.schema_checks import _matches
+from fpschema.io import writer
+from fpschema.io.reader import Limits
+from fpschema.rules import dataset_checks
+from fpschema.rules.schema_checks import _matches
+from fpschema.testdata import generator, scorer
 
 from .conftest import REF
 
@@ -181,7 +185,7 @@ def test_pandera_schema_flags_the_same_rows():
 def test_batched_validation_equals_whole_file(tmp_path):
     from datetime import date
 
-    from fpschema import engine
+    from fpschema.engine import validation as engine
 
     frame, _ = generator.generate(KIND, 12_000, seed=3, defects="all", defect_rate=0.3, reference_date=REF)
     path = writer.write(frame, tmp_path / "big.csv", KIND)
@@ -263,7 +267,7 @@ def test_texts_seen_in_earlier_blocks_change_no_value_and_no_flag():
 def test_numbers_convert_through_their_distinct_texts_as_cell_by_cell(cells):
     """Integer and number fields convert through their distinct texts (a plain cast when it reads every text as
     the conversion does, else a lookup): every cell gets the contract's conversion (typed_expr)."""
-    from fpschema import convert
+    from fpschema.engine import convert
 
     for name in ("child_count", "fee"):
         text = pl.DataFrame({name: cells}, schema={name: pl.Utf8})
@@ -278,7 +282,7 @@ def test_dates_convert_as_the_contract_says_and_their_layout_is_flagged():
     YYYY-MM-DD layout flag."""
     import random
 
-    from fpschema import convert
+    from fpschema.engine import convert
 
     rng = random.Random(4)
     forms = ["{y:04d}-{m:02d}-{d:02d}", "{y}/{m}/{d}", "{y}.{m:02d}.{d:02d}", "{y}年{m}月{d}日", "{y:04d}{m:02d}{d:02d}",
@@ -347,7 +351,8 @@ def test_division_checks_read_from_the_codes_as_numbers_flag_the_rows_of_their_d
     (Check.rows, and the hierarchy's integer division) the flags of their text definitions, cell by cell."""
     import itertools
 
-    from fpschema import checks, divisions
+    from fpschema.reference import divisions
+    from fpschema.rules import checks
 
     odd = ["+10105", "-10105", " 10105", "11010 ", "１10105", "999999", "", None, "abcdef", "1101", "11010.",
            "+10105001", "110105001 ", "99999999999999999999", "110105\n"]

@@ -15,7 +15,9 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import engine, generator, truth
+from fpschema.engine import validation as engine
+from fpschema.io import truth
+from fpschema.testdata import generator
 
 from .conftest import ROOT
 
@@ -168,7 +170,7 @@ def test_library_validate_takes_the_manifest_and_an_explicit_date_wins(tmp_path)
     report = fpschema.validate(data)
     assert (report.reference_date, report.reference_date_source) == (date(2024, 6, 30), "manifest")
     assert "参考日" in report.to_html() and 'name="reference_date" value="2024-06-30"' in report.to_junit()
-    whole = fpschema.validate(data, limits=fpschema.reader.Limits(stream_bytes=1 << 40), valid_out=tmp_path / "ok.csv")
+    whole = fpschema.validate(data, limits=fpschema.io.reader.Limits(stream_bytes=1 << 40), valid_out=tmp_path / "ok.csv")
     assert (whole.reference_date, whole.reference_date_source) == (date(2024, 6, 30), "manifest")
     assert whole.findings_all.equals(report.findings_all)
     given = fpschema.validate(data, reference_date=date(2030, 1, 1))

@@ -9,7 +9,12 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import contract, coverage, divisions, engine, generator, linked, scorer, truth, writer
+from fpschema import contract
+from fpschema.engine import coverage
+from fpschema.engine import validation as engine
+from fpschema.io import truth, writer
+from fpschema.reference import divisions
+from fpschema.testdata import generator, linked, scorer
 
 from .conftest import REF, ROOT
 
@@ -59,7 +64,7 @@ def test_generated_reports_have_unique_keys_unless_the_defect_is_injected(kind, 
 
 
 def test_every_data_rule_of_the_catalogue_has_an_injector():
-    from fpschema.catalogue import RULES
+    from fpschema.contract.catalogue import RULES
 
     injected = {code for kind in KINDS for lay in contract.layouts(kind)
                 for code in generator.defect_codes(kind, lay.name)} | set(linked.SET_DEFECTS)
@@ -107,7 +112,7 @@ def test_linked_set_refers_to_itself_and_sums_exactly():
 
 
 def test_fixtures_are_what_make_fixtures_makes(tmp_path):
-    from fpschema import fixtures
+    from fpschema.testdata import fixtures
 
     fixtures.build(tmp_path)
     committed = ROOT / "fixtures"

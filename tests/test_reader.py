@@ -14,9 +14,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fpschema import reader
 from fpschema.errors import InputError
-from fpschema.reader import ROW, Limits, Table, normalize_header, read
+from fpschema.io import reader
+from fpschema.io.reader import ROW, Limits, Table, normalize_header, read
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -534,7 +534,7 @@ def test_quick_field_counts_equal_the_full_count_on_random_ragged_blocks() -> No
     the lines with an empty last cell gives every line's field count exactly."""
     import random
 
-    from fpschema.reader import _field_counts, _field_counts_short, _polars_csv, _Utf8
+    from fpschema.io.reader import _field_counts, _field_counts_short, _polars_csv, _Utf8
 
     rng = random.Random(7)
     width, strict, refused = 5, 0, 0

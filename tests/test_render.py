@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 from markupsafe import escape
 
-from fpschema.catalogue import RULES
-from fpschema.render import CSV_HEADER, JUNIT_MAX_LISTED, LABELS, to_csv, to_html, to_junit
-from fpschema.report import FINDING_SCHEMA, Report, empty_findings
+from fpschema.contract.catalogue import RULES
+from fpschema.report.render import CSV_HEADER, JUNIT_MAX_LISTED, LABELS, to_csv, to_html, to_junit
+from fpschema.report.report import FINDING_SCHEMA, Report, empty_findings
 
 SCRIPT = "<script>alert(1)</script>"
 FINDINGS = [

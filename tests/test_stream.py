@@ -9,9 +9,11 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import csvstream, engine, generator, writer
+from fpschema.engine import validation as engine
 from fpschema.errors import InputError
-from fpschema.reader import Limits
+from fpschema.io import csvstream, writer
+from fpschema.io.reader import Limits
+from fpschema.testdata import generator
 
 from .conftest import REF
 
