@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 BIG = """
 import json, sys, time
-from fpschema import writer
+from fpschema.io import writer
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):

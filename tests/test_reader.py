@@ -1,4 +1,4 @@
-"""fpschema.reader: real files written into tmp_path, read back into all-text tables."""
+"""fpschema.io.reader: real files written into tmp_path, read back into all-text tables."""
 
 from __future__ import annotations
 
@@ -495,7 +495,7 @@ def test_huge_single_line_keeps_memory_bounded(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import resource
         from fpschema.errors import InputError
-        from fpschema.reader import Limits, read
+        from fpschema.io.reader import Limits, read
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
             read({str(path)!r}, limits=Limits(max_bytes_line=2_000_000))

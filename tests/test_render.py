@@ -1,4 +1,4 @@
-"""The renderers of fpschema.render on real Report objects: CSV (Excel-safe), JUnit XML and offline HTML."""
+"""The renderers of fpschema.report.render on real Report objects: CSV (Excel-safe), JUnit XML and offline HTML."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def make_report(lang: str = "zh", max_findings: int | None = None, findings=FIND
         max_findings=max_findings,
         sample_rows=SAMPLES,
         columns=COLUMNS,
-        unmask=True,  # the renderers show what they are given; masking is fpschema.mask's (tests/test_leaks.py)
+        unmask=True,  # the renderers show what they are given; masking is fpschema.contract.mask's (tests/test_leaks.py)
     )
 
 

@@ -1,4 +1,4 @@
-"""Large CSV files read block by block (fpschema.csvstream + engine.validate_stream): the same report as
+"""Large CSV files read block by block (fpschema.io.csvstream + engine.validate_stream): the same report as
 reading the whole file, on real files, with small blocks so every test crosses block boundaries."""
 
 from __future__ import annotations
