@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from fpschema.errors import InputError
-from fpschema.io import reader
+from fpschema.io import delimited
 from fpschema.io.reader import ROW, Limits, Table, normalize_header, read
 
 
@@ -534,7 +534,8 @@ def test_quick_field_counts_equal_the_full_count_on_random_ragged_blocks() -> No
     the lines with an empty last cell gives every line's field count exactly."""
     import random
 
-    from fpschema.io.reader import _field_counts, _field_counts_short, _polars_csv, _Utf8
+    from fpschema.io.delimited import _field_counts, _field_counts_short, _polars_csv
+    from fpschema.io.text import Utf8 as _Utf8
 
     rng = random.Random(7)
     width, strict, refused = 5, 0, 0
@@ -572,4 +573,4 @@ def test_quick_field_counts_equal_the_full_count_on_random_ragged_blocks() -> No
     (b"a,b\r\n\rc,d\r\n", True),  # a CR right after a line end
 ])
 def test_a_cr_not_before_a_lf_is_a_blank_character(data, blank):
-    assert reader._any_blank(data) is blank
+    assert delimited._any_blank(data) is blank

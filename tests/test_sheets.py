@@ -19,7 +19,8 @@ import pytest
 import fpschema
 from fpschema.errors import InputError
 from fpschema.io import writer
-from fpschema.io.reader import ROW, Limits, _name_columns, read
+from fpschema.io.header import name_columns as _name_columns
+from fpschema.io.reader import ROW, Limits, read
 from fpschema.report import render
 from fpschema.testdata import generator
 

@@ -25,30 +25,24 @@ from typing import Any, ClassVar
 import polars as pl
 
 from fpschema.errors import InputError
-from fpschema.io.reader import (
-    _NON_WS,
+from fpschema.io.delimited import csv_body_fast, head_records, iter_lines, sniff_delimiter
+from fpschema.io.header import clean_cells, find_header, name_columns, split_body
+from fpschema.io.text import (
     FIELDS,
     HEAD,
+    NON_WS,
     ROW,
     SAMPLE_LINES_BYTES,
     SUFFIXES,
+    BadUtf8,
     Limits,
-    _BadUtf8,
-    _clean_cells,
-    _csv_body_fast,
-    _detect_encoding,
-    _find_header,
-    _guess,
-    _head_records,
-    _iter_lines,
-    _line_too_long,
-    _name_columns,
-    _sniff_delimiter,
-    _undecodable,
-    _Utf8,
+    Utf8,
+    detect_encoding,
+    guess,
+    line_too_long,
     newlines_before,
     normalize_header,
-    split_body,
+    undecodable,
 )
 
 FIRST_BLOCK = 4 << 20
@@ -100,8 +94,8 @@ class CsvStream:
             done += len(data)
             if self.encoding == "gb18030":
                 data = self._utf8(data, done - len(data))
-            content = _Utf8(self.path, data, data[:SAMPLE_LINES_BYTES], len(data))
-            body = (_csv_body_fast(content, self.delimiter, width, 0, (self.limits.max_bytes_line, row)) if data
+            content = Utf8(self.path, data, data[:SAMPLE_LINES_BYTES], len(data))
+            body = (csv_body_fast(content, self.delimiter, width, 0, (self.limits.max_bytes_line, row)) if data
                     else pl.DataFrame(schema={**{f"c{j}": pl.String for j in range(width)}, FIELDS: pl.Int64}))
             if body is None:
                 raise NotStreamable(self.path)
@@ -110,7 +104,7 @@ class CsvStream:
             kept, skipped, totals = split_body(body, width, width, footer=last)
             self.skipped_rows += skipped
             self.totals_rows += totals
-            frame = _name_columns(kept, self.names)
+            frame = name_columns(kept, self.names)
             self.rows += frame.height
             if self.limits.max_rows is not None and self.rows > self.limits.max_rows:
                 raise InputError("input.too_many_rows", limit=self.limits.max_rows)
@@ -128,9 +122,9 @@ class CsvStream:
             return data.decode(self.encoding).encode("utf-8")
         except UnicodeDecodeError as exc:
             if not self.requested:
-                raise _undecodable(self.head, self.path) from None
+                raise undecodable(self.head, self.path) from None
             row = newlines_before(self.path, offset + exc.start) + 1
-            raise InputError("input.encoding", encoding=self.encoding, row=row, detected=_guess(data)) from None
+            raise InputError("input.encoding", encoding=self.encoding, row=row, detected=guess(data)) from None
 
 
 class _Hasher:
@@ -203,7 +197,7 @@ def _line_end(fh: Any, at: int, size: int, limit: int, path: Path) -> int:
         if nl >= 0:
             return at + seen + nl + 1
         seen += len(window)
-    _line_too_long(path, at, limit)
+    line_too_long(path, at, limit)
     raise AssertionError("unreachable")
 
 
@@ -220,9 +214,9 @@ def open_stream(path: Path, *, encoding: str | None = None, known_headers: Colle
         return None
     with path.open("rb") as fh:
         head = fh.read(SAMPLE_LINES_BYTES)
-    if _NON_WS.search(head) is None:
+    if NON_WS.search(head) is None:
         return None
-    enc = _detect_encoding(head, size, encoding, path)
+    enc = detect_encoding(head, size, encoding, path)
     if enc not in STREAMED_ENCODINGS or b"\n" not in head:
         return None
     raw_head = head
@@ -236,18 +230,18 @@ def open_stream(path: Path, *, encoding: str | None = None, known_headers: Colle
             if text.count("\n") < 100:  # too near the header to look for it: read whole, which says what is wrong
                 return None
         head = text.encode("utf-8")
-    content = _Utf8(path, None, head, size)
+    content = Utf8(path, None, head, size)
     known = frozenset(normalize_header(h) for h in known_headers)
     try:
-        delim = _sniff_delimiter(list(itertools.islice(_iter_lines(content), 50)),
+        delim = sniff_delimiter(list(itertools.islice(iter_lines(content), 50)),
                                  prefer_tab=path.suffix.lower() == ".tsv")
-        records, ends = _head_records(content, delim)
-    except _BadUtf8:
+        records, ends = head_records(content, delim)
+    except BadUtf8:
         return None
     if not records:
         return None
-    grid = [_clean_cells(rec) for rec in records]
-    header = _find_header(grid, known)
+    grid = [clean_cells(rec) for rec in records]
+    header = find_header(grid, known)
     width = len(records[header.last])
     if len(header.names) != width or not all(header.names):
         return None
@@ -259,7 +253,7 @@ def open_stream(path: Path, *, encoding: str | None = None, known_headers: Colle
         start = 0
         for _ in range(lines):
             start = raw_head.index(b"\n", start) + 1
-    _name_columns(pl.DataFrame({f"c{j}": [] for j in range(width)}, schema=dict.fromkeys(
+    name_columns(pl.DataFrame({f"c{j}": [] for j in range(width)}, schema=dict.fromkeys(
         [f"c{j}" for j in range(width)], pl.String)).with_columns(pl.lit(0, dtype=pl.Int64).alias(ROW)),
         header.names)  # duplicated names: input.duplicate_column
     titles = [(i + 1, "title" if any(grid[i]) else "blank") for i in range(header.first)]

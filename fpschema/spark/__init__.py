@@ -45,6 +45,8 @@ from fpschema.engine import coverage
 from fpschema.engine import validation as engine
 from fpschema.errors import InputError
 from fpschema.io import reader, truth
+from fpschema.io.frames import text_frame
+from fpschema.io.header import null_blank
 from fpschema.report.report import FINDING_SCHEMA, Report
 from fpschema.rules import aggregates, dataset_checks
 
@@ -182,7 +184,7 @@ def _validate_chunk(frame: pl.DataFrame, p: _Pass, checks: list[Check]) -> pl.Da
     """One chunk through the polars engine: text conversion as for a DataFrame, row rules, per-row keys."""
     ids = frame.select(pl.col(_UID).alias("_uid"), pl.col(_IDENT).alias("row"),
                        pl.col(_ID).alias("record_id"))
-    text = reader._null_blank(reader._text_frame(frame.select(p.fields)))
+    text = null_blank(text_frame(frame.select(p.fields)))
     text = text.insert_column(0, pl.int_range(0, frame.height, dtype=pl.Int64, eager=True).alias("__row__"))
     distinct: dict[str, pl.Series] = {}
     typed = engine.prepare(text, p.kind, p.reference_date, distinct, plan=p.plan)
