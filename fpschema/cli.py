@@ -670,7 +670,7 @@ def _render_summary(console, report, lang: str) -> None:
 @click.option("--output", type=click.Path(path_type=Path), required=True, help="输出文件 / output file")
 def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_rate: float, fmt: str, encoding: str,
                  office: bool, layout: str, profile: Path | None, reference_date, output: Path) -> None:
-    from fpschema.io import truth, writer
+    from fpschema.io import truth
     from fpschema.testdata import generator
 
     if kind not in generator.generators():
@@ -701,7 +701,7 @@ def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_ra
         click.echo(f"错误 [generate.reference_date]: 参考日早于统计期结束日 / {err}", err=True)
         sys.exit(EXIT_USAGE)
     try:
-        _, manifest = writer.write_generated(output, kind, rows, seed=seed, defects=codes, defect_rate=defect_rate,
+        _, manifest = generator.write_generated(output, kind, rows, seed=seed, defects=codes, defect_rate=defect_rate,
                                              profile=prof, fmt=fmt, encoding=encoding, office=office,
                                              reference_date=ref, layout=layout)
         truth_path, _ = truth.write(output, manifest, kind=kind, records=rows, seed=seed, defects=codes,

@@ -73,7 +73,7 @@ def _tmpfs(where: Path, *options: str):
 @pytest.fixture(scope="module")
 def big(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("big")
-    return writer.write_generated(folder / "big.csv", KIND, BIG_ROWS, seed=3, reference_date=REF)[0]
+    return generator.write_generated(folder / "big.csv", KIND, BIG_ROWS, seed=3, reference_date=REF)[0]
 
 
 # ------------------------------------------------------------------------------------------------ the codes

@@ -17,7 +17,7 @@ import pytest
 import fpschema
 from fpschema.engine import validation as engine
 from fpschema.io import truth
-from fpschema.testdata import generator
+from fpschema.testdata import generator, primitives
 
 from .conftest import ROOT
 
@@ -198,5 +198,5 @@ def test_generated_people_have_distinct_id_numbers():
     frame, _ = generator.generate("service_record", 300_000, seed=1)
     assert frame["client_id"].n_unique() == frame.height
     body = 11010519900307012  # sequence 01; the 17th digit (2: a woman) and the sequence's range are kept
-    bumped = generator._distinct(np.array([body, body, body, body + 10], dtype=np.int64))
+    bumped = primitives._distinct(np.array([body, body, body, body + 10], dtype=np.int64))
     assert len(set(bumped)) == 4 and set(bumped % 10) == {2} and all(1 <= b // 10 % 100 <= 98 for b in bumped)

@@ -124,7 +124,7 @@ def test_fixtures_are_what_make_fixtures_makes(tmp_path):
 
 @pytest.mark.parametrize("layout", ["full", "referral"])
 def test_large_files_are_written_in_chunks_and_still_score_exactly(tmp_path, layout):
-    path, expected = writer.write_generated(tmp_path / "big.csv", "service_record", 25_000, seed=3, defects="all",
+    path, expected = generator.write_generated(tmp_path / "big.csv", "service_record", 25_000, seed=3, defects="all",
                                             defect_rate=0.1, chunk_rows=10_000, layout=layout)
     report = fpschema.validate(path, "service_record", reference_date=REF)
     assert report.rows_total == 25_000 and report.to_dict()["coverage"]["layout"] == layout
@@ -212,7 +212,7 @@ def test_office_files_of_the_referral_layout_have_the_forms_headers(tmp_path):
     assert all(aliases[lay.header(f, "service_record")] == f for f in lay.columns)
     frame, manifest = generator.generate("service_record", 300, seed=5, defects="all", layout="referral")
     for fmt in ("csv", "xlsx"):
-        path, truth_rows = writer.write_generated(tmp_path / f"r.{fmt}", "service_record", 300, seed=5, defects="all",
+        path, truth_rows = generator.write_generated(tmp_path / f"r.{fmt}", "service_record", 300, seed=5, defects="all",
                                                   fmt=fmt, office=True, layout="referral")
         assert _office_header(path) == SEED_HEADER
         assert truth_rows.equals(writer.manifest_rows(manifest, fmt, True))

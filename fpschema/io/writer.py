@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -176,46 +176,3 @@ def write(frame: pl.DataFrame, path: str | Path, kind: str, *, fmt: str = "csv",
 def manifest_rows(manifest: pl.DataFrame, fmt: str, office: bool) -> pl.DataFrame:
     """The manifest with ``row`` numbered as the validator reports it."""
     return manifest.select((pl.col("index") + first_data_row(fmt, office)).alias("row"), "column", "rule")
-
-
-CHUNK_ROWS = 1_000_000
-ID_COLUMNS = {"record_id": "SR", "staff_id": "ST", "event_id": "AE"}
-
-
-def write_generated(path: str | Path, kind: str, rows: int, *, seed: int = 0, defects=None,
-                    defect_rate: float = 0.05, profile=None, fmt: str = "csv", encoding: str = "utf-8",
-                    office: bool = False, chunk_rows: int = CHUNK_ROWS,
-                    reference_date: date | None = None, layout: str = "full") -> tuple[Path, pl.DataFrame]:
-    """Generate and write ``rows`` records; plain CSV and JSONL larger than ``chunk_rows`` are made and
-    appended chunk by chunk, so memory stays bounded (chunk 0 uses ``seed``, chunk i the seed [seed, i];
-    defects that pair two rows stay within a chunk). ``reference_date`` and ``layout``: as for
-    :func:`generator.generate`.
-    Returns the path and the manifest (report row numbers); :func:`fpschema.truth.write` writes it."""
-    from fpschema.testdata import generator
-
-    path = Path(path)
-    chunked = rows > chunk_rows and fmt in ("csv", "jsonl") and not office
-    if not chunked:
-        frame, manifest = generator.generate(kind, rows, seed=seed, defects=defects, defect_rate=defect_rate,
-                                             profile=profile, reference_date=reference_date, layout=layout)
-        write(frame, path, kind, fmt=fmt, encoding=encoding, office=office, layout=layout)
-        return path, manifest_rows(manifest, fmt, office)
-    parts = []
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        for i, start in enumerate(range(0, rows, chunk_rows)):
-            frame, manifest = generator.generate(kind, min(chunk_rows, rows - start), seed=seed if i == 0 else [seed, i],
-                                                 defects=defects, defect_rate=defect_rate, profile=profile,
-                                                 reference_date=reference_date, layout=layout)
-            frame = frame.with_columns(
-                (prefix + pl.int_range(start + 1, start + frame.height + 1).cast(pl.Utf8).str.zfill(8)).alias(col)
-                for col, prefix in ID_COLUMNS.items() if col in frame.columns)
-            if fmt == "csv":
-                out.write(frame.write_csv(include_header=i == 0).encode(encoding))
-            else:
-                fields = contract.field_map(kind)
-                for record in frame.iter_rows(named=True):
-                    typed = {k: _typed_value(fields.get(k), v) for k, v in record.items() if v is not None}
-                    out.write((json.dumps(typed, ensure_ascii=False) + "\n").encode("utf-8"))
-            parts.append(manifest.with_columns(pl.col("index") + start))
-            del frame
-    return path, manifest_rows(pl.concat(parts), fmt, False)

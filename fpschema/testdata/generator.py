@@ -17,8 +17,9 @@ gives the same bytes on any day. It travels with the data in the manifest's side
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
@@ -27,251 +28,14 @@ import numpy as np
 import polars as pl
 
 from fpschema import contract
+from fpschema.io import writer
 from fpschema.reference import divisions, gb11643
-
-MANIFEST_SCHEMA = {"index": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8}
-DEFAULT_PERIOD = (date(2022, 10, 1), date(2023, 9, 30))  # statistical year 2023
-DEFAULT_REFERENCE = date(2024, 6, 30)  # reference_for(Profile()): 30 June after the default period
-
-
-@dataclass
-class Profile:
-    """Distributions of the generated values; override with a JSON profile file."""
-
-    period: tuple[date, date] = DEFAULT_PERIOD
-    birth_status: dict[str, float] = field(default_factory=lambda: {"0": 0.08, "1": 0.42, "2": 0.38, "3": 0.1,
-                                                                    "4": 0.02})
-    service_reason: dict[str | None, float] = field(default_factory=lambda: {None: 0.6, "1": 0.12, "2": 0.1,
-                                                                             "3": 0.05, "4": 0.13})
-    procedure: dict[str, float] = field(default_factory=lambda: {
-        "01": 0.25, "02": 0.15, "03": 0.03, "04": 0.05, "05": 0.2, "06": 0.03, "07": 0.15, "08": 0.04,
-        "09": 0.04, "10": 0.03, "11": 0.01, "12": 0.02})
-    rural_share: float = 0.55
-    counties: int = 40  # how many counties one data set spans
-    county_codes: tuple[str, ...] = ()  # or exactly these counties
-    reference_date: date | None = None  # the day the data are as of; None: 30 June after the period ends
-
-
-def reference_for(profile: Profile | None = None, reference_date: date | None = None) -> date:
-    """The reference date of generated data: ``reference_date``, else the profile's, else 30 June of the year
-    after its period ends. ValueError when it falls before the period ends (clean services would be future)."""
-    profile = profile or Profile()
-    ref = reference_date or profile.reference_date or date(profile.period[1].year + 1, 6, 30)
-    if ref < profile.period[1]:
-        raise ValueError(f"reference date {ref} is before the period ends ({profile.period[1]})")
-    return ref
-
-
-def load_profile(path) -> Profile:
-    """A profile from a JSON file: any of ``period`` ([start, end] ISO dates), ``birth_status``,
-    ``service_reason`` (use "" for no reason), ``procedure`` ({code: weight}), ``rural_share``, ``counties``,
-    ``reference_date`` (ISO date)."""
-    import json
-
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    unknown = set(doc) - set(Profile.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"unknown profile keys {sorted(unknown)}")
-    if "period" in doc:
-        doc["period"] = tuple(date.fromisoformat(d) for d in doc["period"])
-    if doc.get("reference_date") is not None:
-        doc["reference_date"] = date.fromisoformat(doc["reference_date"])
-    if "service_reason" in doc:
-        doc["service_reason"] = {(k or None): v for k, v in doc["service_reason"].items()}
-    return Profile(**doc)
-
-
-# --- word lists ------------------------------------------------------------------------------------------
-
-
-@cache
-def _names() -> tuple[list[str], np.ndarray, list[str], list[str]]:
-    from faker.providers.person.zh_CN import Provider
-
-    last = list(Provider.last_names)
-    weights = np.array(list(Provider.last_names.values()), dtype=float)
-    return last, weights / weights.sum(), list(Provider.first_names_female), list(Provider.first_names_male)
-
-
-@cache
-def _full_names() -> tuple[list[str], list[str]]:
-    """Every surname with every female / male given name, indexed surname * len(given) + given."""
-    last, _, female, male = _names()
-    return [s + g for s in last for g in female], [s + g for s in last for g in male]
-
-
-@cache
-def _place_words() -> list[str]:
-    from faker.providers.address.zh_CN import Provider
-
-    return sorted({d for d in Provider.districts if len(d) == 2})
-
-
-@cache
-def current_counties(since: int = DEFAULT_PERIOD[0].year) -> list[tuple[str, str]]:
-    """(code, name) of the county-level divisions (districts, counties, county-level cities) in every year-end
-    list from ``since`` to the last one: a record dated in those years (or after: a future-date defect) may name
-    any of them, and so may the ID number of a person registered there."""
-    first, _ = divisions.years()
-    rows = divisions.table().filter((pl.col("level") == "county") & pl.col("end").is_null()
-                                    & (pl.col("start") <= max(since, first)))
-    return sorted(rows.select("code", "name").iter_rows())
-
-
-def _choice(rng: np.random.Generator, table: dict, n: int) -> pl.Series:
-    """``n`` draws from a {value: weight} table, as a String series."""
-    keys = list(table)
-    p = np.array([table[k] for k in keys], dtype=float)
-    idx = rng.choice(len(keys), size=n, p=p / p.sum())
-    return pl.Series(keys, dtype=pl.Utf8).gather(idx)
-
-
-def _pick(values: Sequence[str], idx: np.ndarray) -> pl.Series:
-    return pl.Series(list(values), dtype=pl.Utf8).gather(idx)
-
-
-def _distinct(number: np.ndarray) -> np.ndarray:
-    """17-digit ID bodies made distinct: a number met before gets the next sequence number (1-98, the 17th
-    digit, and so the sex, kept) until none repeats. Random bodies collide by chance (some thousand pairs in a
-    million records), and two people with one ID number are a defect (``dataset.id_conflict``) only when
-    injected."""
-    number = number.copy()
-    while True:
-        repeated = np.ones(len(number), dtype=bool)
-        repeated[np.unique(number, return_index=True)[1]] = False
-        if not repeated.any():
-            return number
-        seq = number[repeated] // 10 % 100
-        number[repeated] += (seq % 98 + 1 - seq) * 10
-
-
-def _ids(region: pl.Series, birth: np.ndarray, male: np.ndarray, rng: np.random.Generator) -> pl.Series:
-    """GB 11643 numbers, each once: region + birth date + sequence (17th digit odd for men) + check digit."""
-    n = len(region)
-    seq = rng.integers(1, 99, size=n)  # first two sequence digits, never 00 (keeps clear of "000" endings)
-    parity = rng.integers(0, 5, size=n) * 2 + male
-    ymd = birth.astype("datetime64[D]")
-    years = ymd.astype("datetime64[Y]").astype(np.int64) + 1970
-    months = ymd.astype("datetime64[M]").astype(np.int64) % 12 + 1
-    days = (ymd - ymd.astype("datetime64[M]")).astype(np.int64) + 1
-    # 17 digits as one number (region, YYYYMMDD, sequence), then text: cheaper than joining strings
-    number = _distinct(region.cast(pl.Int64).to_numpy() * 10**11 + (years * 10000 + months * 100 + days) * 1000
-                       + seq * 10 + parity)
-    body = pl.Series(number).cast(pl.Utf8)
-    return pl.select(body + gb11643.check_char_expr(pl.lit(body))).to_series().alias("client_id")
-
-
-def _distinct(number: np.ndarray) -> np.ndarray:
-    """17-digit ID bodies made distinct (two people of one county and birthday may draw the same sequence): a
-    repeated body moves its two sequence digits (01-98) on, the sex digit kept; a round per clash, not per row."""
-    for _ in range(100):
-        rank = pl.DataFrame({"n": number}).select(pl.int_range(pl.len()).over("n")).to_series().to_numpy()
-        if not rank.any():
-            return number
-        seq = number // 10 % 100
-        number = number + ((seq - 1 + rank) % 98 + 1 - seq) * 10
-    raise ValueError("could not make the generated ID numbers distinct")
-
-
-def _dates(rng: np.random.Generator, n: int, start: date, end: date) -> np.ndarray:
-    days = rng.integers(0, (end - start).days + 1, size=n)
-    return np.datetime64(start, "D") + days.astype("timedelta64[D]")
-
-
-def _dates_series(values: np.ndarray) -> pl.Series:
-    return pl.Series(values.astype("datetime64[D]").astype(np.int32), dtype=pl.Int32).cast(pl.Date)
-
-
-def _iso(values: np.ndarray) -> pl.Series:
-    return _dates_series(values).dt.to_string("%Y-%m-%d")
-
-
-# --- clean records ---------------------------------------------------------------------------------------
-
-
-def service_records(rows: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
-    """Clean service records as text columns."""
-    n = rows
-    counties = current_counties(profile.period[0].year)
-    if profile.county_codes:
-        chosen = np.array([i for i, (code, _) in enumerate(counties) if code in set(profile.county_codes)])
-    else:
-        chosen = rng.choice(len(counties), size=min(profile.counties, len(counties)), replace=False)
-    county_idx = rng.choice(chosen, size=n)
-    city_code = _pick([c for c, _ in counties], county_idx)
-    city_name = _pick([name for _, name in counties], county_idx)
-    township_no = rng.integers(1, 40, size=n)
-    village_no = rng.integers(1, 60, size=n)
-    words = _place_words()
-    township_int = city_code.cast(pl.Int64).to_numpy() * 1000 + township_no  # codes have no leading zero
-    township_code = pl.Series(township_int).cast(pl.Utf8)
-    village_code = pl.Series(township_int * 1000 + village_no).cast(pl.Utf8)
-    # names derive from the codes, so one code always has one name
-    township_idx = (township_no * 7 + county_idx) % len(words)
-    township_name = _pick([w + "镇" for w in words], township_idx)  # whole names gathered, not joined per row
-    office = _pick([w + "镇计划生育办公室" for w in words], township_idx)
-    village_name = _pick([w + "村" for w in words], (village_no * 13 + township_no) % len(words))
-
-    procedure = _choice(rng, profile.procedure, n)
-    male_np = procedure.is_in(list(contract.code_group("procedure_male_only"))).to_numpy()
-    male = pl.Series(male_np)
-    sex = pl.select(pl.when(male).then(pl.lit("1")).otherwise(pl.lit("2"))).to_series()
-    service = _dates(rng, n, *profile.period)
-    # ages kept clear of the plausibility limits (women 15-49, men 18-60) by more than a year
-    age_days = np.where(male_np, rng.integers(26 * 365, 50 * 365, size=n), rng.integers(19 * 365, 44 * 365, size=n))
-    birth = service - age_days.astype("timedelta64[D]")
-    client_id = _ids(city_code, birth, male_np, rng)
-
-    status = _choice(rng, profile.birth_status, n)
-    reason = _choice(rng, profile.service_reason, n)
-    rural = rng.random(n) < profile.rural_share
-    some_iud = rng.random(n) < 0.3
-    status_n = status.cast(pl.Int64).to_numpy()
-    child = np.where(status_n == 4, 4 + rng.integers(0, 2, size=n), status_n)
-    reason = pl.select(pl.when(male).then(None).otherwise(reason)).to_series()
-    reason_np = reason.fill_null("").to_numpy()
-    iud = np.isin(reason_np, ["1", "2"]) | some_iud
-    steril = reason_np == "3"
-    proc_np = procedure.to_numpy()
-    method = np.where(proc_np == "01", 2, np.where(male_np, 1, 0))  # 6 避孕套, 1 男性绝育, 3 宫内节育器
-    free = procedure.is_in(list(contract.code_group(contract.FREE_RURAL))).to_numpy()
-    fee = np.where(rural & free, 0, rng.integers(0, 30, size=n) * 10)  # recanalisation is charged, rural or not
-
-    last, weights, female_names, male_names = _names()
-    surname = rng.choice(len(last), size=n, p=weights)
-    female_full, male_full = _full_names()
-    name = pl.select(
-        pl.when(male).then(_pick(male_full, surname * len(male_names) + rng.integers(0, len(male_names), size=n)))
-        .otherwise(_pick(female_full, surname * len(female_names) + rng.integers(0, len(female_names), size=n)))
-    ).to_series()
-    no_yes = ["否", "是"]
-    return pl.DataFrame({
-        "record_id": "SR" + pl.Series(np.arange(1, n + 1)).cast(pl.Utf8).str.zfill(8),
-        "station_code": township_code,
-        "id_doc_type": pl.repeat("01", n, eager=True),
-        "client_id": client_id,
-        "client_name": name,
-        "sex": sex,
-        "birth_date": _iso(birth),
-        "birth_status": status,
-        "child_count": pl.Series(child).cast(pl.Utf8),
-        "service_reason": reason,
-        "contraceptive_method": _pick(["6", "1", "3"], method),
-        "procedure": procedure,
-        "iud_history": _pick(no_yes, iud.astype(np.int8)),
-        "sterilisation_history": _pick(no_yes, steril.astype(np.int8)),
-        "city_code": city_code,
-        "city_name": city_name,
-        "township_code": township_code,
-        "township_name": township_name,
-        "village_code": village_code,
-        "village_name": village_name,
-        "service_date": _iso(service),
-        "issuing_office": office,
-        "is_rural": _pick(no_yes, rural.astype(np.int8)),
-        "fee": pl.Series(fee).cast(pl.Utf8),
-    })
-
+from fpschema.testdata.primitives import DEFAULT_REFERENCE as DEFAULT_REFERENCE
+from fpschema.testdata.primitives import MANIFEST_SCHEMA, Injector, choice_series, pick_series, set_value
+from fpschema.testdata.primitives import Profile as Profile
+from fpschema.testdata.primitives import load_profile as load_profile
+from fpschema.testdata.primitives import reference_for as reference_for
+from fpschema.testdata.services import service_records
 
 # --- layouts ---------------------------------------------------------------------------------------------
 
@@ -303,7 +67,7 @@ def _referral_form(frame: pl.DataFrame, rng: np.random.Generator, profile: Profi
     """Service records as the 介绍信 has them: a reason on every form (the form's four), and the county by a name
     that is that county's alone in the service year (so the code derived from it is the county's)."""
     reasons = {k: v for k, v in profile.service_reason.items() if k is not None} or {"4": 1.0}
-    drawn = _choice(rng, reasons, frame.height)
+    drawn = choice_series(rng, reasons, frame.height)
     codes = tuple(sorted(frame["city_code"].unique()))
     spelling = unambiguous_spellings(codes, profile.period[0].year, profile.reference_date.year + 1)
     return frame.with_columns(pl.col("service_reason").fill_null(drawn),
@@ -314,22 +78,6 @@ def _referral_form(frame: pl.DataFrame, rng: np.random.Generator, profile: Profi
 FORMS: dict[tuple[str, str], Callable[[pl.DataFrame, np.random.Generator, Profile], pl.DataFrame]] = {
     ("service_record", "referral"): _referral_form,
 }
-
-
-# --- defects ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Injector:
-    """Breaks one rule: ``apply(frame, rows, rng, ref)`` returns the changed columns for those rows and the
-    findings it expects as (row offset in ``rows``, column, rule) beyond the default (each row, column, rule)."""
-
-    rule: str
-    column: str
-    apply: Callable[[pl.DataFrame, np.random.Generator, date], dict[str, pl.Series]]
-    eligible: Callable[[pl.DataFrame], pl.Expr] = lambda df: pl.lit(True)
-    extra: Sequence[tuple[str, str]] = ()  # other (column, rule) findings each defect also causes
-    needs: Sequence[str] = ()  # other columns the defect lies in: a layout without them cannot show it
 
 
 def _recheck(body: pl.Series) -> pl.Series:
@@ -441,10 +189,6 @@ def _office_date(df, rng, ref):
     return {"service_date": pl.select(pl.when(pick).then(chinese).otherwise(serial)).to_series()}
 
 
-def _set(column: str, value: str | None) -> Callable:
-    return lambda df, rng, ref: {column: pl.Series([value] * df.height, dtype=pl.Utf8)}
-
-
 def _child_plus_one(df, rng, ref):
     return {"child_count": (df["child_count"].cast(pl.Int64) + 1).cast(pl.Utf8)}
 
@@ -477,11 +221,11 @@ def _province_division(df, rng, ref):
 
 
 def _retired_division(df, rng, ref):
-    return _place(df, _pick(_retired_counties(), rng.integers(0, len(_retired_counties()), size=df.height)))
+    return _place(df, pick_series(_retired_counties(), rng.integers(0, len(_retired_counties()), size=df.height)))
 
 
 def _retired_region(df, rng, ref):
-    region = _pick(_retired_counties(), rng.integers(0, len(_retired_counties()), size=df.height))
+    region = pick_series(_retired_counties(), rng.integers(0, len(_retired_counties()), size=df.height))
     return {"client_id": _recheck(region + df["client_id"].str.slice(6, 11))}
 
 
@@ -523,7 +267,7 @@ def ambiguous_names(first: int, last: int) -> tuple[str, ...]:
 def _name_from(names: Callable[[int, int], tuple[str, ...]]) -> Callable:
     def apply(df, rng, ref):
         pool = names(*_years(df, ref))
-        return {"city_name": _pick(pool, rng.integers(0, len(pool), size=df.height))}
+        return {"city_name": pick_series(pool, rng.integers(0, len(pool), size=df.height))}
     return apply
 
 
@@ -577,7 +321,7 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("fpr.age_range", "client_id", _as_card(_too_old), lambda df: NOT_LEAP_DAY),
     # the document type contradicts the number: only where the document type is written
     Injector("fpr.doc_type", "client_id", _as_card(doc="01"), needs=("id_doc_type",)),
-    Injector("fpr.format", "client_id", _set("id_doc_type", "91"), needs=("id_doc_type",)),
+    Injector("fpr.format", "client_id", set_value("id_doc_type", "91"), needs=("id_doc_type",)),
     Injector("service.sex_mismatch", "sex", _sex_flip),
     Injector("service.birth_date_mismatch", "birth_date", _birth_mismatch),
     Injector("service.before_birth", "service_date", _before_birth),
@@ -585,12 +329,12 @@ SERVICE_DEFECTS: dict[str, Injector] = {i.rule: i for i in [
     Injector("date.future", "service_date", _future_service),
     Injector("field.date", "service_date", _bad_date),
     Injector("field.date_nonstandard", "service_date", _office_date),
-    Injector("field.code", "birth_status", _set("birth_status", "9")),
-    Injector("field.type", "child_count", _set("child_count", "两个")),
-    Injector("field.required", "station_code", _set("station_code", None)),
-    Injector("field.pattern", "station_code", _set("station_code", "站#1")),
-    Injector("field.range", "fee", _set("fee", "-5"), lambda df: pl.col("is_rural") == "否"),
-    Injector("field.length", "client_name", _set("client_name", "王" * 60)),
+    Injector("field.code", "birth_status", set_value("birth_status", "9")),
+    Injector("field.type", "child_count", set_value("child_count", "两个")),
+    Injector("field.required", "station_code", set_value("station_code", None)),
+    Injector("field.pattern", "station_code", set_value("station_code", "站#1")),
+    Injector("field.range", "fee", set_value("fee", "-5"), lambda df: pl.col("is_rural") == "否"),
+    Injector("field.length", "client_name", set_value("client_name", "王" * 60)),
     Injector("division.unknown", "city_code", _unknown_division,
              extra=(("township_code", "division.unknown"), ("village_code", "division.unknown"))),
     Injector("division.hierarchy", "village_code", _hierarchy),
@@ -768,3 +512,44 @@ def generate(kind: str, rows: int, *, seed: int | Sequence[int] = 0, defects: Se
             raise ValueError(f"unknown defect code(s) for {kind} in the {lay.name} layout: {sorted(unknown)}")
         frame, manifest = inject(frame, codes, defect_rate, rng, profile.reference_date, kind)
     return frame.select(c for c in frame.columns if c in lay.columns), manifest
+
+
+CHUNK_ROWS = 1_000_000
+ID_COLUMNS = {"record_id": "SR", "staff_id": "ST", "event_id": "AE"}
+
+
+def write_generated(path: str | Path, kind: str, rows: int, *, seed: int = 0, defects=None,
+                    defect_rate: float = 0.05, profile=None, fmt: str = "csv", encoding: str = "utf-8",
+                    office: bool = False, chunk_rows: int = CHUNK_ROWS,
+                    reference_date: date | None = None, layout: str = "full") -> tuple[Path, pl.DataFrame]:
+    """Generate and write ``rows`` records; plain CSV and JSONL larger than ``chunk_rows`` are made and
+    appended chunk by chunk, so memory stays bounded (chunk 0 uses ``seed``, chunk i the seed [seed, i];
+    defects that pair two rows stay within a chunk). ``reference_date`` and ``layout``: as for
+    :func:`generate`.
+    Returns the path and the manifest (report row numbers); :func:`fpschema.truth.write` writes it."""
+    path = Path(path)
+    chunked = rows > chunk_rows and fmt in ("csv", "jsonl") and not office
+    if not chunked:
+        frame, manifest = generate(kind, rows, seed=seed, defects=defects, defect_rate=defect_rate,
+                                             profile=profile, reference_date=reference_date, layout=layout)
+        writer.write(frame, path, kind, fmt=fmt, encoding=encoding, office=office, layout=layout)
+        return path, writer.manifest_rows(manifest, fmt, office)
+    parts = []
+    with writer.atomic_path(path) as tmp, open(tmp, "wb") as out:
+        for i, start in enumerate(range(0, rows, chunk_rows)):
+            frame, manifest = generate(kind, min(chunk_rows, rows - start), seed=seed if i == 0 else [seed, i],
+                                                 defects=defects, defect_rate=defect_rate, profile=profile,
+                                                 reference_date=reference_date, layout=layout)
+            frame = frame.with_columns(
+                (prefix + pl.int_range(start + 1, start + frame.height + 1).cast(pl.Utf8).str.zfill(8)).alias(col)
+                for col, prefix in ID_COLUMNS.items() if col in frame.columns)
+            if fmt == "csv":
+                out.write(frame.write_csv(include_header=i == 0).encode(encoding))
+            else:
+                fields = contract.field_map(kind)
+                for record in frame.iter_rows(named=True):
+                    typed = {k: writer._typed_value(fields.get(k), v) for k, v in record.items() if v is not None}
+                    out.write((json.dumps(typed, ensure_ascii=False) + "\n").encode("utf-8"))
+            parts.append(manifest.with_columns(pl.col("index") + start))
+            del frame
+    return path, writer.manifest_rows(pl.concat(parts), fmt, False)

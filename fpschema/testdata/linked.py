@@ -13,21 +13,21 @@ import polars as pl
 from fpschema import contract
 from fpschema.reference import divisions, uscc
 from fpschema.rules import aggregates, checks
-from fpschema.testdata.generator import (
+from fpschema.testdata.primitives import (
     Injector,
     Profile,
-    _choice,
-    _dates,
-    _ids,
-    _iso,
-    _names,
-    _pick,
-    _place_words,
-    _set,
+    choice_series,
     current_counties,
+    id_numbers,
+    iso_dates,
+    name_words,
+    pick_series,
+    place_words,
+    random_dates,
     reference_for,
-    service_records,
+    set_value,
 )
+from fpschema.testdata.services import service_records
 
 ALNUM = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 PROCEDURES = contract.code_group("procedure_surgical")
@@ -38,7 +38,7 @@ def _counties(rng: np.random.Generator, n: int, how_many: int = 40) -> tuple[pl.
     counties = current_counties()
     chosen = rng.choice(len(counties), size=min(how_many, len(counties)), replace=False)
     idx = rng.choice(chosen, size=n)
-    return _pick([c for c, _ in counties], idx), _pick([m for _, m in counties], idx), idx
+    return pick_series([c for c, _ in counties], idx), pick_series([m for _, m in counties], idx), idx
 
 
 def _report_keys(rng: np.random.Generator, n: int, profile: Profile, slots: int = 1
@@ -106,8 +106,8 @@ def _yes_no(mask: np.ndarray) -> pl.Series:
 
 def institutions(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
     county, county_name, idx = _counties(rng, n, profile.counties)
-    words = _place_words()
-    place = _pick(words, rng.integers(0, len(words), size=n))
+    words = place_words()
+    place = pick_series(words, rng.integers(0, len(words), size=n))
     individual = rng.random(n) < 0.1
     licence = np.where(individual, "2", np.where(rng.random(n) < 0.7, "1", "2"))
     # verified within the licence type's period (checks.verification_years) before the reference date, a month to
@@ -126,7 +126,7 @@ def institutions(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataF
         "licence_no": "PDY" + county + pl.Series(rng.integers(0, 10_000, size=n)).cast(pl.Utf8).str.zfill(4),
         "service_items": pl.Series(items),
         "is_individual": _yes_no(individual),
-        "last_verified_date": _iso(verified),
+        "last_verified_date": iso_dates(verified),
         "division_code": county,
     })
 
@@ -134,16 +134,16 @@ def institutions(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataF
 def staff(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
     county, _, _ = _counties(rng, n, profile.counties)
     male = rng.random(n) < 0.3
-    birth = _dates(rng, n, date(1965, 1, 1), date(1998, 12, 31))
-    last, weights, female_names, male_names = _names()
-    surname = _pick(last, rng.choice(len(last), size=n, p=weights))
-    given = pl.select(pl.when(pl.Series(male)).then(_pick(male_names, rng.integers(0, len(male_names), size=n)))
-                      .otherwise(_pick(female_names, rng.integers(0, len(female_names), size=n)))).to_series()
+    birth = random_dates(rng, n, date(1965, 1, 1), date(1998, 12, 31))
+    last, weights, female_names, male_names = name_words()
+    surname = pick_series(last, rng.choice(len(last), size=n, p=weights))
+    given = pl.select(pl.when(pl.Series(male)).then(pick_series(male_names, rng.integers(0, len(male_names), size=n)))
+                      .otherwise(pick_series(female_names, rng.integers(0, len(female_names), size=n)))).to_series()
     return pl.DataFrame({
         "staff_id": "ST" + pl.Series(np.arange(1, n + 1)).cast(pl.Utf8).str.zfill(7),
         "staff_name": surname + given,
-        "id_number": _ids(county, birth, male, rng).alias("id_number"),
-        "qualification": _choice(rng, {"1": 0.45, "2": 0.2, "3": 0.15, "4": 0.2}, n),
+        "id_number": id_numbers(county, birth, male, rng).alias("id_number"),
+        "qualification": choice_series(rng, {"1": 0.45, "2": 0.2, "3": 0.15, "4": 0.2}, n),
         "registration_no": "1" + county + pl.Series(rng.integers(0, 10**8, size=n)).cast(pl.Utf8).str.zfill(8),
         "fp_certificate_no": "JSHG" + pl.Series(rng.integers(0, 10**6, size=n)).cast(pl.Utf8).str.zfill(6),
         "institution_uscc": _uscc(county, rng),
@@ -152,23 +152,23 @@ def staff(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
 
 def adverse_events(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
     county, _, _ = _counties(rng, n, profile.counties)
-    occurred = _dates(rng, n, *profile.period)
+    occurred = random_dates(rng, n, *profile.period)
     delay = rng.integers(0, 10, size=n).astype("timedelta64[D]")
-    severity = _choice(rng, {"1": 0.85, "2": 0.15}, n)
+    severity = choice_series(rng, {"1": 0.85, "2": 0.15}, n)
     new = rng.random(n) < 0.05
     serious = (severity == "2").to_numpy()
     age_days = rng.integers(20 * 365, 44 * 365, size=n).astype("timedelta64[D]")
     return pl.DataFrame({
         "event_id": "AE" + pl.Series(np.arange(1, n + 1)).cast(pl.Utf8).str.zfill(7),
-        "kind": _choice(rng, {"1": 0.05, "2": 0.6, "3": 0.35}, n),
+        "kind": choice_series(rng, {"1": 0.05, "2": 0.6, "3": 0.35}, n),
         "severity": severity,
         "is_new": _yes_no(new),
         "escalated": _yes_no(serious | new | (rng.random(n) < 0.2)),
-        "occurred_date": _iso(occurred),
-        "reported_date": _iso(occurred + delay),
+        "occurred_date": iso_dates(occurred),
+        "reported_date": iso_dates(occurred + delay),
         "institution_uscc": _uscc(county, rng),
-        "client_id": _ids(county, occurred - age_days, np.zeros(n, dtype=bool), rng),
-        "procedure": _choice(rng, {c: 1.0 for c in PROCEDURES if c not in ("03", "11")}, n),
+        "client_id": id_numbers(county, occurred - age_days, np.zeros(n, dtype=bool), rng),
+        "procedure": choice_series(rng, {c: 1.0 for c in PROCEDURES if c not in ("03", "11")}, n),
         "description": pl.repeat("术后随访发现，已处置。", n, eager=True),
     })
 
@@ -210,7 +210,7 @@ def indicator_reports(n: int, rng: np.random.Generator, profile: Profile) -> pl.
     denominator = rng.integers(2_000, 20_000, size=len(of_unit))[unit]
     share = rng.uniform(ranges[of_unit, 0], ranges[of_unit, 1])[unit]
     numerator = np.minimum(np.ceil(denominator * share), denominator).astype(np.int64)
-    return _indicator_rows(county, name, _pick(indicators, chosen), numerator, denominator, years)
+    return _indicator_rows(county, name, pick_series(indicators, chosen), numerator, denominator, years)
 
 
 def procedure_reports(n: int, rng: np.random.Generator, profile: Profile) -> pl.DataFrame:
@@ -389,10 +389,10 @@ DEFECTS: dict[str, dict[str, Injector]] = {
         Injector("uscc.division", "uscc", _uscc_with("uscc", 2, lambda c: pl.repeat("999999", len(c), eager=True))),
         Injector("uscc.normalized", "uscc",
                  lambda df, rng, ref: {"uscc": df["uscc"].str.slice(0, 2) + " " + df["uscc"].str.slice(2)}),
-        Injector("field.code", "licence_type", _set("licence_type", "3")),
-        Injector("field.pattern", "licence_no", _set("licence_no", "X1")),
-        Injector("field.required", "name", _set("name", None)),
-        Injector("field.date", "last_verified_date", _set("last_verified_date", "2023-02-30")),
+        Injector("field.code", "licence_type", set_value("licence_type", "3")),
+        Injector("field.pattern", "licence_no", set_value("licence_no", "X1")),
+        Injector("field.required", "name", set_value("name", None)),
+        Injector("field.date", "last_verified_date", set_value("last_verified_date", "2023-02-30")),
         Injector("date.future", "last_verified_date", _future("last_verified_date")),
         Injector("institution.licence_overdue", "last_verified_date",
                  lambda df, rng, ref: {"last_verified_date": pl.repeat(
@@ -401,17 +401,17 @@ DEFECTS: dict[str, dict[str, Injector]] = {
                  lambda df, rng, ref: {"is_individual": pl.repeat("是", df.height, eager=True),
                                        "service_items": pl.repeat("05", df.height, eager=True)}),
         Injector("division.unknown", "division_code", _unknown_county("division_code")),
-        Injector("field.duplicate_item", "service_items", _set("service_items", "01,02,01"),
+        Injector("field.duplicate_item", "service_items", set_value("service_items", "01,02,01"),
                  lambda df: pl.col("is_individual") == "否"),
     ]},
     "staff": {i.rule: i for i in [
         Injector("uscc.checksum", "institution_uscc", _wrong_check("institution_uscc")),
         Injector("id.checksum", "id_number", _wrong_check("id_number"),
                  lambda df: pl.col("id_number").str.slice(15, 2) != "00"),
-        Injector("field.code", "qualification", _set("qualification", "药剂师")),
-        Injector("field.pattern", "registration_no", _set("registration_no", "123")),
-        Injector("field.required", "staff_name", _set("staff_name", None)),
-        Injector("field.length", "staff_name", _set("staff_name", "王" * 60)),
+        Injector("field.code", "qualification", set_value("qualification", "药剂师")),
+        Injector("field.pattern", "registration_no", set_value("registration_no", "123")),
+        Injector("field.required", "staff_name", set_value("staff_name", None)),
+        Injector("field.length", "staff_name", set_value("staff_name", "王" * 60)),
     ]},
     "adverse_event": {i.rule: i for i in [
         Injector("event.escalation", "escalated",
@@ -419,11 +419,11 @@ DEFECTS: dict[str, dict[str, Injector]] = {
                                        "escalated": pl.repeat("否", df.height, eager=True)}),
         Injector("event.report_before_occur", "reported_date", _days_before("reported_date", "occurred_date", 3)),
         Injector("date.future", "reported_date", _future("reported_date")),
-        Injector("field.code", "kind", _set("kind", "9")),
+        Injector("field.code", "kind", set_value("kind", "9")),
         Injector("uscc.checksum", "institution_uscc", _wrong_check("institution_uscc")),
         Injector("id.checksum", "client_id", _wrong_check("client_id"),
                  lambda df: pl.col("client_id").str.slice(15, 2) != "00"),
-        Injector("field.required", "occurred_date", _set("occurred_date", None)),
+        Injector("field.required", "occurred_date", set_value("occurred_date", None)),
     ]},
     "indicator_report": {i.rule: i for i in [
         Injector("indicator.numerator_exceeds", "numerator", _exceeding),
@@ -433,14 +433,14 @@ DEFECTS: dict[str, dict[str, Injector]] = {
         Injector("indicator.unit", "unit", _wrong_unit),
         Injector("indicator.below_target", "value", _below_target, lambda df: HAS_TARGET),
         Injector("report.future_period", "report_year", _future_year, _current),
-        Injector("field.range", "value", _set("value", "-5")),
-        Injector("field.code", "unit", _set("unit", "percent")),
-        Injector("field.pattern", "division_code", _set("division_code", "1101")),
+        Injector("field.range", "value", set_value("value", "-5")),
+        Injector("field.code", "unit", set_value("unit", "percent")),
+        Injector("field.pattern", "division_code", set_value("division_code", "1101")),
         Injector("division.unknown", "division_code", _unknown_county("division_code")),
-        Injector("field.type", "denominator", _set("denominator", "约一千")),
+        Injector("field.type", "denominator", set_value("denominator", "约一千")),
     ]},
     "procedure_report": {i.rule: i for i in [
-        Injector("field.range", "iud_insertion", _set("iud_insertion", "-3")),
+        Injector("field.range", "iud_insertion", set_value("iud_insertion", "-3")),
         Injector("report.total_mismatch", "total_services", _plus("total_services", "total_services", 3)),
         Injector("report.complication_exceeds", "iud_insertion_infection",
                  _plus("iud_insertion_infection", "iud_insertion", 1)),
@@ -448,10 +448,10 @@ DEFECTS: dict[str, dict[str, Injector]] = {
                  lambda df, rng, ref: {"anaesthesia_abortion": (df["vacuum_aspiration"].cast(pl.Int64) + df[
                      "dilation_curettage"].cast(pl.Int64) + 1).cast(pl.Utf8)}),
         Injector("report.future_period", "report_year", _future_year, _current),
-        Injector("field.type", "vasectomy", _set("vasectomy", "2.5")),
-        Injector("field.pattern", "division_code", _set("division_code", "1101")),
+        Injector("field.type", "vasectomy", set_value("vasectomy", "2.5")),
+        Injector("field.pattern", "division_code", set_value("division_code", "1101")),
         Injector("division.unknown", "division_code", _unknown_county("division_code")),
-        Injector("field.required", "report_year", _set("report_year", None)),
+        Injector("field.required", "report_year", set_value("report_year", None)),
     ]},
 }
 
