@@ -27,7 +27,8 @@ import polars as pl
 
 from fpschema import contract
 from fpschema.contract.check import one_of
-from fpschema.reference import divisions, fpr
+from fpschema.reference import divisions
+from fpschema.reference import fpr_columns as fpr
 
 SCIENTIFIC = r"^[0-9](\.[0-9]+)?E\+?[0-9]+$"
 LEGACY_15 = r"^[0-9]{15}$"
