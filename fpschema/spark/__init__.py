@@ -505,7 +505,7 @@ def validate(spark_df: DataFrame, kind: str | None, *, id_column: str | None = "
             frame.unpersist()
     file_findings = cols.mapping.findings
     if rows_total == 0:
-        file_findings = pl.concat([file_findings, pl.DataFrame([engine._file_finding("file.no_rows", "")],
+        file_findings = pl.concat([file_findings, pl.DataFrame([engine.file_finding("file.no_rows", "")],
                                                                schema=FINDING_SCHEMA)])
     found = found.select(*FINDING_SCHEMA, "record_id").cast({**FINDING_SCHEMA, "record_id": pl.Utf8})
     if cols.id_raw is None:
