@@ -39,8 +39,8 @@ def _run(path: Path, fmt: str, out: Path) -> None:
     if fmt != "text":
         cmd += ["--output", str(target)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    stdout = done.stdout.replace(str(ROOT), "<root>")
-    stderr = done.stderr.replace(str(ROOT), "<root>")
+    stdout = done.stdout.replace(str(out), "<out>").replace(str(ROOT), "<root>")
+    stderr = done.stderr.replace(str(out), "<out>").replace(str(ROOT), "<root>")
     (out / f"{_name(path)}.{fmt}.run").write_text(f"exit {done.returncode}\n--- stdout\n{stdout}--- stderr\n{stderr}",
                                                   encoding="utf-8")
 
