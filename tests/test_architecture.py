@@ -15,7 +15,7 @@ MAX_PRIVATE_IMPORTS = 3  # private names (``_x``) a module may take from another
 # itself. ``errors`` sits just above ``contract`` (it masks what it shows); the top rank holds the entry points.
 RANK = {"contract": 0, "errors": 1, "reference": 2, "rules": 3, "io": 4, "report": 5, "engine": 6,
         "testdata": 7, "service": 7, "spark": 7, "pandera_schema": 7,
-        "cli": 8, "docgen": 8, "fixtures": 8, "__main__": 9, "__init__": 9}
+        "console": 8, "docgen": 8, "fixtures": 8, "cli": 9, "__main__": 10, "__init__": 10}
 
 
 def _name(path: Path) -> str:
