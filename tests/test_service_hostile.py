@@ -508,7 +508,7 @@ def test_settings_parse_lists_from_the_environment():
 def test_every_answer_code_and_setting_is_documented():
     from dataclasses import fields
 
-    from fpschema.service.app import PUBLIC_CODE, SERVICE_ERRORS
+    from fpschema.service.base import PUBLIC_CODE, SERVICE_ERRORS
     from fpschema.service.settings import Settings
 
     text = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")

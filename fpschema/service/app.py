@@ -13,828 +13,64 @@ value, a file name or a query string. Needs the ``service`` extra: ``pip install
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import logging.config
-import os
-import re
 import secrets
-import tempfile
-import threading
 import time
-import traceback
-import unicodedata
-import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field, replace
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from functools import cache
-from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
 try:
     from fastapi import FastAPI, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.openapi.utils import get_openapi
     from fastapi.responses import HTMLResponse, JSONResponse, Response
-    from pydantic import BaseModel, Field
-    from python_multipart.exceptions import MultipartParseError
-    from python_multipart.multipart import MultipartParser, parse_options_header
+    from python_multipart.multipart import parse_options_header
     from starlette.exceptions import HTTPException as StarletteHTTPException
-    from starlette.requests import ClientDisconnect
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("fpschema serve needs the service extra: pip install 'fpschema[service]' "
                       f"(missing: {exc.name})") from exc
 
 from fpschema import __version__, contract
 from fpschema.contract.catalogue import RULES
-from fpschema.contract.mask import mask_text
 from fpschema.errors import InputError
-from fpschema.service.settings import MB, Settings
-
-log = logging.getLogger("fpschema.service")
-
-ALLOWED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xls", ".json", ".jsonl", ".ndjson", ".parquet")
-PAGE_FINDINGS = 1000  # findings the upload page asks for (the counts always cover all of them)
-MAX_NAME_CHARS = 255
-MAX_PART_HEAD_BYTES = 16 * 1024  # one multipart part's headers (names and values together); beyond: bad_multipart
-EVICT_MIN_AGE = 1.0  # seconds a transfer is safe from eviction (a newcomer has had no time to be fast)
-SLOT_POLL = 0.05  # seconds between looks for a free validation slot while waiting for one
-MAX_PARTS = 64  # parts in one multipart body; beyond: bad_multipart
-MAX_HEAD_BYTES = 16 * 1024  # a request's line and headers (h11's buffer); beyond: request.bad_http
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")  # always in the default Host allow-list
-TOKEN_FREE_PATHS = frozenset({"/", "/healthz"})  # answered without a token: the page (it asks for one) and health
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # methods a cross-origin page may send (and cannot read)
-
-# ------------------------------------------------------------------------------------------------ errors
-
-# code → (status, 中文, English); InputError codes of the reader answer 400 with their own messages.
-SERVICE_ERRORS: dict[str, tuple[int, str, str]] = {
-    "request.not_multipart": (415, "请求须为 multipart/form-data 文件上传（字段 file）或 JSON 记录列表（application/json）",
-                              "send a multipart/form-data upload (field file) or a JSON list of records "
-                              "(application/json)"),
-    "request.no_file": (400, "上传中没有名为 file 的文件", "the upload has no file in a field named file"),
-    "request.bad_multipart": (400, "multipart 请求格式错误：{detail}", "malformed multipart request: {detail}"),
-    "request.bad_filename": (400, "文件名不可接受（含路径分隔符、..、控制字符或格式字符）",
-                             "the file name is not acceptable (path separators, .., control or format "
-                             "characters)"),
-    "request.too_large": (413, "请求体超过 {limit} 字节的上限", "the request body exceeds the limit of {limit} bytes"),
-    "request.incomplete": (400, "请求体不完整（客户端断开或数据被截断）",
-                           "the request body is incomplete (the client went away or the data is truncated)"),
-    "request.timeout": (408, "上传太慢：{seconds} 秒内没有收到数据", "the upload is too slow: no data for {seconds} s"),
-    "request.slow_upload": (408, "上传太慢：低于每秒 {rate} 字节，或超过 {seconds} 秒",
-                            "the upload is too slow: under {rate} bytes/s, or over {seconds} s"),
-    "request.header_timeout": (408, "请求头未在 {seconds} 秒内到齐", "the request head did not arrive within {seconds} s"),
-    "request.bad_http": (400, "请求不是有效的 HTTP（或请求头过大）", "the request is not valid HTTP (or its head is too large)"),
-    "request.host_not_allowed": (403, "不接受此 Host（见 allowed_hosts 设置）",
-                                 "this Host is not accepted (see the allowed_hosts setting)"),
-    "request.origin_not_allowed": (403, "不接受来自其他网页（跨源）的请求", "requests from other web pages (cross-origin) are refused"),
-    "request.unauthorized": (401, "需要有效的访问令牌（Authorization: Bearer …）",
-                             "a valid access token is needed (Authorization: Bearer …)"),
-    "request.validation_timeout": (504, "校验超过 {seconds} 秒的时间上限", "the validation took longer than {seconds} s"),
-    "request.busy": (503, "服务繁忙（已有 {n} 个校验在进行），请 {retry} 秒后重试",
-                     "the service is busy ({n} validations running); retry in {retry} s"),
-    "request.uploads_busy": (503, "服务繁忙（已有 {n} 个上传在进行），请 {retry} 秒后重试",
-                             "the service is busy ({n} uploads arriving); retry in {retry} s"),
-    "request.client_uploads_busy": (503, "这个客户端已有 {n} 个上传在进行，请 {retry} 秒后重试",
-                                    "this client already has {n} uploads arriving; retry in {retry} s"),
-    "request.connections_busy": (503, "服务繁忙（连接数已达 {n}），请稍后重试",
-                                 "the service is busy ({n} connections open); retry later"),
-    "request.invalid_json": (400, "请求体不是 JSON 记录列表：{detail}", "the body is not a JSON list of records: {detail}"),
-    "request.invalid_parameter": (400, "参数无效：{names}", "invalid parameter: {names}"),
-    "request.not_found": (404, "没有这个地址", "no such address"),
-    "request.method_not_allowed": (405, "该地址不支持此请求方法", "this method is not allowed here"),
-    "request.http_error": (400, "请求无效", "invalid request"),
-    "schema.not_found": (404, "没有这个记录类型的契约：{kind}", "no contract for the record kind: {kind}"),
-    "input.unprocessable": (422, "数据无法处理（{error}），请检查文件中的特殊字符；请求编号 {request_id}",
-                            "the data could not be processed ({error}); check it for unusual characters; "
-                            "request id {request_id}"),
-    "internal.error": (500, "服务内部错误（请求编号 {request_id}）", "internal error (request id {request_id})"),
-}
-# Slow heads, slow bodies and slow validations all answer the code request.timeout (408, 408 and 504); every
-# kind of busy (validations, uploads, connections) answers request.busy (503).
-PUBLIC_CODE = {"request.validation_timeout": "request.timeout", "request.slow_upload": "request.timeout",
-               "request.header_timeout": "request.timeout", "request.uploads_busy": "request.busy",
-               "request.client_uploads_busy": "request.busy",
-               "request.connections_busy": "request.busy"}
-
-
-class ServiceError(Exception):
-    """An answer other than a report: a status, a stable code and a message in the request's language."""
-
-    def __init__(self, code: str, *, status: int | None = None, headers: dict[str, str] | None = None,
-                 **details: Any):
-        self.code = code
-        self.status = status or SERVICE_ERRORS[code][0]
-        self.headers = headers or {}
-        self.details = details
-        super().__init__(code)
-
-    def message(self, lang: str) -> str:
-        _, zh, en = SERVICE_ERRORS[self.code]
-        try:
-            return (zh if lang == "zh" else en).format(**{k: mask_text(v) for k, v in self.details.items()})
-        except (KeyError, IndexError):
-            return zh if lang == "zh" else en
-
-    def response(self, lang: str) -> JSONResponse:
-        return error_response(PUBLIC_CODE.get(self.code, self.code), self.message(lang), self.status, self.headers)
-
-
-def error_response(code: str, message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
-
-
-def _log_refusal(request: Request, code: str) -> None:
-    """Log the code of an error answer (never its message: it may quote a header or a cell)."""
-    log.info("%s refused: %s", getattr(request.state, "request_id", "-"), code)
-
-
-def _lang_of(request: Request) -> str:
-    return "en" if request.query_params.get("lang") == "en" else "zh"
-
-
-# ------------------------------------------------------------------------------------------------ models
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="稳定的错误代码 / stable error code, e.g. input.empty")
-    message: str = Field(description="请求语言的说明 / message in the request's language")
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
-class FindingModel(BaseModel):
-    row: int | None = Field(description="表格软件中的行号；文件级问题为 null / spreadsheet row, null for file findings")
-    column: str | None
-    rule: str
-    severity: Literal["error", "warning"]
-    value: str | None = Field(description="单元格原文（身份证号脱敏）/ the cell as written (ID numbers masked)")
-    message: str | None
-
-
-class CountsModel(BaseModel):
-    by_rule: dict[str, int]
-    by_column: dict[str, int]
-    by_severity: dict[str, int]
-
-
-class ReportModel(BaseModel):
-    """The validation report (docs/report.md)."""
-
-    fpschema_version: str
-    kind: str
-    source: dict[str, Any]
-    ok: bool
-    rows_total: int
-    rows_valid: int
-    rows_invalid: int
-    counts: CountsModel
-    findings: list[FindingModel]
-    truncated: bool
-
-
-class KindInfo(BaseModel):
-    kind: str
-    title: str
-    description: str
-    id: str = Field(description="契约的 $id / the contract's $id")
-    url: str = Field(description="本服务上的契约地址 / the contract on this service")
-
-
-class RuleInfo(BaseModel):
-    code: str
-    severity: Literal["error", "warning"]
-    scope: str
-    zh: str
-    en: str
-    source: str
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
-    version: str
-    active: int = Field(description="正在进行的校验数 / validations in progress")
-    max_concurrent: int
-    uploads: int = Field(description="正在接收的上传数 / request bodies being received")
-    max_uploads: int
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
-    for status, description in [
-        (400, "请求或文件无法处理 / bad request or unreadable file (request.*, input.*)"),
-        (401, "缺少或错误的访问令牌 / no or a wrong access token (request.unauthorized)"),
-        (403, "Host 或来源不被接受 / Host or origin refused (request.host_not_allowed, "
-              "request.origin_not_allowed)"),
-        (408, "上传太慢 / the body arrives too slowly (request.timeout)"),
-        (413, "请求体过大 / body too large (request.too_large)"),
-        (415, "既不是文件上传也不是 JSON / neither multipart nor JSON (request.not_multipart)"),
-        (422, "数据触发了读取缺陷 / the data could not be processed (input.unprocessable)"),
-        (500, "服务内部错误 / internal error (internal.error)"),
-        (503, "服务繁忙，见 Retry-After / busy, see Retry-After (request.busy)"),
-        (504, "校验超时 / validation over the time limit (request.timeout)"),
-    ]
-}
-ERROR_RESPONSES[503]["headers"] = {"Retry-After": {"description": "重试前等待的秒数 / seconds to wait",
-                                                   "schema": {"type": "integer"}}}
-
-UPLOAD_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["file"],
-                "properties": {"file": {"type": "string", "format": "binary",
-                                        "description": "CSV/TSV/TXT、XLSX、XLS、JSON、JSONL/NDJSON、Parquet；"
-                                                       "格式由文件名后缀决定 / the format comes from the "
-                                                       "file name's suffix"}},
-            },
-            "encoding": {"file": {"headers": {"Content-Disposition": {
-                "description": "文件名只取其后缀 / only the file name's suffix is used",
-                "schema": {"type": "string", "example": 'form-data; name="file"; filename="upload.csv"'}}}}},
-        },
-        "application/json": {
-            "schema": {"type": "array", "items": {"type": "object", "additionalProperties": True},
-                       "description": "记录列表 / a list of records"}
-        },
-    },
-}
-
-# ------------------------------------------------------------------------------------------------ slots
-
-
-class Slots:
-    """A non-blocking counter of validations in progress: ``try_acquire`` never waits."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.active = 0
-        self._lock = threading.Lock()
-
-    def try_acquire(self) -> bool:
-        with self._lock:
-            if self.active >= self.limit:
-                return False
-            self.active += 1
-            return True
-
-    def release(self) -> None:
-        with self._lock:
-            self.active = max(0, self.active - 1)
-
-
-@dataclass(eq=False)
-class _Transfer:
-    """One request body being received: who sends it, since when, how much so far, and whether it was evicted
-    to make room for another."""
-
-    client: str
-    started: float
-    received: int = 0
-    evicted: asyncio.Future[None] | None = None
-
-    def rate(self, now: float) -> float:
-        return self.received / max(now - self.started, EVICT_MIN_AGE)
-
-
-class Transfers:
-    """The request bodies being received (event-loop side only, so no lock): at most ``limit`` at once and
-    ``per_client`` from one address. When all places are taken, a newcomer evicts the slowest transfer whose
-    average rate is under ``min_rate`` (it answers ``request.timeout``): slow clients that reconnect as soon
-    as they are cut cannot keep every place for themselves; only clients at or above the minimum rate can."""
-
-    def __init__(self, limit: int, per_client: int, min_rate: int):
-        self.limit, self.per_client, self.min_rate = limit, per_client, min_rate
-        self.current: list[_Transfer] = []
-        self.evictions = 0
-
-    @property
-    def active(self) -> int:
-        return len(self.current)
-
-    def admit(self, client: str) -> _Transfer | str:
-        """A transfer for this client, or the code of the refusal."""
-        loop = asyncio.get_running_loop()
-        if sum(1 for t in self.current if t.client == client) >= self.per_client:
-            return "request.client_uploads_busy"
-        if len(self.current) >= self.limit:
-            now = loop.time()
-            slow = [t for t in self.current
-                    if self.min_rate and now - t.started >= EVICT_MIN_AGE and t.rate(now) < self.min_rate]
-            if not slow:
-                return "request.uploads_busy"
-            victim = min(slow, key=lambda t: t.rate(now))
-            self.current.remove(victim)
-            self.evictions += 1
-            if victim.evicted is not None and not victim.evicted.done():
-                victim.evicted.set_result(None)
-        transfer = _Transfer(client, loop.time(), evicted=loop.create_future())
-        self.current.append(transfer)
-        return transfer
-
-    def release(self, transfer: _Transfer) -> None:
-        with suppress(ValueError):
-            self.current.remove(transfer)
-
-
-# ------------------------------------------------------------------------------------------------ uploads
-
-
-def client_file_name(raw: bytes | None) -> tuple[str, str]:
-    """(name to show, whitelisted suffix) of an uploaded file's name. The name is never used as a path:
-    names with separators, ``..``, NUL, control or format characters (e.g. U+202E) are refused with
-    ``request.bad_filename``; a suffix outside :data:`ALLOWED_SUFFIXES` is ``input.format``."""
-    if raw is None or not raw.strip():
-        raise ServiceError("request.no_file")
-    try:
-        name = unicodedata.normalize("NFC", raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ServiceError("request.bad_filename") from None
-    bad_chars = any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in name)
-    if (bad_chars or "/" in name or "\\" in name or name.startswith("..") or not name.strip(". ")
-            or len(name) > MAX_NAME_CHARS):
-        raise ServiceError("request.bad_filename")
-    suffix = os.path.splitext(name)[1].lower()
-    if suffix not in ALLOWED_SUFFIXES:
-        raise InputError("input.format", path=name)
-    return name, suffix
-
-
-class _Upload:
-    """Feeds a multipart body to python-multipart and spools the ``file`` part to a temporary file."""
-
-    def __init__(self, boundary: bytes, tmp_dir: str | None):
-        self.tmp_dir = tmp_dir
-        self.path: Path | None = None
-        self.name = ""
-        self.size = 0
-        self.ended = False
-        self._fh: Any = None
-        self._in_file = False
-        self._seen_file = False
-        self._header_field = bytearray()
-        self._header_value = bytearray()
-        self._headers: dict[bytes, bytes] = {}
-        self._head_bytes = 0
-        self._parts = 0
-        self.parser = MultipartParser(boundary, {
-            "on_part_begin": self._part_begin, "on_header_field": self._hfield, "on_header_value": self._hvalue,
-            "on_header_end": self._hend, "on_headers_finished": self._headers_done, "on_part_data": self._data,
-            "on_part_end": self._part_end, "on_end": self._end,
-        })
-
-    def _part_begin(self) -> None:
-        self._headers = {}
-        self._in_file = False
-        self._head_bytes = 0
-        self._parts += 1
-        if self._parts > MAX_PARTS:
-            raise ServiceError("request.bad_multipart", detail=f"more than {MAX_PARTS} parts")
-
-    def _count_head(self, n: int) -> None:
-        """Part headers are held in memory: a bounded amount of them (a huge field name is refused)."""
-        self._head_bytes += n
-        if self._head_bytes > MAX_PART_HEAD_BYTES:
-            raise ServiceError("request.bad_multipart", detail=f"part headers over {MAX_PART_HEAD_BYTES} bytes")
-
-    def _hfield(self, data: bytes, start: int, end: int) -> None:
-        self._count_head(end - start)
-        self._header_field += data[start:end]
-
-    def _hvalue(self, data: bytes, start: int, end: int) -> None:
-        self._count_head(end - start)
-        self._header_value += data[start:end]
-
-    def _hend(self) -> None:
-        self._headers[bytes(self._header_field).lower().strip()] = bytes(self._header_value)
-        self._header_field.clear()
-        self._header_value.clear()
-
-    def _headers_done(self) -> None:
-        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
-        if options.get(b"name") != b"file" or self._seen_file:
-            return  # other fields (and a second file) are read past and dropped
-        self._seen_file = True
-        self.name, suffix = client_file_name(options.get(b"filename"))
-        fd, path = tempfile.mkstemp(prefix="fpschema-", suffix=suffix, dir=self.tmp_dir)
-        self.path = Path(path)
-        self._fh = os.fdopen(fd, "wb")
-        self._in_file = True
-
-    def _data(self, data: bytes, start: int, end: int) -> None:
-        if self._in_file:
-            self._fh.write(data[start:end])
-            self.size += end - start
-
-    def _part_end(self) -> None:
-        if self._in_file:
-            self._fh.close()
-            self._in_file = False
-
-    def _end(self) -> None:
-        self.ended = True
-
-    def write(self, chunk: bytes) -> None:
-        try:
-            self.parser.write(chunk)
-        except MultipartParseError as exc:
-            raise ServiceError("request.bad_multipart", detail=type(exc).__name__) from None
-
-    def finish(self) -> None:
-        with suppress(MultipartParseError):
-            self.parser.finalize()
-        self.close()
-        if not self.ended:
-            raise ServiceError("request.incomplete")
-        if self.path is None:
-            raise ServiceError("request.no_file")
-
-    def close(self) -> None:
-        if self._fh is not None and not self._fh.closed:
-            self._fh.close()
-
-    def discard(self) -> None:
-        self.close()
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
-
-
-class _JsonSpool:
-    """A JSON body spooled to a temporary file while it arrives (parsed only once it is whole, in a worker)."""
-
-    def __init__(self, tmp_dir: str | None):
-        fd, path = tempfile.mkstemp(prefix="fpschema-", suffix=".json", dir=tmp_dir)
-        self.path = Path(path)
-        self.size = 0
-        self._fh = os.fdopen(fd, "wb")
-
-    def write(self, chunk: bytes) -> None:
-        self._fh.write(chunk)
-        self.size += len(chunk)
-
-    def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
-
-    def discard(self) -> None:
-        self.close()
-        self.path.unlink(missing_ok=True)
-
-
-async def _body(request: Request, settings: Settings, limit: int,
-                transfer: _Transfer | None = None) -> AsyncIterator[bytes]:
-    """The request body in chunks, with deadlines a slow client cannot stretch and a running size check (so a
-    chunked or lying request is stopped as well as one whose Content-Length is too large).
-
-    Each wait for data is bounded by the earliest of: ``read_timeout`` (no data at all), the whole body's
-    ``upload_timeout``, and the rate deadline ``start + read_timeout + received / min_upload_rate`` (each byte
-    buys ``1 / min_upload_rate`` seconds after a grace of ``read_timeout``): trickling one byte now and then
-    does not keep a connection. A transfer evicted by :class:`Transfers` ends at once as too slow."""
-    stream = request.stream().__aiter__()
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    deadline = start + settings.upload_timeout
-    total = 0
-    while True:
-        now = loop.time()
-        rate_deadline = (start + settings.read_timeout + total / settings.min_upload_rate
-                         if settings.min_upload_rate else deadline)
-        wait = min(settings.read_timeout, deadline - now, rate_deadline - now)
-        if wait <= 0:
-            raise _slow(settings)
-        next_chunk = asyncio.ensure_future(stream.__anext__())
-        waiting: set[asyncio.Future[Any]] = {next_chunk}
-        if transfer is not None and transfer.evicted is not None:
-            waiting.add(transfer.evicted)
-        await asyncio.wait(waiting, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-        if transfer is not None and transfer.evicted is not None and transfer.evicted.done():
-            next_chunk.cancel()
-            log.info("%s evicted: a slow upload made room for another", request.state.request_id)
-            raise _slow(settings)
-        if not next_chunk.done():
-            next_chunk.cancel()
-            if wait < settings.read_timeout:  # a deadline, not a silent client, ran out
-                raise _slow(settings)
-            raise ServiceError("request.timeout", headers={"Connection": "close"}, seconds=round(wait, 3))
-        try:
-            chunk = next_chunk.result()
-        except StopAsyncIteration:
-            return
-        except ClientDisconnect:
-            raise ServiceError("request.incomplete") from None
-        total += len(chunk)
-        if transfer is not None:
-            transfer.received = total
-        if total > limit:
-            raise ServiceError("request.too_large", headers={"Connection": "close"}, limit=limit)
-        if chunk:
-            yield chunk
-
-
-def _slow(settings: Settings) -> ServiceError:
-    return ServiceError("request.slow_upload", headers={"Connection": "close"}, rate=settings.min_upload_rate,
-                        seconds=settings.upload_timeout)
-
-
-# ------------------------------------------------------------------------------------------------ validation
-
-
-@dataclass
-class _Job:
-    """One validation: a spooled file or JSON bytes, with what the answer should be."""
-
-    kind: str | None
-    lang: str
-    fmt: str
-    max_findings: int | None
-    path: Path | None = None
-    name: str = ""
-    layout: str | None = None
-    json_path: Path | None = None  # a JSON list of records, spooled
-    size: int = 0
-    sheet: str | None = None  # the worksheet to validate (default: every sheet with data)
-
-
-@dataclass
-class _Outcome:
-    body: str
-    media_type: str
-    headers: dict[str, str] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
-
-
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-
-
-def _records(body: bytes) -> list[Any]:
-    from fpschema.io.reader import json_loads
-
-    try:
-        data = json_loads(body)
-    except json.JSONDecodeError as exc:
-        raise ServiceError("request.invalid_json", detail=f"{exc.msg} (line {exc.lineno}, column {exc.colno})") \
-            from None
-    except (UnicodeDecodeError, RecursionError, ValueError) as exc:
-        raise ServiceError("request.invalid_json", detail=type(exc).__name__) from None
-    if not isinstance(data, list):
-        raise ServiceError("request.invalid_json", detail=f"expected a list, got {type(data).__name__}")
-    if _SURROGATE_ESCAPE.search(body):  # only then: \ud800 escapes may leave lone surrogates (not Unicode)
-        try:
-            json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
-        except UnicodeEncodeError:
-            raise ServiceError("request.invalid_json", detail="lone surrogate escape (\\ud800-\\udfff)") from None
-    return data
-
-
-def _run(job: _Job, settings: Settings, request_id: str) -> _Outcome:
-    """Validate and render (in a worker thread). InputError paths name the client's file, not the spool;
-    any other failure while reading the data is ``input.unprocessable`` (422), logged for the developers."""
-    from fpschema.engine.validation import validate
-    from fpschema.io.reader import Limits
-
-    source: Any = _records(job.json_path.read_bytes()) if job.json_path is not None else job.path
-    try:
-        report = validate(source, job.kind, lang=job.lang, max_findings=job.max_findings,
-                          reference_date=settings.reference_date, limits=Limits(max_rows=settings.max_rows, max_findings_total=settings.max_findings_total),
-                          layout=job.layout, sheet=job.sheet)
-    except InputError as err:
-        if job.path is None:
-            raise
-        spool = str(job.path)
-        details = {k: str(v).replace(spool, job.name) for k, v in err.details.items()}
-        raise InputError(err.code, **details) from None
-    except Exception as exc:  # a defect the data provoked in the reader or engine: 422, never a 500
-        _log_exception(f"{request_id} unprocessable input", exc, settings.debug)
-        raise ServiceError("input.unprocessable", error=type(exc).__name__, request_id=request_id) from None
-    report.source["name"] = mask_text(job.name) if job.name else "<records>"  # the file's name may hold an ID
-    summary = {"kind": report.kind, "format": report.source.get("format"), "rows": report.rows_total,
-               "invalid": report.rows_invalid, **report.counts["by_severity"]}
-    try:
-        return _render(report, job, summary)
-    except Exception as exc:  # a renderer's defect (or memory running out): a coded 500, not a crash
-        _log_exception(f"{request_id} internal error while rendering {job.fmt}", exc, settings.debug)
-        raise ServiceError("internal.error", request_id=request_id) from None
-
-
-def _render(report: Any, job: _Job, summary: dict[str, Any]) -> _Outcome:
-    if job.fmt == "html":
-        return _Outcome(report.to_html(), "text/html; charset=utf-8", {"Content-Security-Policy": REPORT_CSP},
-                        summary)
-    if job.fmt == "csv":
-        stem = mask_text(os.path.splitext(job.name)[0]) if job.name else "records"
-        return _Outcome("\ufeff" + report.to_csv(), "text/csv; charset=utf-8",
-                        {"Content-Disposition": _attachment(f"{stem}.findings.csv")}, summary)
-    return _Outcome(report.to_json(), "application/json", {}, summary)
-
-
-def _attachment(name: str) -> str:
-    """Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 6266 / 5987)."""
-    ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name) or "findings.csv"
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; sandbox"
-
-# ------------------------------------------------------------------------------------------------ logging
-
-
-def _log_exception(what: str, exc: BaseException, debug: bool) -> None:
-    """Log an unexpected exception: its type and where it happened; the whole traceback (whose messages may
-    quote data) only with the ``debug`` setting."""
-    if debug:
-        log.error("%s: %s", what, _traceback_without_values(exc), exc_info=exc)
-    else:
-        log.error("%s: %s", what, _traceback_without_values(exc))
-
-
-def _traceback_without_values(exc: BaseException) -> str:
-    """Where an exception happened (type, files, lines, functions) but not its message, which may quote data."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames[-8:]))
-    return f"{type(exc).__module__}.{type(exc).__qualname__} at {where}"
-
-
-# Headers on every answer (a route's own value wins): no sniffing, no framing, no referrer, no caching, no
-# use by other sites' pages, and a deny-all CSP for everything that sets none (the page and HTML reports do).
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-store"),
-    (b"cross-origin-resource-policy", b"same-origin"),
-    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+from fpschema.service.base import (
+    LOOPBACK_HOSTS,
+    MAX_HEAD_BYTES,
+    PAGE_FINDINGS,
+    PUBLIC_CODE,
+    SLOT_POLL,
+    ServiceError,
+    error_response,
+    lang_of,
+    log,
+    log_refusal,
 )
-
-
-def _host_name(value: str) -> str:
-    """The host of a ``Host`` header or an origin's authority, lower case, without port or IPv6 brackets."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        return value[1:value.find("]")] if "]" in value else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
-
-
-class RequestLog:
-    """The outermost ASGI wrapper (outside Starlette's own error middleware): a request id (``X-Request-ID``),
-    one log line per request with method, route template, status and duration only; the gate (Host allow-list,
-    same-origin check for unsafe methods, bearer tokens); security headers on every answer; ``Connection:
-    close`` on an answer sent before the request body was read; and a coded JSON 500 for anything
-    unexpected, never a traceback (unless ``debug``, and then only in the log)."""
-
-    def __init__(self, app: ASGIApp, routes: list[Any] | None = None, settings: Settings | None = None):
-        self.app = app
-        self.routes = routes or []
-        self.settings = settings or Settings()
-        self.hosts = frozenset(self.settings.allowed_hosts or LOOPBACK_HOSTS)
-
-    def _template(self, scope: Scope) -> str:
-        """The matched route's path template (``/v1/schemas/{name}``), never the path as sent."""
-        route = scope.get("route")
-        if route is None:  # frameworks that do not record the route: match again
-            from starlette.routing import Match
-
-            route = next((r for r in self.routes if r.matches(scope)[0] == Match.FULL), None)
-        return getattr(route, "path", None) or "<unmatched>"
-
-    def gate(self, scope: Scope) -> ServiceError | None:
-        """Why this request is refused before any route sees it, or None."""
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        host = headers.get("host", "")
-        if "*" not in self.hosts and _host_name(host) not in self.hosts:
-            return ServiceError("request.host_not_allowed")
-        if scope.get("method") not in SAFE_METHODS:
-            origin = headers.get("origin")
-            if origin is not None:
-                scheme, _, authority = origin.partition("://")
-                if origin == "null" or scheme not in ("http", "https") or authority.lower() != host.lower():
-                    return ServiceError("request.origin_not_allowed")
-            elif headers.get("sec-fetch-site") in ("cross-site", "same-site"):
-                return ServiceError("request.origin_not_allowed")
-        if self.settings.token_sha256 and scope.get("path") not in TOKEN_FREE_PATHS:
-            scheme, _, token = headers.get("authorization", "").partition(" ")
-            digest = hashlib.sha256(token.strip().encode("utf-8", "replace")).hexdigest()
-            matched = False
-            for known in self.settings.token_sha256:  # compare with every one, in constant time
-                matched |= hmac.compare_digest(digest, known)
-            if scheme.lower() != "bearer" or not token.strip() or not matched:
-                return ServiceError("request.unauthorized", headers={"WWW-Authenticate": 'Bearer realm="fpschema"'})
-        return None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = uuid.uuid4().hex[:12]
-        scope.setdefault("state", {})["request_id"] = rid
-        started = time.perf_counter()
-        status = 0
-        request_headers = dict(scope.get("headers", []))
-        has_body = (request_headers.get(b"content-length", b"0").strip() not in (b"0", b"")
-                    or b"transfer-encoding" in request_headers)
-        body_read = not has_body
-
-        async def receive_tracked() -> Message:
-            nonlocal body_read
-            message = await receive()
-            if message["type"] == "http.request" and not message.get("more_body", False):
-                body_read = True
-            return message
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers += [(b"x-request-id", rid.encode())]
-                headers += [(name, value) for name, value in SECURITY_HEADERS if name not in present]
-                if not body_read and b"connection" not in present:  # the rest of the body is not read: close
-                    headers.append((b"connection", b"close"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        lang = "en" if b"lang=en" in scope.get("query_string", b"") else "zh"
-        try:
-            refusal = self.gate(scope)
-            if refusal is not None:
-                log.info("%s refused: %s", rid, refusal.code)
-                await refusal.response(lang)(scope, receive_tracked, send_with_id)
-                return
-            await self.app(scope, receive_tracked, send_with_id)
-        except Exception as exc:  # the app's own handlers answer every expected error
-            _log_exception(f"{rid} internal error", exc, self.settings.debug)
-            if status == 0:
-                err = ServiceError("internal.error", request_id=rid)
-                with suppress(Exception):
-                    await err.response(lang)(scope, receive_tracked, send_with_id)
-        finally:
-            log.info("%s %s %s %d %.1fms", rid, scope.get("method", "-"), self._template(scope), status,
-                     (time.perf_counter() - started) * 1000)
-
-
-def log_config(log_file: str | None = None, level: str = "INFO") -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` for uvicorn and the service: one handler (a file or standard
-    error); uvicorn's access log is off (it would print query strings) — the service logs its own line."""
-    handler: dict[str, Any] = (
-        {"class": "logging.FileHandler", "filename": log_file, "encoding": "utf-8", "formatter": "plain"}
-        if log_file else {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain"})
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-        "handlers": {"main": handler},
-        "loggers": {
-            "uvicorn": {"handlers": ["main"], "level": level, "propagate": False},
-            "uvicorn.error": {"handlers": ["main"], "level": level, "propagate": False},
-            "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
-            "fpschema.service": {"handlers": ["main"], "level": level, "propagate": False},
-        },
-    }
-
-
-# ------------------------------------------------------------------------------------------------ the page
-
-PAGE_LABELS: dict[str, dict[str, str]] = {
-    "zh": {
-        "title": "fpschema 数据校验", "subtitle": "计划生育技术服务统计数据：上传文件，按数据契约校验。文件只用于本次校验，不会保存。",
-        "drop": "把文件拖到这里，或", "choose": "选择文件", "formats": "支持 CSV（UTF-8/GB18030）、XLSX、XLS、JSON、JSONL、Parquet，最大 {size}",
-        "kind": "记录类型", "auto": "自动识别", "validating": "正在校验…", "summary": "概要", "file": "文件",
-        "verdict": "结论", "passed": "通过", "failed": "未通过", "rows_total": "总行数", "rows_valid": "有效行",
-        "rows_invalid": "无效行", "errors": "错误", "warnings": "警告", "by_rule": "按规则统计", "by_column": "按字段统计",
-        "findings": "问题明细", "row": "行号", "column": "字段", "rule": "规则", "severity": "级别", "value": "值",
-        "message": "说明", "error": "错误", "warning": "警告", "none": "没有发现问题。",
-        "shown": "显示前 {shown} 条，共 {total} 条；完整清单请下载 CSV。", "download_csv": "下载问题清单（CSV）",
-        "download_html": "下载 HTML 报告", "failed_request": "无法校验", "too_big": "文件超过 {size} 的上限",
-        "language": "English", "masked": "身份证号、姓名和出生日期已脱敏显示。", "file_level": "文件", "token": "访问令牌",
-    },
-    "en": {
-        "title": "fpschema data validation",
-        "subtitle": "Family-planning service statistics: upload a file and check it against the data contract. "
-                    "The file is used for this check only and is not kept.",
-        "drop": "Drop a file here, or", "choose": "choose a file",
-        "formats": "CSV (UTF-8/GB18030), XLSX, XLS, JSON, JSONL, Parquet; at most {size}",
-        "kind": "Record kind", "auto": "Detect automatically", "validating": "Validating…", "summary": "Summary",
-        "file": "File", "verdict": "Verdict", "passed": "Passed", "failed": "Failed", "rows_total": "Rows",
-        "rows_valid": "Valid rows", "rows_invalid": "Invalid rows", "errors": "Errors", "warnings": "Warnings",
-        "by_rule": "Findings by rule", "by_column": "Findings by column", "findings": "Findings", "row": "Row",
-        "column": "Column", "rule": "Rule", "severity": "Severity", "value": "Value", "message": "Message",
-        "error": "error", "warning": "warning", "none": "No findings.",
-        "shown": "Showing the first {shown} of {total}; download the CSV for the full list.",
-        "download_csv": "Download findings (CSV)", "download_html": "Download HTML report",
-        "failed_request": "Cannot validate", "too_big": "The file is larger than the limit of {size}",
-        "language": "中文", "masked": "ID numbers, names and birth dates are shown masked.", "file_level": "file",
-        "token": "Access token",
-    },
-}
+from fpschema.service.jobs import Job, run_job
+from fpschema.service.logs import (
+    PAGE_LABELS,
+    SECURITY_HEADERS,
+    RequestLog,
+    log_config,
+    traceback_without_values,
+)
+from fpschema.service.models import (
+    ERROR_RESPONSES,
+    UPLOAD_BODY,
+    ErrorBody,
+    ErrorDetail,
+    Health,
+    KindInfo,
+    ReportModel,
+    RuleInfo,
+)
+from fpschema.service.settings import MB, Settings
+from fpschema.service.upload import JsonSpool, Slots, Transfers, UploadSpool, read_body
 
 
 @cache
@@ -912,24 +148,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        _log_refusal(request, exc.code)
-        return exc.response(_lang_of(request))
+        log_refusal(request, exc.code)
+        return exc.response(lang_of(request))
 
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError) -> JSONResponse:
-        _log_refusal(request, exc.code)
-        return error_response(exc.code, exc.message(_lang_of(request)), 400)
+        log_refusal(request, exc.code)
+        return error_response(exc.code, exc.message(lang_of(request)), 400)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
         names = sorted({str(e.get("loc", ("?",))[-1]) for e in exc.errors()})
-        return ServiceError("request.invalid_parameter", names=", ".join(names)).response(_lang_of(request))
+        return ServiceError("request.invalid_parameter", names=", ".join(names)).response(lang_of(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "request.not_found", 405: "request.method_not_allowed"}.get(exc.status_code,
                                                                                  "request.http_error")
-        return ServiceError(code, status=exc.status_code, headers=exc.headers).response(_lang_of(request))
+        return ServiceError(code, status=exc.status_code, headers=exc.headers).response(lang_of(request))
 
     @app.get("/healthz", response_model=Health, tags=["service"], summary="健康检查 / health check")
     async def healthz() -> dict[str, Any]:
@@ -964,7 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page(request: Request) -> HTMLResponse:
         nonce = secrets.token_urlsafe(16)
-        return HTMLResponse(render_page(_lang_of(request), settings, nonce),
+        return HTMLResponse(render_page(lang_of(request), settings, nonce),
                             headers={"Content-Security-Policy": _page_csp(nonce), "Cache-Control": "no-store"})
 
     @app.post(
@@ -1007,8 +243,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if is_multipart and not options.get(b"boundary"):
             raise ServiceError("request.bad_multipart", detail="no boundary")
         cap = settings.max_findings if max_findings is None else min(max_findings, settings.max_findings)
-        job = _Job(kind, lang, format, cap, layout=layout, sheet=sheet)
-        upload: _Upload | _JsonSpool | None = None
+        job = Job(kind, lang, format, cap, layout=layout, sheet=sheet)
+        upload: UploadSpool | JsonSpool | None = None
         handed_over = False
         rid = request.state.request_id
         # 1. the body, under its own bound: a slow upload holds an upload place, never a validation slot
@@ -1020,14 +256,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                retry=settings.retry_after)
         try:
             if is_multipart:
-                upload = _Upload(options[b"boundary"], settings.tmp_dir)
-                async for chunk in _body(request, settings, limit, transfer):
+                upload = UploadSpool(options[b"boundary"], settings.tmp_dir)
+                async for chunk in read_body(request, settings, limit, transfer):
                     upload.write(chunk)
                 upload.finish()
                 job.path, job.name, job.size = upload.path, upload.name, upload.size
             else:  # spooled too: a body being received holds no memory, whatever its size
-                upload = _JsonSpool(settings.tmp_dir)
-                async for chunk in _body(request, settings, limit, transfer):
+                upload = JsonSpool(settings.tmp_dir)
+                async for chunk in read_body(request, settings, limit, transfer):
                     upload.write(chunk)
                 upload.close()
                 job.json_path, job.size = upload.path, upload.size
@@ -1051,7 +287,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                n=settings.max_concurrent, retry=settings.retry_after)
         try:
             started = time.perf_counter()
-            future = executor.submit(_run, job, settings, rid)
+            future = executor.submit(run_job, job, settings, rid)
             future.add_done_callback(_cleanup(slots, upload))
             handed_over = True
             try:
@@ -1108,10 +344,10 @@ def _warm_up() -> None:
         for kind in contract.kinds():  # one empty record of each kind: every kind's rules built once
             validate([dict.fromkeys(f.name for f in contract.fields(kind))], kind)
     except Exception as exc:  # a failed warm-up only costs the first request its speed
-        log.warning("warm-up failed: %s", _traceback_without_values(exc))
+        log.warning("warm-up failed: %s", traceback_without_values(exc))
 
 
-def _cleanup(slots: Slots, upload: _Upload | _JsonSpool | None) -> Callable[[Future[Any]], None]:
+def _cleanup(slots: Slots, upload: UploadSpool | JsonSpool | None) -> Callable[[Future[Any]], None]:
     """Done-callback of a validation: delete the spooled upload and free the slot, also after a timeout
     (the worker thread keeps its slot until it really ends, so timed-out work cannot pile up)."""
 
