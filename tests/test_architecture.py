@@ -58,6 +58,22 @@ def _imports(module: str) -> list[tuple[str, str | None]]:
                 else:
                     private = alias.name.startswith("_") and not alias.name.startswith("__")
                     found.append((target, alias.name if private else None))
+    # ``module._x`` where ``module`` names a module of the package: a private name taken all the same
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and id(node) not in typing_only:
+            target = _resolve(module, node)
+            for alias in node.names:
+                if f"{target}.{alias.name}" in MODULES:
+                    aliases[alias.asname or alias.name] = f"{target}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname and alias.name in MODULES:
+                    aliases[alias.asname] = alias.name
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            found.append((aliases[node.value.id], node.attr))
     return found
 
 

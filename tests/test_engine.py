@@ -13,6 +13,7 @@ import fpschema
 from fpschema import contract
 from fpschema.contract.check import one_of
 from fpschema.contract.mask import mask_expr, mask_id
+from fpschema.engine import evaluation
 from fpschema.engine import validation as engine
 from fpschema.errors import InputError
 from fpschema.io import writer
@@ -227,10 +228,10 @@ def test_checks_on_distinct_values_flag_the_same_rows_as_row_by_row(kind):
     plain = typed.select(c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo))
     assert plain.select(pl.any_horizontal(pl.all())).to_series().sum() > 1000
     for hints in (None, known):
-        fast = typed.select(e.alias(str(i)) for i, e in enumerate(engine._flag_exprs(typed, todo, hints)))
+        fast = typed.select(e.alias(str(i)) for i, e in enumerate(evaluation._flag_exprs(typed, todo, hints)))
         assert fast.equals(plain)
     assert known, "prepare reports the values of the columns it converts through their distinct texts"
-    chosen = {todo[i].rule for idx in engine._costly(todo).values() for i in idx}  # checks marked per_value
+    chosen = {todo[i].rule for idx in evaluation._costly(todo).values() for i in idx}  # checks marked per_value
     if any(c.per_value and c.rows is None for c in todo):  # (division codes are read as numbers instead: rows)
         assert chosen & {"field.code", "field.pattern"}, "the pattern and code-list checks take the distinct route"
 
@@ -255,7 +256,7 @@ def test_texts_seen_in_earlier_blocks_change_no_value_and_no_flag():
     assert {"不详", "女"} <= set(seen["sex"]) and set(second.get_column("sex").drop_nulls()) <= set(seen["sex"])
     todo = engine.all_checks(KIND, REF, cross_row=False)
     plain = typed.select(c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo))
-    fast = typed.select(e.alias(str(i)) for i, e in enumerate(engine._flag_exprs(typed, todo, known)))
+    fast = typed.select(e.alias(str(i)) for i, e in enumerate(evaluation._flag_exprs(typed, todo, known)))
     assert fast.equals(plain)
 
 
@@ -406,7 +407,7 @@ def test_length_checks_on_bytes_flag_the_same_rows_as_on_characters(names):
     todo = [c for c in engine.all_checks(KIND, REF, cross_row=False) if c.chars is not None]
     assert any(c.column == "client_name" for c in todo)
     plain = typed.select(c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo))
-    fast = typed.select(e.alias(str(i)) for i, e in enumerate(engine._flag_exprs(typed, todo)))
+    fast = typed.select(e.alias(str(i)) for i, e in enumerate(evaluation._flag_exprs(typed, todo)))
     assert fast.equals(plain)
 
 

@@ -19,8 +19,6 @@ from fpschema.engine.evaluation import (
     SAMPLE_ROWS,
     TABLE_KINDS,
     Options,
-    _costly,
-    _flag_exprs,
     all_checks,
     evaluate,
     evaluate_parts,
@@ -52,7 +50,7 @@ from fpschema.report.report import FINDING_SCHEMA, Report
 from fpschema.rules import aggregates
 
 # the names callers take from here (the engine's entry points and what they re-export)
-__all__ = ["Mapping", "Options", "PROBE", "Progress", "SAMPLE_ROWS", "TABLE_KINDS", "_costly", "_flag_exprs",
+__all__ = ["Mapping", "Options", "PROBE", "Progress", "SAMPLE_ROWS", "TABLE_KINDS",
            "all_checks", "coverage_of", "dashboard", "empty_entry", "evaluate", "evaluate_parts", "every_check",
            "explanations_of", "file_finding", "findings_of", "finish_findings", "header_map", "infer_kind",
            "known_headers", "make_report", "map_headers", "order_expr", "prepare", "records_frame", "sample_cells",

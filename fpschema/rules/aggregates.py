@@ -156,7 +156,8 @@ def additive_columns(kind: str) -> list[str]:
     return [f.name for f in contract.fields(kind) if f.json_type == "integer" and f.name != "report_year"]
 
 
-def _group(kind: str) -> list[str]:
+def group_columns(kind: str) -> list[str]:
+    """The columns a roll-up sums within besides the division (also read by the Spark roll-up)."""
     return ["report_year", "indicator"] if kind == "indicator_report" else ["report_year"]
 
 
@@ -181,14 +182,14 @@ def rollup_findings(typed: pl.DataFrame, kind: str) -> pl.DataFrame:
     """Parent rows (prefecture, province) against the sum of their children in the same file and year, and
     the children a parent should have in that year's division list."""
     if kind not in TABLE_KINDS or typed.height == 0:
-        return _empty()
-    group, columns = _group(kind), additive_columns(kind)
+        return empty_findings()
+    group, columns = group_columns(kind), additive_columns(kind)
     frame = typed.filter(pl.col("division_code").str.contains(r"^[0-9]{6}$")).with_columns(
         _parent(pl.col("division_code")).alias("#parent"))
     parents = frame.filter(pl.col("division_code").str.ends_with("00")).select("__row__", "division_code", *group,
                                                                               *columns)
     if parents.height == 0:
-        return _empty()
+        return empty_findings()
     sums = frame.filter(pl.col("#parent").is_not_null()).group_by(["#parent", *group]).agg(
         *[_count(c).sum().alias(f"#sum_{c}") for c in columns],
         *[(_count(c).is_null() & pl.col(c).is_not_null()).any().alias(f"#sentinel_{c}") for c in columns],
@@ -207,7 +208,7 @@ def rollup_findings(typed: pl.DataFrame, kind: str) -> pl.DataFrame:
         bad = complete.filter(_count(c).is_not_null() & ~pl.col(f"#sentinel_{c}") & (_count(c) != pl.col(f"#sum_{c}")))
         found += [{"row": r, "column": c, "rule": "report.rollup_mismatch", "value": f"{v} ≠ Σ {s}"}
                   for r, v, s in bad.select("__row__", c, f"#sum_{c}").iter_rows()]
-    return pl.DataFrame(found, schema=_SCHEMA) if found else _empty()
+    return pl.DataFrame(found, schema=FINDINGS_SCHEMA) if found else empty_findings()
 
 
 def expected_children(code: str, year: int | None) -> list[str]:
@@ -219,10 +220,10 @@ def expected_children(code: str, year: int | None) -> list[str]:
 def plausibility_findings(typed: pl.DataFrame, kind: str, threshold: float = ZSCORE) -> pl.DataFrame:
     """Year-on-year changes of each division, scored against all divisions' changes (modified z-score)."""
     if kind not in TABLE_KINDS or typed.height == 0:
-        return _empty()
+        return empty_findings()
     if typed.get_column("report_year").n_unique() < 2:
-        return _empty()
-    keys = ["division_code", *_group(kind)[1:]]
+        return empty_findings()
+    keys = ["division_code", *group_columns(kind)[1:]]
     columns = ["value"] if kind == "indicator_report" else additive_columns(kind)
     typed = typed.filter(~pl.col("division_code").str.ends_with("00"))  # compare divisions of one level
     found: list[dict[str, Any]] = []
@@ -247,14 +248,15 @@ def plausibility_findings(typed: pl.DataFrame, kind: str, threshold: float = ZSC
             bad = bad.filter(pl.max_horizontal(pl.col("#x"), pl.col("#prev")) >= MIN_COUNT)
         found += [{"row": r, "column": c, "rule": "report.implausible_change", "value": f"{p:g} → {x:g} (z={z:.1f})"}
                   for r, p, x, z in bad.select("__row__", "#prev", "#x", "#z").iter_rows()]
-    return pl.DataFrame(found, schema=_SCHEMA) if found else _empty()
+    return pl.DataFrame(found, schema=FINDINGS_SCHEMA) if found else empty_findings()
 
 
-_SCHEMA = {"row": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "value": pl.Utf8}
+FINDINGS_SCHEMA = {"row": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "value": pl.Utf8}  # table findings' columns
 
 
-def _empty() -> pl.DataFrame:
-    return pl.DataFrame(schema=_SCHEMA)
+def empty_findings() -> pl.DataFrame:
+    """No table finding, in the columns of :data:`FINDINGS_SCHEMA`."""
+    return pl.DataFrame(schema=FINDINGS_SCHEMA)
 
 
 # --- reconciliation with the service records ---------------------------------------------------------------
@@ -324,4 +326,4 @@ def reconcile(typed: pl.DataFrame, records: pl.DataFrame) -> tuple[pl.DataFrame,
     bad = compared.filter(pl.col("difference") != 0)
     findings = bad.select(pl.col("__row__").alias("row"), "column", pl.lit("report.reconcile_mismatch").alias("rule"),
                           pl.format("{} / {} ({})", "reported", "recomputed", "difference").alias("value"))
-    return findings.cast(_SCHEMA), compared.drop("__row__").sort("division_code", "report_year", "column")
+    return findings.cast(FINDINGS_SCHEMA), compared.drop("__row__").sort("division_code", "report_year", "column")

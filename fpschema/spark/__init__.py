@@ -565,8 +565,8 @@ def rollup_findings(spark: SparkSession, typed: pl.DataFrame, kind: str) -> pl.D
     from pyspark.sql import functions as F  # noqa: N812
 
     if kind not in aggregates.TABLE_KINDS or typed.height == 0:
-        return aggregates._empty()
-    group, columns = aggregates._group(kind), aggregates.additive_columns(kind)
+        return aggregates.empty_findings()
+    group, columns = aggregates.group_columns(kind), aggregates.additive_columns(kind)
     sdf = spark.createDataFrame(typed.select("__row__", "division_code", *group, *columns).to_arrow())
     code = F.col("division_code")
     sdf = sdf.where(code.rlike("^[0-9]{6}$")).withColumn(
@@ -600,7 +600,7 @@ def rollup_findings(spark: SparkSession, typed: pl.DataFrame, kind: str) -> pl.D
             if value != r[f"#sum_{c}"]:
                 found.append({"row": r["__row__"], "column": c, "rule": "report.rollup_mismatch",
                               "value": f"{r[c]} ≠ Σ {r[f'#sum_{c}']}"})
-    return pl.DataFrame(found, schema=aggregates._SCHEMA) if found else aggregates._empty()
+    return pl.DataFrame(found, schema=aggregates.FINDINGS_SCHEMA) if found else aggregates.empty_findings()
 
 
 def _equal_on(left: DataFrame, right: DataFrame, names: list[str]):
