@@ -20,14 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 BIG = """
 import json, sys, time
-from fpschema import writer
+from fpschema.testdata import generator
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 base = hwm()
 start = time.perf_counter()
-path, manifest = writer.write_generated(sys.argv[1], "service_record", int(sys.argv[2]), seed=1, defects="all",
+path, manifest = generator.write_generated(sys.argv[1], "service_record", int(sys.argv[2]), seed=1, defects="all",
                                         defect_rate=0.05)
 print(json.dumps({"seconds": time.perf_counter() - start, "peak_mb": hwm(), "base_mb": base,
                   "defects": manifest.height}))
@@ -60,7 +60,8 @@ def main() -> None:
     parser.add_argument("--faker-rows", type=int, default=20_000)
     parser.add_argument("--big", type=int, default=0)
     args = parser.parse_args()
-    from fpschema import generator, writer
+    from fpschema.io import writer
+    from fpschema.testdata import generator
 
     generator.generate("service_record", 1000, seed=0)  # warm the word lists
     runs = []

@@ -14,7 +14,7 @@ from datetime import date
 import polars as pl
 from stdnum.cn import ric
 
-from fpschema import divisions, gb11643
+from fpschema.reference import divisions, gb11643
 
 
 def corpus(rows: int, seed: int = 1) -> list[str]:

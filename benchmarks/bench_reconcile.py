@@ -17,7 +17,8 @@ from pathlib import Path
 import polars as pl
 
 import fpschema
-from fpschema import linked, writer
+from fpschema.io import writer
+from fpschema.testdata import linked
 
 
 def main(rows: int) -> None:

@@ -71,7 +71,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=int, default=100, help="uploads between memory readings")
     args = parser.parse_args()
 
-    from fpschema import generator, writer
+    from fpschema.io import writer
+    from fpschema.testdata import generator
 
     folder = Path(tempfile.mkdtemp(prefix="fpschema-bench-service-"))
     frame, _ = generator.generate("service_record", args.rows, seed=7, defects="all", defect_rate=0.05)

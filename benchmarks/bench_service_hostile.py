@@ -40,8 +40,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_service import free_port, memory  # noqa: E402
-from fpschema import generator, writer  # noqa: E402
-from fpschema.settings import Settings  # noqa: E402
+from fpschema.io import writer  # noqa: E402
+from fpschema.service.settings import Settings  # noqa: E402
+from fpschema.testdata import generator
 
 DEADLINE = 60.0  # seconds an honest client keeps retrying a 503
 

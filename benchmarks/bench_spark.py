@@ -33,7 +33,7 @@ PART = 1_000_000
 
 def parts(total: int) -> list[Path]:
     """Parquet files of PART rows each (the last may be shorter), generated once and cached."""
-    from fpschema import generator
+    from fpschema.testdata import generator
 
     CACHE.mkdir(parents=True, exist_ok=True)
     out = []

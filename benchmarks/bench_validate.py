@@ -53,7 +53,8 @@ def data_file(rows: int) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"services_{rows}.csv"
     if not path.exists():
-        from fpschema import generator, writer
+        from fpschema.io import writer
+        from fpschema.testdata import generator
 
         chunk = 1_000_000
         with open(path, "wb") as out:
@@ -85,10 +86,10 @@ def polars_read(path: Path) -> dict:
 
 def fpschema_validate(path: Path, batch_rows: int | None = None) -> dict:
     out = path.with_suffix(".report.json")
-    call = (f"fpschema.engine.validate_batched({str(path)!r}, {KIND!r}, batch_rows={batch_rows}, "
+    call = (f"fpschema.engine.validation.validate_batched({str(path)!r}, {KIND!r}, batch_rows={batch_rows}, "
             f"reference_date=date.fromisoformat({REF!r}))" if batch_rows else
             f"fpschema.validate({str(path)!r}, {KIND!r}, reference_date=date.fromisoformat({REF!r}))")
-    return measure("import fpschema, fpschema.engine, fpschema.render; from datetime import date",
+    return measure("import fpschema, fpschema.engine.validation, fpschema.report.render; from datetime import date",
                    f"r = {call}; r.write({str(out)!r}, 'json'); note = (r.rows_total, r.rows_invalid)")
 
 

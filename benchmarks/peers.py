@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import csv
 
-from fpschema import contract, writer
+from fpschema import contract
+from fpschema.io import writer
 
 KIND = "service_record"
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)

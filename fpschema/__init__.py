@@ -8,16 +8,17 @@ family-planning service statistics.
 
 from __future__ import annotations
 
-from .contract import kinds, schema
-from .findings import Finding
-from .record import is_valid_record, validate_record, validate_records
+from fpschema.contract import kinds, schema
+from fpschema.engine.findings import Finding
+from fpschema.engine.record import is_valid_record, validate_record, validate_records
 
 __version__ = "0.1.0"
 
 __all__ = ["Finding", "InputError", "Report", "__version__", "generate", "is_valid_record", "kinds", "schema",
            "validate", "validate_record", "validate_records"]
 
-_LAZY = {"validate": "engine", "Report": "report", "InputError": "errors", "generate": "generator"}
+_LAZY = {"validate": "engine.validation", "Report": "report.report", "InputError": "errors",
+         "generate": "testdata.generator"}
 
 
 def __getattr__(name: str):

@@ -1,5 +1,5 @@
 """``python -m fpschema`` runs the command line."""
 
-from .cli import main
+from fpschema.cli import main
 
 main()

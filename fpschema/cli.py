@@ -2,30 +2,42 @@
 
 Exit codes (docs/cli.md): 0 valid (warnings allowed), 1 findings of severity error, 2 input or usage error
 (unreadable input, wrong option, unwritable output, interrupted), 3 internal error. Every failure is caught at
-the top (:class:`_Main`) and shown as a coded message in the chosen language; a traceback only with ``--debug``.
+the top (:class:`MainGroup`) and shown as a coded message in the chosen language; a traceback only with ``--debug``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import __version__, contract, truth
-from .catalogue import RULES
-from .errors import InputError, output_error
-from .settings import MB, Settings
+from fpschema import __version__, contract
+from fpschema.console import (
+    DEBUG_FLAG,
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
+    MainGroup,
+    debug_wanted,
+    exit_code_of,
+    fail_input,
+    json_visible,
+    plain,
+    say,
+    shown_text,
+    table_cell,
+    visible,
+)
+from fpschema.contract.catalogue import RULES
+from fpschema.errors import InputError, output_error
+from fpschema.io import truth
+from fpschema.service.settings import MB, Settings
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-DEBUG_FLAG = "--debug"
-STDOUT_NAME = {"zh": "标准输出", "en": "standard output"}
 REFERENCE_HELP = ("判断“未来日期”和年龄的参考日；缺省时用文件旁缺陷清单（X.manifest.json）记录的参考日，没有则用今天 / "
                   "the day future dates and ages are judged against; default the one in the manifest beside the "
                   "file (X.manifest.json), else today")
@@ -33,159 +45,9 @@ LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", sho
                     help="输出语言 / output language")
 
 
-# --------------------------------------------------------------------------------- what reaches the terminal
-_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029)
-_VISIBLE = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r",
-            **{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A, 0x0D)},
-            **{c: f"\\u{c:04x}" for c in _BIDI}}
-
-
-def visible(text: object) -> str:
-    """``text`` with control characters (C0, DEL, C1) and bidirectional overrides written out as escapes
-    (``\\x1b``, ``\\u202e``): a cell never moves the cursor, recolours or reorders the terminal."""
-    return str(text).translate(_VISIBLE)
-
-
-_JSON_VISIBLE = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *_BIDI)}
-
-
-def json_visible(text: str) -> str:
-    """JSON text with DEL, C1 controls and bidirectional controls written as ``\\uXXXX`` escapes (C0 controls are
-    escaped by every JSON writer already): the same JSON value, harmless on a terminal."""
-    return text.translate(_JSON_VISIBLE)
-
-
-def _shown(text: object, unmask: bool = False) -> str:
-    """Text for the terminal: ID-like tokens masked unless ``unmask`` (fpschema.mask)."""
-    from .mask import mask_text
-
-    return str(text) if unmask else mask_text(str(text))
-
-
-def plain(text: object) -> str:
-    """``text`` safe to print with rich markup on: controls made visible, ``[`` escaped."""
-    from rich.markup import escape
-
-    return escape(visible(text))
-
-
-def _cell(text: object):
-    """A table cell: a rich Text (never read as markup) with controls made visible."""
-    from rich.text import Text
-
-    return Text("" if text is None else visible(text))
-
-
-def say(err: InputError, lang: str, path: object = None, unmask: bool = False) -> None:
-    """The coded message of ``err`` on stderr, in ``lang``: ``path: 错误 [code]: message``."""
-    where = f"{path}: " if path else ""
-    label = "错误" if lang == "zh" else "error"
-    with contextlib.suppress(OSError):  # stderr itself gone: the exit code still tells
-        click.echo(visible(_shown(f"{where}{label} [{err.code}]: {err.message(lang, unmask)}", unmask)), err=True)
-
-
-def _fail(err: InputError, lang: str, path: object = None, unmask: bool = False) -> None:
-    say(err, lang, path, unmask)
-    sys.exit(EXIT_USAGE)
-
-
-# ------------------------------------------------------------------------------------------ the exit contract
-def _argv_lang(args: list[str]) -> str:
-    """The language a command line asks for (``--lang en`` / ``--lang=en``), for messages given before or
-    without click's parsing."""
-    for i, arg in enumerate(args):
-        if arg == "--lang" and i + 1 < len(args):
-            return "en" if args[i + 1] == "en" else "zh"
-        if arg.startswith("--lang="):
-            return "en" if arg.endswith("=en") else "zh"
-    return "zh"
-
-
-def _quiet_stdout() -> None:
-    """After stdout failed (closed pipe, full disk): point it at /dev/null, so that the interpreter's last flush
-    cannot fail again and print a traceback of its own."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
-def exit_code_of(exc: BaseException, lang: str, debug: bool, path: object = None) -> int:
-    """Show ``exc`` as a coded message on stderr (about ``path`` when given) and give the exit code it means."""
-    if isinstance(exc, click.exceptions.Exit):
-        return exc.exit_code
-    if isinstance(exc, SystemExit):
-        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
-    if debug and not isinstance(exc, click.ClickException | InputError):
-        traceback.print_exception(exc)
-    if isinstance(exc, KeyboardInterrupt | click.Abort):
-        say(InputError("interrupted"), lang, path)
-        return EXIT_USAGE
-    if isinstance(exc, click.ClickException):
-        say(InputError("usage.option", detail=exc.format_message()), lang, path)
-        return EXIT_USAGE
-    if isinstance(exc, InputError):
-        say(exc, lang, path)
-        return EXIT_USAGE
-    if isinstance(exc, OSError) and exc.filename is None:  # stdout or stderr: a closed pipe, a full disk
-        _quiet_stdout()
-        say(output_error(exc, STDOUT_NAME[lang]), lang, path)
-        return EXIT_USAGE
-    if isinstance(exc, OSError):
-        say(InputError("input.unreadable", path=exc.filename, reason=exc.strerror or type(exc).__name__), lang, path)
-        return EXIT_USAGE
-    say(InputError("internal.error", error=type(exc).__name__), lang, path)  # its text may hold a value: not shown
-    return EXIT_INTERNAL
-
-
-def _debug() -> bool:
-    """Whether ``--debug`` was given (read by :class:`_Main`)."""
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx is not None and getattr(ctx.find_root().command, "debug", False))
-
-
-class _Main(click.Group):
-    """The top of the command line: whatever happens below becomes an exit code of the contract and a coded
-    message in the chosen language. ``--debug`` (anywhere on the line) adds the traceback."""
-
-    lang = "zh"
-    debug = False
-
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
-        argv = list(sys.argv[1:] if args is None else args)
-        self.debug = DEBUG_FLAG in argv
-        argv = [a for a in argv if a != DEBUG_FLAG]
-        self.lang = _argv_lang(argv)
-        if not standalone_mode:
-            return super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-        try:
-            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-            code = rv if isinstance(rv, int) else EXIT_OK
-        except BaseException as exc:  # noqa: BLE001 - the one place every failure ends up
-            code = exit_code_of(exc, self.lang, self.debug)
-        sys.exit(code)
-
-    def invoke(self, ctx: click.Context):
-        try:
-            rv = super().invoke(ctx)
-            sys.stdout.flush()  # a full disk or a closed pipe shows here, while we can still say so
-            return rv
-        except SystemExit as done:  # the command's own exit code: stdout must have reached its reader too
-            try:
-                sys.stdout.flush()
-            except OSError as exc:
-                raise SystemExit(exit_code_of(exc, self.lang, self.debug)) from None
-            raise done
-        except click.exceptions.Exit:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - keep click from reading KeyboardInterrupt or EPIPE its way
-            raise SystemExit(exit_code_of(exc, self.lang, self.debug)) from None
-
-
 def text_row(path: Path, offset: int) -> int:
     """Line number of a byte offset."""
-    from .reader import newlines_before
+    from fpschema.io.reader import newlines_before
 
     return newlines_before(path, offset) + 1
 
@@ -207,7 +69,7 @@ def _read_records(path: Path) -> list[tuple[int, Any]]:
 
 
 def _parse_records(path: Path, text: str) -> list[tuple[int, Any]]:
-    from .reader import json_loads
+    from fpschema.io.reader import json_loads
 
     if not text.strip():
         raise InputError("input.empty", path=path)
@@ -228,7 +90,7 @@ def _parse_records(path: Path, text: str) -> list[tuple[int, Any]]:
     return list(enumerate(items, start=1))
 
 
-@click.group(cls=_Main, help="fpschema：计划生育技术服务统计报表数据校验。\n\nfpschema: validate Chinese "
+@click.group(cls=MainGroup, help="fpschema：计划生育技术服务统计报表数据校验。\n\nfpschema: validate Chinese "
                              "family-planning service statistics.\n\n退出码 / exit codes: 0 通过 valid, 1 有错误 "
                              "findings of severity error, 2 输入或命令有误 input or usage error, 3 内部错误 internal error.")
 @click.version_option(__version__, prog_name="fpschema")
@@ -268,18 +130,18 @@ def rules_cmd(lang: str) -> None:
 @click.option("--reference-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help=REFERENCE_HELP)
 def check_records_cmd(kind: str, path: Path, fmt: str, lang: str, unmask: bool, reference_date) -> None:
-    from .record import validate_records
+    from fpschema.engine.record import validate_records
 
     try:
         records = _read_records(path)
     except InputError as err:
-        _fail(err, lang, unmask=unmask)
+        fail_input(err, lang, unmask=unmask)
     ref, how = truth.resolve(path, reference_date.date() if reference_date else None)
     rows = []
     try:
         found = validate_records([record for _, record in records], kind, reference_date=ref, unmask=unmask)
     except RecursionError:
-        _fail(InputError("input.too_deep", path=path), lang, unmask=unmask)
+        fail_input(InputError("input.too_deep", path=path), lang, unmask=unmask)
     for (number, _), findings in zip(records, found, strict=True):
         for f in findings:
             rows.append({"record": number, "pointer": f.pointer, "rule": f.rule, "severity": f.severity,
@@ -360,7 +222,7 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
                  targets: Path | None, explanations: Path | None, free_services: Path | None, zscore: float,
                  engine: str, findings_out: str | None, sheet: str | None = None,
                  limits: tuple[str, ...] = ()) -> None:
-    from .engine import validate, validate_batched
+    from fpschema.engine.validation import validate, validate_batched
 
     read_limits = _limits(limits)
 
@@ -373,7 +235,7 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
         click.echo("错误 [usage.option]: --engine spark 不能与 --batch-rows、--valid-out、--invalid-out、--records、--explanations "
                    "同用 / --engine spark cannot be combined with those options", err=True)
         sys.exit(EXIT_USAGE)
-    from .writer import write_bytes
+    from fpschema.io.writer import write_bytes
 
     if encoding is not None:
         _check_encoding(encoding, lang)
@@ -426,7 +288,7 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
             worst = max(worst, EXIT_USAGE)
             continue
         except Exception as err:  # noqa: BLE001 - unexpected: said (3), and the other files still validated
-            worst = max(worst, exit_code_of(err, lang, _debug(), path))
+            worst = max(worst, exit_code_of(err, lang, debug_wanted(), path))
             continue
         if target is not None:  # the report first and whole: printing the summary may fail, the report must not
             try:
@@ -438,7 +300,7 @@ def validate_cmd(files: tuple[str, ...], kind: str | None, layout: str | None, f
                 say(err, lang, path, unmask)
                 worst = max(worst, EXIT_USAGE)
                 continue
-            click.echo(visible(("报告已写入：" if lang == "zh" else "report written: ") + _shown(target, unmask)), err=True)
+            click.echo(visible(("报告已写入：" if lang == "zh" else "report written: ") + shown_text(target, unmask)), err=True)
         if fmt == "text" or target is not None:  # the summary shows whenever stdout is free
             _print_summary(report, lang)
         if fmt == "json" and target is None:
@@ -454,7 +316,7 @@ def _limits(items: tuple[str, ...]):
     """Reading limits (:class:`fpschema.reader.Limits`) from ``NAME=N`` options; a bad one is a usage error."""
     from dataclasses import fields
 
-    from .reader import Limits
+    from fpschema.io.reader import Limits
 
     if not items:
         return None
@@ -473,7 +335,7 @@ def _limits(items: tuple[str, ...]):
 def _spark_report(path: str, kind: str | None, **options):
     """Validate with fpschema.spark (a local session unless spark-submit set one up)."""
     try:
-        from . import spark as fs
+        from fpschema import spark as fs
 
         session = fs.session()
     except ImportError as err:
@@ -496,7 +358,7 @@ def _check_encoding(name: str, lang: str) -> None:
         "".encode(name)
         b"".decode(name)
     except LookupError:
-        _fail(InputError("input.unknown_encoding", path=f"encoding={name}"), lang)
+        fail_input(InputError("input.unknown_encoding", path=f"encoding={name}"), lang)
 
 
 def _identity(path: Path) -> tuple:
@@ -524,25 +386,25 @@ def _check_outputs(plan: list, options: dict[str, Path | None], others: list[Pat
                 continue
             ident = _identity(out)
             if ident in inputs:
-                _fail(InputError("output.same_as_input", option=option, path=inputs[ident]), lang)
+                fail_input(InputError("output.same_as_input", option=option, path=inputs[ident]), lang)
             who = f"{option} ({path})" if several else option
             if ident in claimed:
-                _fail(InputError("output.collision", first=claimed[ident], second=who, path=out), lang)
+                fail_input(InputError("output.collision", first=claimed[ident], second=who, path=out), lang)
             claimed[ident] = who
             if out.is_dir():
-                _fail(InputError("output.is_directory", path=out), lang)
+                fail_input(InputError("output.is_directory", path=out), lang)
             if not several and not out.parent.is_dir():
-                _fail(InputError("output.not_found", path=out), lang)
+                fail_input(InputError("output.not_found", path=out), lang)
     if several:
         for option, folder in options.items():
             if folder is None:
                 continue
             if folder.exists() and not folder.is_dir():
-                _fail(InputError("output.not_a_directory", option=option, path=folder), lang)
+                fail_input(InputError("output.not_a_directory", option=option, path=folder), lang)
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as err:
-                _fail(output_error(err, folder), lang)
+                fail_input(output_error(err, folder), lang)
 
 
 class _progress:
@@ -611,7 +473,7 @@ def _render_summary(console, report, lang: str) -> None:
     console.print(line)
     if report.reference_date is not None:
         console.print(plain(truth.describe(report.reference_date, report.reference_date_source, src.get("name"), lang)))
-    from .render import coverage_lines, skipped_lines
+    from fpschema.report.render import coverage_lines, skipped_lines
 
     for text in coverage_lines(report) + skipped_lines(report):
         console.print(visible(text), markup=False, highlight=False)
@@ -629,7 +491,7 @@ def _render_summary(console, report, lang: str) -> None:
                       title="问题汇总" if zh else "findings by rule")
         for code, n in counts["by_rule"].items():
             r = RULES[code]
-            table.add_row(_cell(code), _cell(r.severity), _cell(n), _cell(r.message(lang)))
+            table.add_row(table_cell(code), table_cell(r.severity), table_cell(n), table_cell(r.message(lang)))
         console.print(table)
         titles = {f.name: f"{f.title} {f.name}" if zh else f.name for f in contract.fields(report.kind)}
         shown = report.findings.head(30).with_columns(pl.col("column").replace(titles))
@@ -640,7 +502,7 @@ def _render_summary(console, report, lang: str) -> None:
         for r in shown.iter_rows(named=True):
             if r.get("sheet") is not None:  # a workbook's finding: sheet!row
                 r["row"] = f"{r['sheet']}!{'' if r['row'] is None else r['row']}"
-            detail.add_row(*(_cell(r[k]) for k in ("row", "column", "rule", "severity", "value", "message")))
+            detail.add_row(*(table_cell(r[k]) for k in ("row", "column", "rule", "severity", "value", "message")))
         console.print(detail)
 
 
@@ -669,7 +531,8 @@ def _render_summary(console, report, lang: str) -> None:
 @click.option("--output", type=click.Path(path_type=Path), required=True, help="输出文件 / output file")
 def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_rate: float, fmt: str, encoding: str,
                  office: bool, layout: str, profile: Path | None, reference_date, output: Path) -> None:
-    from . import generator, truth, writer
+    from fpschema.io import truth
+    from fpschema.testdata import generator
 
     if kind not in generator.generators():
         click.echo(f"错误 [generate.kind]: 暂不支持生成 {kind} / generating {kind} is not supported yet", err=True)
@@ -687,7 +550,7 @@ def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_ra
                    f"in the {layout} layout: {bad}", err=True)
         sys.exit(EXIT_USAGE)
     if profile is not None and _identity(output) == _identity(profile):
-        _fail(InputError("output.same_as_input", option="--output", path=profile), "zh")
+        fail_input(InputError("output.same_as_input", option="--output", path=profile), "zh")
     try:
         prof = generator.load_profile(profile) if profile else None
     except (ValueError, KeyError, TypeError) as err:
@@ -699,14 +562,14 @@ def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_ra
         click.echo(f"错误 [generate.reference_date]: 参考日早于统计期结束日 / {err}", err=True)
         sys.exit(EXIT_USAGE)
     try:
-        _, manifest = writer.write_generated(output, kind, rows, seed=seed, defects=codes, defect_rate=defect_rate,
+        _, manifest = generator.write_generated(output, kind, rows, seed=seed, defects=codes, defect_rate=defect_rate,
                                              profile=prof, fmt=fmt, encoding=encoding, office=office,
                                              reference_date=ref, layout=layout)
         truth_path, _ = truth.write(output, manifest, kind=kind, records=rows, seed=seed, defects=codes,
                                     defect_rate=defect_rate, reference_date=ref, fmt=fmt, encoding=encoding,
                                     office=office, profile=profile, layout=layout)
     except OSError as err:  # writer.OutputError: coded by what failed
-        _fail(output_error(err, output), "zh")  # generate has no --lang
+        fail_input(output_error(err, output), "zh")  # generate has no --lang
     click.echo(f"{output}\t{rows} rows\t{manifest.height} defects\t{truth_path}\treference date {ref}")
 
 
@@ -720,7 +583,8 @@ def generate_cmd(kind: str, rows: int, seed: int, defects: str | None, defect_ra
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="输出目录 / output folder")
 def generate_set_cmd(rows: int, seed: int, fmt: str, output: Path) -> None:
-    from . import linked, writer
+    from fpschema.io import writer
+    from fpschema.testdata import linked
 
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -728,7 +592,7 @@ def generate_set_cmd(rows: int, seed: int, fmt: str, output: Path) -> None:
             path = writer.write(frame, output / f"{kind}.{fmt}", kind, fmt=fmt)
             click.echo(f"{path}\t{frame.height} rows")
     except OSError as err:
-        _fail(output_error(err, output), "zh")  # generate has no --lang
+        fail_input(output_error(err, output), "zh")  # generate has no --lang
 
 
 @main.command("score", help="按缺陷清单为校验结果打分：每条规则的精确率和召回率。\n\n"
@@ -739,7 +603,7 @@ def generate_set_cmd(rows: int, seed: int, fmt: str, output: Path) -> None:
               help="校验结果（fpschema 的 JSON 报告，或含 row,column,rule 的 CSV/JSON）/ the findings")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
 def score_cmd(truth: Path, findings: Path, fmt: str) -> None:
-    from . import scorer
+    from fpschema.testdata import scorer
 
     try:
         table = scorer.score(scorer.load(truth), scorer.load(findings))
@@ -795,7 +659,7 @@ def _reference_warning(expected: str | None, used: str | None) -> None:
 def serve_cmd(host: str, port: int, max_upload_bytes: int | None, max_rows: int | None, time_limit: float | None,
               max_concurrent: int | None, log_file: Path | None) -> None:
     try:
-        from .service import serve
+        from fpschema.service.app import serve
     except ImportError as err:
         click.echo(f"错误 [usage.option]: {err}", err=True)
         sys.exit(EXIT_USAGE)
@@ -820,7 +684,7 @@ def _print_table(rows: list[dict[str, Any]], lang: str) -> None:
     table = Table(*heads[:-1])
     table.add_column(heads[-1], overflow="fold")
     for r in rows:
-        table.add_row(*(_cell(r[k]) for k in ("record", "pointer", "rule", "severity", "value", "message")))
+        table.add_row(*(table_cell(r[k]) for k in ("record", "pointer", "rule", "severity", "value", "message")))
     Console(width=160).print(table)
 
 

@@ -85,7 +85,7 @@ class InputError(Exception):
     def shown_details(self, unmask: bool = False) -> dict[str, object]:
         """The details as shown: numbers as given, anything else as text masked unless ``unmask`` (a header, as a
         data row read as the header may hold a birth date, also has a date's digits hidden)."""
-        from .mask import mask_header, mask_text
+        from fpschema.contract.mask import mask_header, mask_text
 
         def shown(key: str, value: object) -> object:
             if unmask or isinstance(value, (int, float)):

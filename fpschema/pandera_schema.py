@@ -15,9 +15,11 @@ from datetime import date
 import pandera.polars as pa
 import polars as pl
 
-from . import contract, coverage, engine
-from .catalogue import RULES
-from .check import Check
+from fpschema import contract
+from fpschema.contract.catalogue import RULES
+from fpschema.contract.check import Check
+from fpschema.engine import coverage
+from fpschema.engine import validation as engine
 
 
 def plan(kind: str, columns: Iterable[str] | None = None, layout: str | None = None) -> coverage.Plan:

@@ -11,7 +11,9 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import aggregates, generator, linked, scorer, writer
+from fpschema.io import writer
+from fpschema.rules import aggregates
+from fpschema.testdata import generator, linked, scorer
 
 from .conftest import REF, ROOT
 
@@ -57,7 +59,7 @@ def test_rollup_parent_must_equal_the_sum_and_children_must_be_complete():
 
 
 def _typed(text: pl.DataFrame) -> pl.DataFrame:
-    from fpschema import engine
+    from fpschema.engine import validation as engine
 
     frame = text.with_row_index("__row__").with_columns(pl.col("__row__").cast(pl.Int64))
     return engine.prepare(frame, "procedure_report", REF)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from fpschema import contract, engine, generator, validate_record, writer
-from fpschema.catalogue import RULES
-from fpschema.schema_checks import KEYWORD_RULES, schema_checks
+from fpschema import contract, validate_record
+from fpschema.contract.catalogue import RULES
+from fpschema.engine import validation as engine
+from fpschema.io import writer
+from fpschema.rules.schema_checks import KEYWORD_RULES, schema_checks
+from fpschema.testdata import generator
 
 from .conftest import REF
 

@@ -10,7 +10,8 @@ import zipfile
 
 import pytest
 
-from fpschema import generator, writer
+from fpschema.io import writer
+from fpschema.testdata import generator
 
 from .conftest import REF, ROOT
 

@@ -9,7 +9,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from fpschema import contract, validate_record
-from fpschema.catalogue import RULES
+from fpschema.contract.catalogue import RULES
 
 from .conftest import REF, ROOT
 

@@ -13,7 +13,10 @@ from datetime import date
 import polars as pl
 import pytest
 
-from fpschema import aggregates, contract, divisions, engine, gb11643, validate_record
+from fpschema import contract, validate_record
+from fpschema.engine import validation as engine
+from fpschema.reference import divisions, gb11643
+from fpschema.rules import aggregates
 
 from .conftest import REF, ROOT
 

@@ -54,8 +54,9 @@ def test_shell_examples_give_their_exit_codes():
     assert ran >= 5
 
 
-@pytest.mark.parametrize("module", ["fpschema", "fpschema.gb11643", "fpschema.uscc", "fpschema.mask", "fpschema.divisions",
-                                    "fpschema.record"])
+@pytest.mark.parametrize("module", ["fpschema", "fpschema.reference.gb11643", "fpschema.reference.uscc",
+                                    "fpschema.contract.mask", "fpschema.reference.divisions",
+                                    "fpschema.engine.record"])
 def test_module_doctests(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0 and result.attempted > 0

@@ -10,12 +10,17 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import contract, dataset_checks, engine, generator, scorer, writer
-from fpschema.check import one_of
+from fpschema import contract
+from fpschema.contract.check import one_of
+from fpschema.contract.mask import mask_expr, mask_id
+from fpschema.engine import evaluation
+from fpschema.engine import validation as engine
 from fpschema.errors import InputError
-from fpschema.mask import mask_expr, mask_id
-from fpschema.reader import Limits
-from fpschema.schema_checks import _matches
+from fpschema.io import writer
+from fpschema.io.reader import Limits
+from fpschema.rules import dataset_checks
+from fpschema.rules.schema_checks import _matches
+from fpschema.testdata import generator, scorer
 
 from .conftest import REF
 
@@ -181,7 +186,7 @@ def test_pandera_schema_flags_the_same_rows():
 def test_batched_validation_equals_whole_file(tmp_path):
     from datetime import date
 
-    from fpschema import engine
+    from fpschema.engine import validation as engine
 
     frame, _ = generator.generate(KIND, 12_000, seed=3, defects="all", defect_rate=0.3, reference_date=REF)
     path = writer.write(frame, tmp_path / "big.csv", KIND)
@@ -223,10 +228,10 @@ def test_checks_on_distinct_values_flag_the_same_rows_as_row_by_row(kind):
     plain = typed.select(c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo))
     assert plain.select(pl.any_horizontal(pl.all())).to_series().sum() > 1000
     for hints in (None, known):
-        fast = typed.select(e.alias(str(i)) for i, e in enumerate(engine._flag_exprs(typed, todo, hints)))
+        fast = typed.select(e.alias(str(i)) for i, e in enumerate(evaluation._flag_exprs(typed, todo, hints)))
         assert fast.equals(plain)
     assert known, "prepare reports the values of the columns it converts through their distinct texts"
-    chosen = {todo[i].rule for idx in engine._costly(todo).values() for i in idx}  # checks marked per_value
+    chosen = {todo[i].rule for idx in evaluation._costly(todo).values() for i in idx}  # checks marked per_value
     if any(c.per_value and c.rows is None for c in todo):  # (division codes are read as numbers instead: rows)
         assert chosen & {"field.code", "field.pattern"}, "the pattern and code-list checks take the distinct route"
 
@@ -251,7 +256,7 @@ def test_texts_seen_in_earlier_blocks_change_no_value_and_no_flag():
     assert {"不详", "女"} <= set(seen["sex"]) and set(second.get_column("sex").drop_nulls()) <= set(seen["sex"])
     todo = engine.all_checks(KIND, REF, cross_row=False)
     plain = typed.select(c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo))
-    fast = typed.select(e.alias(str(i)) for i, e in enumerate(engine._flag_exprs(typed, todo, known)))
+    fast = typed.select(e.alias(str(i)) for i, e in enumerate(evaluation._flag_exprs(typed, todo, known)))
     assert fast.equals(plain)
 
 
@@ -263,7 +268,7 @@ def test_texts_seen_in_earlier_blocks_change_no_value_and_no_flag():
 def test_numbers_convert_through_their_distinct_texts_as_cell_by_cell(cells):
     """Integer and number fields convert through their distinct texts (a plain cast when it reads every text as
     the conversion does, else a lookup): every cell gets the contract's conversion (typed_expr)."""
-    from fpschema import convert
+    from fpschema.engine import convert
 
     for name in ("child_count", "fee"):
         text = pl.DataFrame({name: cells}, schema={name: pl.Utf8})
@@ -278,7 +283,7 @@ def test_dates_convert_as_the_contract_says_and_their_layout_is_flagged():
     YYYY-MM-DD layout flag."""
     import random
 
-    from fpschema import convert
+    from fpschema.engine import convert
 
     rng = random.Random(4)
     forms = ["{y:04d}-{m:02d}-{d:02d}", "{y}/{m}/{d}", "{y}.{m:02d}.{d:02d}", "{y}年{m}月{d}日", "{y:04d}{m:02d}{d:02d}",
@@ -347,7 +352,8 @@ def test_division_checks_read_from_the_codes_as_numbers_flag_the_rows_of_their_d
     (Check.rows, and the hierarchy's integer division) the flags of their text definitions, cell by cell."""
     import itertools
 
-    from fpschema import checks, divisions
+    from fpschema.reference import divisions
+    from fpschema.rules import checks
 
     odd = ["+10105", "-10105", " 10105", "11010 ", "１10105", "999999", "", None, "abcdef", "1101", "11010.",
            "+10105001", "110105001 ", "99999999999999999999", "110105\n"]
@@ -401,7 +407,7 @@ def test_length_checks_on_bytes_flag_the_same_rows_as_on_characters(names):
     todo = [c for c in engine.all_checks(KIND, REF, cross_row=False) if c.chars is not None]
     assert any(c.column == "client_name" for c in todo)
     plain = typed.select(c.failed.fill_null(False).alias(str(i)) for i, c in enumerate(todo))
-    fast = typed.select(e.alias(str(i)) for i, e in enumerate(engine._flag_exprs(typed, todo)))
+    fast = typed.select(e.alias(str(i)) for i, e in enumerate(evaluation._flag_exprs(typed, todo)))
     assert fast.equals(plain)
 
 

@@ -20,8 +20,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fpschema import generator, writer
 from fpschema.errors import CODES, InputError, OutputError
+from fpschema.io import writer
+from fpschema.testdata import generator
 
 from .conftest import REF, ROOT
 
@@ -72,7 +73,7 @@ def _tmpfs(where: Path, *options: str):
 @pytest.fixture(scope="module")
 def big(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("big")
-    return writer.write_generated(folder / "big.csv", KIND, BIG_ROWS, seed=3, reference_date=REF)[0]
+    return generator.write_generated(folder / "big.csv", KIND, BIG_ROWS, seed=3, reference_date=REF)[0]
 
 
 # ------------------------------------------------------------------------------------------------ the codes
@@ -380,7 +381,7 @@ def test_deep_json_in_check_records_is_an_input_error(tmp_path):
 def test_an_unexpected_failure_is_internal_error_3_with_a_hint_and_a_traceback_only_with_debug(tmp_path):
     # a fault injected into the real command (no input is known to crash it): the engine raising what it never should
     data = _data(tmp_path)
-    probe = ("import sys, fpschema.engine as e\n"
+    probe = ("import sys, fpschema.engine.validation as e\n"
              "def boom(*a, **k):\n    raise ZeroDivisionError('no value of the file here')\n"
              "e.validate = boom\nfrom fpschema.cli import main\nsys.argv = ['fpschema', *sys.argv[1:]]\nmain()\n")
 

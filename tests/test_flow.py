@@ -15,7 +15,9 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import engine, generator, truth
+from fpschema.engine import validation as engine
+from fpschema.io import truth
+from fpschema.testdata import generator, primitives
 
 from .conftest import ROOT
 
@@ -168,7 +170,7 @@ def test_library_validate_takes_the_manifest_and_an_explicit_date_wins(tmp_path)
     report = fpschema.validate(data)
     assert (report.reference_date, report.reference_date_source) == (date(2024, 6, 30), "manifest")
     assert "参考日" in report.to_html() and 'name="reference_date" value="2024-06-30"' in report.to_junit()
-    whole = fpschema.validate(data, limits=fpschema.reader.Limits(stream_bytes=1 << 40), valid_out=tmp_path / "ok.csv")
+    whole = fpschema.validate(data, limits=fpschema.io.reader.Limits(stream_bytes=1 << 40), valid_out=tmp_path / "ok.csv")
     assert (whole.reference_date, whole.reference_date_source) == (date(2024, 6, 30), "manifest")
     assert whole.findings_all.equals(report.findings_all)
     given = fpschema.validate(data, reference_date=date(2030, 1, 1))
@@ -196,5 +198,5 @@ def test_generated_people_have_distinct_id_numbers():
     frame, _ = generator.generate("service_record", 300_000, seed=1)
     assert frame["client_id"].n_unique() == frame.height
     body = 11010519900307012  # sequence 01; the 17th digit (2: a woman) and the sequence's range are kept
-    bumped = generator._distinct(np.array([body, body, body, body + 10], dtype=np.int64))
+    bumped = primitives._distinct(np.array([body, body, body, body + 10], dtype=np.int64))
     assert len(set(bumped)) == 4 and set(bumped % 10) == {2} and all(1 <= b // 10 % 100 <= 98 for b in bumped)

@@ -41,7 +41,8 @@ import xlsxwriter
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from fpschema import contract, engine
+from fpschema import contract
+from fpschema.engine import validation as engine
 from fpschema.errors import CODES
 
 from .conftest import REF, ROOT

@@ -9,7 +9,12 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import contract, coverage, divisions, engine, generator, linked, scorer, truth, writer
+from fpschema import contract
+from fpschema.engine import coverage
+from fpschema.engine import validation as engine
+from fpschema.io import truth, writer
+from fpschema.reference import divisions
+from fpschema.testdata import generator, linked, scorer
 
 from .conftest import REF, ROOT
 
@@ -59,7 +64,7 @@ def test_generated_reports_have_unique_keys_unless_the_defect_is_injected(kind, 
 
 
 def test_every_data_rule_of_the_catalogue_has_an_injector():
-    from fpschema.catalogue import RULES
+    from fpschema.contract.catalogue import RULES
 
     injected = {code for kind in KINDS for lay in contract.layouts(kind)
                 for code in generator.defect_codes(kind, lay.name)} | set(linked.SET_DEFECTS)
@@ -107,7 +112,7 @@ def test_linked_set_refers_to_itself_and_sums_exactly():
 
 
 def test_fixtures_are_what_make_fixtures_makes(tmp_path):
-    from fpschema import fixtures
+    from fpschema.testdata import fixtures
 
     fixtures.build(tmp_path)
     committed = ROOT / "fixtures"
@@ -119,7 +124,7 @@ def test_fixtures_are_what_make_fixtures_makes(tmp_path):
 
 @pytest.mark.parametrize("layout", ["full", "referral"])
 def test_large_files_are_written_in_chunks_and_still_score_exactly(tmp_path, layout):
-    path, expected = writer.write_generated(tmp_path / "big.csv", "service_record", 25_000, seed=3, defects="all",
+    path, expected = generator.write_generated(tmp_path / "big.csv", "service_record", 25_000, seed=3, defects="all",
                                             defect_rate=0.1, chunk_rows=10_000, layout=layout)
     report = fpschema.validate(path, "service_record", reference_date=REF)
     assert report.rows_total == 25_000 and report.to_dict()["coverage"]["layout"] == layout
@@ -207,7 +212,7 @@ def test_office_files_of_the_referral_layout_have_the_forms_headers(tmp_path):
     assert all(aliases[lay.header(f, "service_record")] == f for f in lay.columns)
     frame, manifest = generator.generate("service_record", 300, seed=5, defects="all", layout="referral")
     for fmt in ("csv", "xlsx"):
-        path, truth_rows = writer.write_generated(tmp_path / f"r.{fmt}", "service_record", 300, seed=5, defects="all",
+        path, truth_rows = generator.write_generated(tmp_path / f"r.{fmt}", "service_record", 300, seed=5, defects="all",
                                                   fmt=fmt, office=True, layout="referral")
         assert _office_header(path) == SEED_HEADER
         assert truth_rows.equals(writer.manifest_rows(manifest, fmt, True))

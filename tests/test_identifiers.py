@@ -12,7 +12,9 @@ from stdnum.cn import ric
 from stdnum.cn import uscc as stdnum_uscc
 
 import fpschema
-from fpschema import catalogue, contract, divisions, fpr, gb11643, uscc, validate_record
+from fpschema import contract, validate_record
+from fpschema.contract import catalogue
+from fpschema.reference import divisions, fpr, gb11643, uscc
 
 from .conftest import REF
 

@@ -14,7 +14,8 @@ import pytest
 from stdnum.cn import ric
 
 import fpschema
-from fpschema import coverage, engine
+from fpschema.engine import coverage
+from fpschema.engine import validation as engine
 
 from .conftest import REF, ROOT
 
@@ -166,7 +167,7 @@ def test_the_pandera_adapter_judges_a_referral_frame_as_the_engine_does(tmp_path
 
     path = _write(tmp_path / "介绍信.csv", ROWS + [["330110001", _id("33011019900307122"), "四胎", "分娩后脱环",
                                                       "不存在区", "", "", "2023-04-19"]])
-    table = fpschema.reader.read(path)
+    table = fpschema.io.reader.read(path)
     mapping = engine.map_headers([c for c in table.frame.columns if c != "__row__"], "service_record")
     text = mapping.text(table.frame)
     prepared = ps.prepare(text, "service_record", REF)

@@ -20,7 +20,9 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import generator, mask, validate_record
+from fpschema import validate_record
+from fpschema.contract import mask
+from fpschema.testdata import generator
 
 from .conftest import REF
 from .test_service import live_server

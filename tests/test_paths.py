@@ -22,8 +22,11 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import contract, engine, generator, reader, writer
-from fpschema.catalogue import RULES
+from fpschema import contract
+from fpschema.contract.catalogue import RULES
+from fpschema.engine import validation as engine
+from fpschema.io import reader, writer
+from fpschema.testdata import generator
 
 from .conftest import REF, ROOT, spark_session
 

@@ -1,4 +1,4 @@
-"""fpschema.reader: real files written into tmp_path, read back into all-text tables."""
+"""fpschema.io.reader: real files written into tmp_path, read back into all-text tables."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fpschema import reader
 from fpschema.errors import InputError
-from fpschema.reader import ROW, Limits, Table, normalize_header, read
+from fpschema.io import delimited
+from fpschema.io.reader import ROW, Limits, Table, normalize_header, read
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -495,7 +495,7 @@ def test_huge_single_line_keeps_memory_bounded(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import resource
         from fpschema.errors import InputError
-        from fpschema.reader import Limits, read
+        from fpschema.io.reader import Limits, read
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
             read({str(path)!r}, limits=Limits(max_bytes_line=2_000_000))
@@ -534,7 +534,8 @@ def test_quick_field_counts_equal_the_full_count_on_random_ragged_blocks() -> No
     the lines with an empty last cell gives every line's field count exactly."""
     import random
 
-    from fpschema.reader import _field_counts, _field_counts_short, _polars_csv, _Utf8
+    from fpschema.io.delimited import _field_counts, _field_counts_short, _polars_csv
+    from fpschema.io.text import Utf8 as _Utf8
 
     rng = random.Random(7)
     width, strict, refused = 5, 0, 0
@@ -572,4 +573,4 @@ def test_quick_field_counts_equal_the_full_count_on_random_ragged_blocks() -> No
     (b"a,b\r\n\rc,d\r\n", True),  # a CR right after a line end
 ])
 def test_a_cr_not_before_a_lf_is_a_blank_character(data, blank):
-    assert reader._any_blank(data) is blank
+    assert delimited._any_blank(data) is blank

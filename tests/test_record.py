@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from fpschema import contract, is_valid_record, validate_record
-from fpschema.gb11643 import calc_check_digit
+from fpschema.reference.gb11643 import calc_check_digit
 
 from .conftest import REF
 

@@ -1,4 +1,4 @@
-"""The renderers of fpschema.render on real Report objects: CSV (Excel-safe), JUnit XML and offline HTML."""
+"""The renderers of fpschema.report.render on real Report objects: CSV (Excel-safe), JUnit XML and offline HTML."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 from markupsafe import escape
 
-from fpschema.catalogue import RULES
-from fpschema.render import CSV_HEADER, JUNIT_MAX_LISTED, LABELS, to_csv, to_html, to_junit
-from fpschema.report import FINDING_SCHEMA, Report, empty_findings
+from fpschema.contract.catalogue import RULES
+from fpschema.report.render import CSV_HEADER, JUNIT_MAX_LISTED, LABELS, to_csv, to_html, to_junit
+from fpschema.report.report import FINDING_SCHEMA, Report, empty_findings
 
 SCRIPT = "<script>alert(1)</script>"
 FINDINGS = [
@@ -51,7 +51,7 @@ def make_report(lang: str = "zh", max_findings: int | None = None, findings=FIND
         max_findings=max_findings,
         sample_rows=SAMPLES,
         columns=COLUMNS,
-        unmask=True,  # the renderers show what they are given; masking is fpschema.mask's (tests/test_leaks.py)
+        unmask=True,  # the renderers show what they are given; masking is fpschema.contract.mask's (tests/test_leaks.py)
     )
 
 

@@ -23,8 +23,10 @@ import httpx
 import pytest
 
 import fpschema
-from fpschema import contract, generator, writer
-from fpschema.catalogue import RULES
+from fpschema import contract
+from fpschema.contract.catalogue import RULES
+from fpschema.io import writer
+from fpschema.testdata import generator
 
 from .conftest import REF, ROOT
 

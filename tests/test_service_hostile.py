@@ -19,7 +19,8 @@ import httpx
 import polars as pl
 import pytest
 
-from fpschema import generator, writer
+from fpschema.io import writer
+from fpschema.testdata import generator
 
 from .conftest import REF, ROOT
 from .test_service import LiveServer, error_of, live_server, multipart, raw_http, status_and_json
@@ -495,7 +496,7 @@ def test_bad_token_setting_stops_the_service_at_start(tmp_path):
 
 
 def test_settings_parse_lists_from_the_environment():
-    from fpschema.settings import Settings
+    from fpschema.service.settings import Settings
 
     digest = hashlib.sha256(b"x").hexdigest()
     s = Settings.from_env({"FPSCHEMA_ALLOWED_HOSTS": "Example.org, 10.0.0.5", "FPSCHEMA_TOKEN_SHA256": digest.upper(),
@@ -507,8 +508,8 @@ def test_settings_parse_lists_from_the_environment():
 def test_every_answer_code_and_setting_is_documented():
     from dataclasses import fields
 
-    from fpschema.service import PUBLIC_CODE, SERVICE_ERRORS
-    from fpschema.settings import Settings
+    from fpschema.service.base import PUBLIC_CODE, SERVICE_ERRORS
+    from fpschema.service.settings import Settings
 
     text = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
     zh, _, en = text.partition("## English")

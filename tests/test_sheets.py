@@ -17,9 +17,12 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import generator, render, writer
 from fpschema.errors import InputError
-from fpschema.reader import ROW, Limits, _name_columns, read
+from fpschema.io import writer
+from fpschema.io.header import name_columns as _name_columns
+from fpschema.io.reader import ROW, Limits, read
+from fpschema.report import render
+from fpschema.testdata import generator
 
 from .conftest import REF
 
@@ -388,7 +391,7 @@ def test_a_findings_budget_stops_a_file_of_errors_before_its_findings_are_built(
                                                                                  records: pl.DataFrame) -> None:
     """Limits.max_findings_total: counted from the failing positions, on the whole-file and the streamed CSV path
     alike (the stream's blocks add up); under the budget the report is the same as without one."""
-    from fpschema.reader import Limits
+    from fpschema.io.reader import Limits
 
     frame, _ = generator.generate(KIND, 1200, seed=4, reference_date=REF)
     bad = frame.with_columns(("x" + pl.col(c).cast(pl.String)).alias(c) for c in frame.columns)  # every cell wrong

@@ -12,8 +12,10 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import dataset_checks, generator, writer
 from fpschema import spark as fs
+from fpschema.io import writer
+from fpschema.rules import dataset_checks
+from fpschema.testdata import generator
 
 from .conftest import REF, spark_session
 
@@ -280,19 +282,19 @@ def test_the_spark_plan_reads_the_one_cross_row_table():
 
 
 def test_importing_fpschema_does_not_import_pyspark():
-    code = ("import sys, fpschema, fpschema.engine, fpschema.cli, fpschema.spark; "
+    code = ("import sys, fpschema, fpschema.engine.validation, fpschema.cli, fpschema.spark; "
             "assert not [m for m in sys.modules if m.startswith('pyspark')]")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 
 def test_rollups_run_as_spark_aggregations_and_equal_the_polars_engine(spark):
-    from fpschema import linked
+    from fpschema.testdata import linked
 
     parts, manifest = linked.report_set(seed=2, defects=True)
     ws45 = parts["procedure_report"]
     text = ws45.with_row_index("__row__").with_columns(pl.col("__row__").cast(pl.Int64))
-    typed = fpschema.engine.prepare(text, "procedure_report", REF)
+    typed = fpschema.engine.validation.prepare(text, "procedure_report", REF)
     ours = fs.rollup_findings(spark, typed, "procedure_report").sort("row", "column", "rule")
     polars_side = aggregates_rollups(typed).sort("row", "column", "rule")
     assert ours.equals(polars_side) and set(ours["rule"]) == {"report.rollup_mismatch", "report.rollup_incomplete"}
@@ -304,7 +306,7 @@ def test_rollups_run_as_spark_aggregations_and_equal_the_polars_engine(spark):
 
 
 def aggregates_rollups(typed: pl.DataFrame) -> pl.DataFrame:
-    from fpschema import aggregates
+    from fpschema.rules import aggregates
 
     return aggregates.rollup_findings(typed, "procedure_report")
 
@@ -312,11 +314,11 @@ def aggregates_rollups(typed: pl.DataFrame) -> pl.DataFrame:
 def test_counts_written_as_floats_roll_up_as_in_the_polars_engine(spark):
     """Counts in a float column (as pandas leaves them after a NaN) read "12.0": the roll-ups in Spark take
     them as the polars engine converts them."""
-    from fpschema import linked
+    from fpschema.testdata import linked
 
     parts, _ = linked.report_set(seed=2, defects=True)
     ws45 = parts["procedure_report"]
-    from fpschema import aggregates
+    from fpschema.rules import aggregates
 
     floats = ws45.with_columns(pl.col(c).cast(pl.Float64, strict=False)
                                for c in aggregates.additive_columns("procedure_report"))

@@ -1,4 +1,4 @@
-"""Large CSV files read block by block (fpschema.csvstream + engine.validate_stream): the same report as
+"""Large CSV files read block by block (fpschema.io.csvstream + engine.validate_stream): the same report as
 reading the whole file, on real files, with small blocks so every test crosses block boundaries."""
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ import polars as pl
 import pytest
 
 import fpschema
-from fpschema import csvstream, engine, generator, writer
+from fpschema.engine import validation as engine
 from fpschema.errors import InputError
-from fpschema.reader import Limits
+from fpschema.io import csvstream, writer
+from fpschema.io.reader import Limits
+from fpschema.testdata import generator
 
 from .conftest import REF
 

@@ -28,7 +28,7 @@ def test_wheel_installs_and_validates_outside_the_repository(tmp_path):
         "good = c.schema('service_record')['examples'][0]\n"
         "assert fpschema.validate_record(good, 'service_record') == []\n"
         "bad = dict(good, client_id='110105199003070026')\n"
-        "from fpschema import divisions\n"  # the division table is package data
+        "from fpschema.reference import divisions\n"  # the division table is package data
         "assert 'site-packages' in str(divisions.files('fpschema')), divisions.files('fpschema')\n"
         "assert divisions.in_use('330113', 2023) and divisions.table().height > 6000\n"
         "print([f.rule for f in fpschema.validate_record(bad, 'service_record')])\n"

@@ -24,7 +24,7 @@ STREAM_BLOCK_BYTES = 2048  # "streamed" requests read the CSV in blocks this sma
 
 def _validate(request: dict[str, Any]) -> dict[str, Any]:
     import fpschema
-    from fpschema.reader import Limits
+    from fpschema.io.reader import Limits
 
     limits = Limits(stream_bytes=1, block_bytes=STREAM_BLOCK_BYTES) if request.get("streamed") else None
     report = fpschema.validate(Path(request["path"]), request.get("kind"), reference_date=REF, limits=limits)
